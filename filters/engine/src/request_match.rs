@@ -1,0 +1,373 @@
+//! Istio's `HTTPMatchRequest`, shared by the router, header and fault modules: every condition
+//! set in one block must hold.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::error::FieldPath;
+use crate::request::RequestView;
+use crate::string_match::{MatchOptions, StringMatch, StringMatchSpec};
+use crate::ConfigError;
+
+/// One `match` block as written in a VirtualService.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpMatchRequest {
+    pub name: Option<String>,
+    pub uri: Option<StringMatchSpec>,
+    pub scheme: Option<StringMatchSpec>,
+    pub method: Option<StringMatchSpec>,
+    pub authority: Option<StringMatchSpec>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, StringMatchSpec>,
+    #[serde(default)]
+    pub without_headers: BTreeMap<String, StringMatchSpec>,
+    #[serde(default)]
+    pub query_params: BTreeMap<String, StringMatchSpec>,
+    pub port: Option<u32>,
+    #[serde(default)]
+    pub ignore_uri_case: bool,
+    #[serde(default)]
+    pub gateways: Vec<String>,
+    /// Only names the route's stats in Istio; accepted and otherwise unused here.
+    pub stat_prefix: Option<String>,
+    #[serde(default)]
+    pub source_labels: BTreeMap<String, String>,
+    pub source_namespace: Option<String>,
+}
+
+/// A compiled match block.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMatch {
+    pub name: Option<String>,
+    uri: Option<StringMatch>,
+    scheme: Option<StringMatch>,
+    method: Option<StringMatch>,
+    authority: Option<StringMatch>,
+    headers: Vec<(String, StringMatch)>,
+    without_headers: Vec<(String, StringMatch)>,
+    query_params: Vec<(String, StringMatch)>,
+    port: Option<u16>,
+    /// The match-level `gateways`, `namespace/name` qualified; empty means "any".
+    pub gateways: Vec<String>,
+}
+
+impl RequestMatch {
+    /// Validates and compiles `spec`; `namespace` qualifies short gateway names.
+    pub fn compile(
+        spec: &HttpMatchRequest,
+        namespace: &str,
+        path: &FieldPath,
+    ) -> Result<Self, ConfigError> {
+        if !spec.source_labels.is_empty() {
+            return Err(path
+                .field("sourceLabels")
+                .error("not supported: it selects sidecars, and this module runs on a gateway"));
+        }
+        if spec.source_namespace.is_some() {
+            return Err(path
+                .field("sourceNamespace")
+                .error("not supported: it selects sidecars, and this module runs on a gateway"));
+        }
+        let plain = MatchOptions::default();
+        let uri_options = MatchOptions {
+            allow_empty_prefix: true,
+            ignore_case: spec.ignore_uri_case,
+            allow_presence: false,
+        };
+        let present_allowed = MatchOptions {
+            allow_presence: true,
+            ..MatchOptions::default()
+        };
+        let single = |field: &str, value: &Option<StringMatchSpec>, options| {
+            value
+                .as_ref()
+                .map(|spec| StringMatch::compile(spec, &path.field(field), options))
+                .transpose()
+        };
+        let port = spec
+            .port
+            .map(|port| {
+                u16::try_from(port)
+                    .ok()
+                    .filter(|&port| port != 0)
+                    .ok_or_else(|| {
+                        path.field("port")
+                            .error(format!("port {port} must be in 1..65535"))
+                    })
+            })
+            .transpose()?;
+        Ok(Self {
+            name: spec.name.clone(),
+            uri: single("uri", &spec.uri, uri_options)?,
+            scheme: single("scheme", &spec.scheme, plain)?,
+            method: single("method", &spec.method, plain)?,
+            authority: single("authority", &spec.authority, plain)?,
+            headers: compile_header_map(&spec.headers, &path.field("headers"), present_allowed)?,
+            without_headers: compile_header_map(
+                &spec.without_headers,
+                &path.field("withoutHeaders"),
+                present_allowed,
+            )?,
+            query_params: compile_map(
+                &spec.query_params,
+                &path.field("queryParams"),
+                present_allowed,
+            )?,
+            port,
+            gateways: spec
+                .gateways
+                .iter()
+                .map(|gateway| qualify_gateway(gateway, namespace))
+                .collect(),
+        })
+    }
+
+    /// Whether every condition holds for `request`.
+    pub fn matches(&self, request: &impl RequestView) -> bool {
+        let pseudo = |name: &str, condition: &Option<StringMatch>| match condition {
+            None => true,
+            Some(condition) => request
+                .header(name)
+                .is_some_and(|value| condition.matches(&value)),
+        };
+        if let Some(uri) = &self.uri {
+            let Some(path) = request.header(":path") else {
+                return false;
+            };
+            if !uri_matches(uri, &path) {
+                return false;
+            }
+        }
+        pseudo(":scheme", &self.scheme)
+            && pseudo(":method", &self.method)
+            && pseudo(":authority", &self.authority)
+            && self
+                .port
+                .is_none_or(|port| request.destination_port() == Some(port))
+            && self.headers.iter().all(|(name, condition)| {
+                request
+                    .header(name)
+                    .is_some_and(|value| condition.matches(&value))
+            })
+            && self
+                .without_headers
+                .iter()
+                .all(|(name, condition)| !header_matches_or_empty(request, name, condition))
+            && self.query_params_match(request)
+    }
+
+    fn query_params_match(&self, request: &impl RequestView) -> bool {
+        if self.query_params.is_empty() {
+            return true;
+        }
+        let Some(path) = request.header(":path") else {
+            return false;
+        };
+        self.query_params.iter().all(|(name, condition)| {
+            first_query_value(&path, name).is_some_and(|value| condition.matches(value))
+        })
+    }
+}
+
+/// `withoutHeaders` semantics: a missing header counts as empty, except that `{}` (presence)
+/// inverted means "absent".
+fn header_matches_or_empty(
+    request: &impl RequestView,
+    name: &str,
+    condition: &StringMatch,
+) -> bool {
+    match (request.header(name), condition) {
+        (None, StringMatch::Present) => false,
+        (None, condition) => condition.matches(""),
+        (Some(value), condition) => condition.matches(&value),
+    }
+}
+
+/// Envoy's path semantics: a prefix is tested against the whole `:path`; exact and regex
+/// against the path without its query string.
+fn uri_matches(uri: &StringMatch, path: &str) -> bool {
+    match uri {
+        StringMatch::Prefix { .. } => uri.matches(path),
+        _ => uri.matches(path.split_once('?').map_or(path, |(before, _)| before)),
+    }
+}
+
+/// The first value of query parameter `name` in `path`, undecoded, as Envoy's route matcher
+/// reads it (`?flag` has the value `""`).
+pub fn first_query_value<'a>(path: &'a str, name: &str) -> Option<&'a str> {
+    let (_, query) = path.split_once('?')?;
+    let query = query.split_once('#').map_or(query, |(before, _)| before);
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then_some(value)
+    })
+}
+
+/// `name` stays as written; `namespace/name` is already qualified.
+pub fn qualify_gateway(gateway: &str, namespace: &str) -> String {
+    if gateway.contains('/') || gateway == "mesh" {
+        gateway.to_owned()
+    } else {
+        format!("{namespace}/{gateway}")
+    }
+}
+
+fn compile_header_map(
+    specs: &BTreeMap<String, StringMatchSpec>,
+    path: &FieldPath,
+    options: MatchOptions,
+) -> Result<Vec<(String, StringMatch)>, ConfigError> {
+    for name in specs.keys() {
+        if name.starts_with("@request.auth.claims") {
+            return Err(path.field(name).error(
+                "JWT claim routing needs Istio's RequestAuthentication and is not supported",
+            ));
+        }
+        if !crate::header_name::is_valid(name) {
+            return Err(path.field(name).error("invalid header name"));
+        }
+    }
+    compile_map(specs, path, options).map(|compiled| {
+        compiled
+            .into_iter()
+            .map(|(name, condition)| (name.to_ascii_lowercase(), condition))
+            .collect()
+    })
+}
+
+fn compile_map(
+    specs: &BTreeMap<String, StringMatchSpec>,
+    path: &FieldPath,
+    options: MatchOptions,
+) -> Result<Vec<(String, StringMatch)>, ConfigError> {
+    specs
+        .iter()
+        .map(|(name, spec)| {
+            StringMatch::compile(spec, &path.field(name), options)
+                .map(|condition| (name.clone(), condition))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::HeaderList;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn block(json: &str) -> RequestMatch {
+        let spec: HttpMatchRequest = serde_json::from_str(json).expect("valid match JSON");
+        RequestMatch::compile(&spec, "default", &FieldPath::root().field("match").index(0))
+            .expect("compiles")
+    }
+
+    fn error(json: &str) -> String {
+        let spec: HttpMatchRequest = serde_json::from_str(json).expect("valid match JSON");
+        RequestMatch::compile(&spec, "default", &FieldPath::root().field("match").index(0))
+            .expect_err("invalid")
+            .to_string()
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn all_conditions_of_a_block_must_hold() {
+        let block = block(
+            r#"{"uri": {"prefix": "/api"}, "method": {"exact": "POST"},
+                "headers": {"end-user": {"exact": "jason"}}}"#,
+        );
+        let request = HeaderList::get("a", "/api/x").with("end-user", "jason");
+        assert!(!block.matches(&request));
+        let request = HeaderList::default()
+            .with(":method", "POST")
+            .with(":path", "/api/x")
+            .with("end-user", "jason");
+        assert!(block.matches(&request));
+        let request = HeaderList::default()
+            .with(":method", "POST")
+            .with(":path", "/api/x")
+            .with("end-user", "mary");
+        assert!(!block.matches(&request));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn empty_header_match_means_present() {
+        let block = block(r#"{"headers": {"x-canary": {}}}"#);
+        assert!(block.matches(&HeaderList::get("a", "/").with("x-canary", "")));
+        assert!(!block.matches(&HeaderList::get("a", "/")));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn multi_valued_headers_are_joined_before_matching() {
+        let block = block(r#"{"headers": {"x-v": {"exact": "a,b"}}}"#);
+        assert!(block.matches(&HeaderList::get("a", "/").with("x-v", "a").with("x-v", "b")));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn without_headers_treats_missing_as_empty() {
+        let not_jason = block(r#"{"withoutHeaders": {"end-user": {"exact": "jason"}}}"#);
+        assert!(not_jason.matches(&HeaderList::get("a", "/")));
+        assert!(not_jason.matches(&HeaderList::get("a", "/").with("end-user", "mary")));
+        assert!(!not_jason.matches(&HeaderList::get("a", "/").with("end-user", "jason")));
+        let absent = block(r#"{"withoutHeaders": {"x-debug": {}}}"#);
+        assert!(absent.matches(&HeaderList::get("a", "/")));
+        assert!(!absent.matches(&HeaderList::get("a", "/").with("x-debug", "1")));
+        let not_prefixed = block(r#"{"withoutHeaders": {"x-env": {"regex": ".*"}}}"#);
+        assert!(!not_prefixed.matches(&HeaderList::get("a", "/")));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn query_params_match_their_first_undecoded_value() {
+        let block = block(r#"{"queryParams": {"v": {"exact": "a%20b"}, "debug": {}}}"#);
+        assert!(block.matches(&HeaderList::get("a", "/p?v=a%20b&debug")));
+        assert!(block.matches(&HeaderList::get("a", "/p?debug=1&v=a%20b&v=c")));
+        assert!(!block.matches(&HeaderList::get("a", "/p?v=c&v=a%20b&debug")));
+        assert!(!block.matches(&HeaderList::get("a", "/p?v=a b&debug")));
+        assert!(!block.matches(&HeaderList::get("a", "/p?v=a%20b")));
+        assert_eq!(first_query_value("/p?x=1#frag", "x"), Some("1"));
+        assert_eq!(first_query_value("/p", "x"), None);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn scheme_authority_and_port_match() {
+        let block = block(
+            r#"{"scheme": {"exact": "https"}, "authority": {"prefix": "shop."}, "port": 8443}"#,
+        );
+        let request = HeaderList::default()
+            .with(":scheme", "https")
+            .with(":authority", "shop.example.com:8443")
+            .with(":path", "/");
+        assert!(!block.matches(&request));
+        assert!(block.matches(&request.clone().on_port(8443)));
+        assert!(!block.matches(&request.on_port(80)));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn uri_regex_ignores_the_query_but_prefix_sees_it() {
+        let regex = block(r#"{"uri": {"regex": "/items/[0-9]+"}}"#);
+        assert!(regex.matches(&HeaderList::get("a", "/items/42?sort=asc")));
+        let prefix = block(r#"{"uri": {"prefix": "/items?sort"}}"#);
+        assert!(prefix.matches(&HeaderList::get("a", "/items?sort=asc")));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn bad_blocks_name_the_field() {
+        assert_eq!(
+            error(r#"{"headers": {"x-a": {"prefix": ""}}}"#),
+            "match[0].headers.x-a.prefix: prefix string match should not be empty"
+        );
+        assert_eq!(
+            error(r#"{"headers": {"bad name": {"exact": "a"}}}"#),
+            "match[0].headers.bad name: invalid header name"
+        );
+        assert!(error(r#"{"sourceLabels": {"app": "a"}}"#).starts_with("match[0].sourceLabels"));
+        assert_eq!(
+            error(r#"{"queryParams": {"q": {"regex": "(("}}}"#),
+            "match[0].queryParams.q.regex: unclosed group"
+        );
+        assert_eq!(
+            error(r#"{"port": 0}"#),
+            "match[0].port: port 0 must be in 1..65535"
+        );
+    }
+}

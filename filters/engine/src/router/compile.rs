@@ -1,0 +1,196 @@
+//! Validation and compilation of VirtualServices into a [`RouteTable`], with Istio's rules.
+
+use std::collections::HashMap;
+
+use crate::error::FieldPath;
+use crate::request_match::{qualify_gateway, RequestMatch};
+use crate::virtual_service::{Destination, HttpRoute, NamedVirtualService, RouterConfig};
+use crate::ConfigError;
+
+use super::cluster::{cluster_name, fully_qualified_host};
+use super::table::{Route, RouteTable};
+
+pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
+    let mut table = RouteTable::default();
+    let mut virtual_host_of: HashMap<String, usize> = HashMap::new();
+    for (index, virtual_service) in config.virtual_services.iter().enumerate() {
+        let path = if config.is_bare_spec() {
+            FieldPath::root()
+        } else {
+            FieldPath::root()
+                .field("virtualServices")
+                .index(index)
+                .field("spec")
+        };
+        if !applies_to_gateway(virtual_service, config.gateway.as_deref()) {
+            continue;
+        }
+        let hosts = compile_hosts(virtual_service, config, &path)?;
+        let first_route = table.routes.len();
+        for (route_index, http) in virtual_service.spec.http.iter().enumerate() {
+            let route = compile_route(
+                http,
+                virtual_service,
+                config,
+                &path.field("http").index(route_index),
+            )?;
+            table.routes.extend(route);
+        }
+        let route_ids = first_route..table.routes.len();
+        for host in hosts {
+            let next_index = table.virtual_hosts.len();
+            let virtual_host = *virtual_host_of.entry(host.clone()).or_insert(next_index);
+            if virtual_host == next_index {
+                table.virtual_hosts.push(Vec::new());
+                table.hosts.insert(&host, virtual_host);
+            }
+            if let Some(ids) = table.virtual_hosts.get_mut(virtual_host) {
+                ids.extend(route_ids.clone());
+            }
+        }
+    }
+    Ok(table)
+}
+
+/// Istio binds a VirtualService to the gateways it names (`name` in its own namespace, or
+/// `namespace/name`). Without a configured gateway, every VirtualService applies.
+fn applies_to_gateway(virtual_service: &NamedVirtualService, gateway: Option<&str>) -> bool {
+    let Some(gateway) = gateway else {
+        return true;
+    };
+    virtual_service
+        .spec
+        .gateways
+        .iter()
+        .any(|bound| names_gateway(&qualify_gateway(bound, &virtual_service.namespace), gateway))
+}
+
+/// A match block's own `gateways` narrow the VirtualService's; empty means no narrowing.
+fn block_applies_to_gateway(block: &RequestMatch, gateway: Option<&str>) -> bool {
+    match gateway {
+        None => true,
+        Some(gateway) => {
+            block.gateways.is_empty()
+                || block
+                    .gateways
+                    .iter()
+                    .any(|bound| names_gateway(bound, gateway))
+        }
+    }
+}
+
+/// Whether the qualified `bound` (`namespace/name`) is the configured `gateway`, which may be
+/// given as `namespace/name` or as a bare name.
+fn names_gateway(bound: &str, gateway: &str) -> bool {
+    if gateway.contains('/') {
+        bound == gateway
+    } else {
+        bound.rsplit('/').next() == Some(gateway)
+    }
+}
+
+fn compile_hosts(
+    virtual_service: &NamedVirtualService,
+    config: &RouterConfig,
+    path: &FieldPath,
+) -> Result<Vec<String>, ConfigError> {
+    let hosts = &virtual_service.spec.hosts;
+    if hosts.is_empty() {
+        return Err(path
+            .field("hosts")
+            .error("virtual service must have at least one host"));
+    }
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(index, host)| {
+            if host.is_empty() {
+                return Err(path
+                    .field("hosts")
+                    .index(index)
+                    .error("host must not be empty"));
+            }
+            let fqdn =
+                fully_qualified_host(host, &virtual_service.namespace, &config.domain_suffix);
+            Ok(fqdn.to_ascii_lowercase())
+        })
+        .collect()
+}
+
+fn compile_route(
+    http: &HttpRoute,
+    virtual_service: &NamedVirtualService,
+    config: &RouterConfig,
+    path: &FieldPath,
+) -> Result<Option<Route>, ConfigError> {
+    let mut matches = Vec::with_capacity(http.matches.len());
+    for (index, block) in http.matches.iter().enumerate() {
+        let compiled = RequestMatch::compile(
+            block,
+            &virtual_service.namespace,
+            &path.field("match").index(index),
+        )?;
+        // A block bound to other gateways can never match here.
+        if block_applies_to_gateway(&compiled, config.gateway.as_deref()) {
+            matches.push(compiled);
+        }
+    }
+    if matches.is_empty() && !http.matches.is_empty() {
+        return Ok(None);
+    }
+    let cluster = compile_destination(http, virtual_service, config, path)?;
+    Ok(Some(Route {
+        name: http.name.clone().unwrap_or_default(),
+        virtual_service: format!("{}/{}", virtual_service.namespace, virtual_service.name),
+        matches,
+        cluster,
+    }))
+}
+
+fn compile_destination(
+    http: &HttpRoute,
+    virtual_service: &NamedVirtualService,
+    config: &RouterConfig,
+    path: &FieldPath,
+) -> Result<String, ConfigError> {
+    let route_path = path.field("route");
+    let destination = match http.route.as_slice() {
+        [] => return Err(route_path.error("at least one destination is required")),
+        [only] => &only.destination,
+        [..] => {
+            return Err(route_path.error("weighted destinations are not supported yet"));
+        }
+    };
+    let destination_path = route_path.index(0).field("destination");
+    let port = destination_port(destination, config, &destination_path)?;
+    if destination.host.is_empty() {
+        return Err(destination_path
+            .field("host")
+            .error("host must not be empty"));
+    }
+    let fqdn = fully_qualified_host(
+        &destination.host,
+        &virtual_service.namespace,
+        &config.domain_suffix,
+    );
+    Ok(cluster_name(port, destination.subset.as_deref(), &fqdn))
+}
+
+fn destination_port(
+    destination: &Destination,
+    config: &RouterConfig,
+    path: &FieldPath,
+) -> Result<u16, ConfigError> {
+    let Some(port) = destination.port else {
+        return Ok(config.default_port);
+    };
+    u16::try_from(port.number)
+        .ok()
+        .filter(|&number| number != 0)
+        .ok_or_else(|| {
+            path.field("port").field("number").error(format!(
+                "port number {} must be in the range 1..65535",
+                port.number
+            ))
+        })
+}

@@ -1,0 +1,256 @@
+//! Istio's `StringMatch`: `exact`, `prefix` or RE2-style `regex`, the regex matching the whole value.
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::error::FieldPath;
+use crate::ConfigError;
+
+/// Istio limits regexes to 1024 characters (Envoy's RE2 program size budget).
+pub const MAX_REGEX_LEN: usize = 1024;
+
+/// `StringMatch` as written in a VirtualService: exactly one of the three fields is set.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StringMatchSpec {
+    pub exact: Option<String>,
+    pub prefix: Option<String>,
+    pub regex: Option<String>,
+}
+
+/// How a compiled [`StringMatch`] treats its spec.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MatchOptions {
+    /// Whether `prefix: ""` is allowed (Istio allows it for `uri` only).
+    pub allow_empty_prefix: bool,
+    /// Compare `exact` and `prefix` ASCII case-insensitively (`ignoreUriCase`).
+    pub ignore_case: bool,
+    /// Whether `{}` (no field set) is allowed, meaning "present" (headers and query params).
+    pub allow_presence: bool,
+}
+
+/// A validated, compiled `StringMatch`.
+#[derive(Debug, Clone)]
+pub enum StringMatch {
+    Exact {
+        value: String,
+        ignore_case: bool,
+    },
+    Prefix {
+        value: String,
+        ignore_case: bool,
+    },
+    Regex(FullMatchRegex),
+    /// `{}`: any value matches, as long as there is one.
+    Present,
+}
+
+impl StringMatch {
+    pub fn compile(
+        spec: &StringMatchSpec,
+        path: &FieldPath,
+        options: MatchOptions,
+    ) -> Result<Self, ConfigError> {
+        let ignore_case = options.ignore_case;
+        match (&spec.exact, &spec.prefix, &spec.regex) {
+            (Some(value), None, None) => Ok(Self::Exact {
+                value: value.clone(),
+                ignore_case,
+            }),
+            (None, Some(value), None) => {
+                if value.is_empty() && !options.allow_empty_prefix {
+                    return Err(path
+                        .field("prefix")
+                        .error("prefix string match should not be empty"));
+                }
+                Ok(Self::Prefix {
+                    value: value.clone(),
+                    ignore_case,
+                })
+            }
+            (None, None, Some(pattern)) => {
+                FullMatchRegex::new(pattern, &path.field("regex")).map(Self::Regex)
+            }
+            (None, None, None) if options.allow_presence => Ok(Self::Present),
+            (None, None, None) => Err(path.error("one of exact, prefix or regex must be set")),
+            _ => Err(path.error("only one of exact, prefix or regex may be set")),
+        }
+    }
+
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            Self::Exact {
+                value: expected,
+                ignore_case: false,
+            } => value == expected,
+            Self::Exact {
+                value: expected,
+                ignore_case: true,
+            } => value.eq_ignore_ascii_case(expected),
+            Self::Prefix {
+                value: prefix,
+                ignore_case: false,
+            } => value.starts_with(prefix.as_str()),
+            Self::Prefix {
+                value: prefix,
+                ignore_case: true,
+            } => value
+                .get(..prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(prefix)),
+            Self::Regex(regex) => regex.is_full_match(value),
+            Self::Present => true,
+        }
+    }
+}
+
+/// A regex that must match the whole input, as RE2's `FullMatch` (and so Istio) does.
+#[derive(Debug, Clone)]
+pub struct FullMatchRegex {
+    pattern: String,
+    anchored: Regex,
+}
+
+impl FullMatchRegex {
+    pub fn new(pattern: &str, path: &FieldPath) -> Result<Self, ConfigError> {
+        if pattern.is_empty() {
+            return Err(path.error("regex string match should not be empty"));
+        }
+        if pattern.len() > MAX_REGEX_LEN {
+            return Err(path.error(format!(
+                "regex is too large, max length allowed is {MAX_REGEX_LEN}"
+            )));
+        }
+        // Parse the pattern alone first: wrapping an unchecked `a)|(b` in an anchoring group
+        // would compile into a different regex instead of failing.
+        regex_syntax::Parser::new()
+            .parse(pattern)
+            .map_err(|error| path.error(syntax_reason(&error)))?;
+        let anchored = Regex::new(&format!(r"\A(?:{pattern})\z"))
+            .map_err(|error| path.error(error.to_string()))?;
+        Ok(Self {
+            pattern: pattern.to_owned(),
+            anchored,
+        })
+    }
+
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    pub fn is_full_match(&self, value: &str) -> bool {
+        self.anchored.is_match(value)
+    }
+}
+
+/// The short reason of a syntax error (`unclosed group`), without the multi-line caret drawing.
+fn syntax_reason(error: &regex_syntax::Error) -> String {
+    match error {
+        regex_syntax::Error::Parse(error) => error.kind().to_string(),
+        regex_syntax::Error::Translate(error) => error.kind().to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn spec(json: &str) -> StringMatchSpec {
+        serde_json::from_str(json).expect("valid StringMatch JSON")
+    }
+
+    fn compile(json: &str, options: MatchOptions) -> Result<StringMatch, ConfigError> {
+        StringMatch::compile(&spec(json), &FieldPath::root().field("uri"), options)
+    }
+
+    fn matcher(json: &str) -> StringMatch {
+        compile(json, MatchOptions::default()).expect("compiles")
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn exact_matches_only_the_whole_value() {
+        let exact = matcher(r#"{"exact": "/productpage"}"#);
+        assert!(exact.matches("/productpage"));
+        assert!(!exact.matches("/productpage/"));
+        assert!(!exact.matches("/ProductPage"));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn prefix_is_a_plain_string_prefix() {
+        let prefix = matcher(r#"{"prefix": "/api"}"#);
+        assert!(prefix.matches("/api"));
+        assert!(prefix.matches("/api/v1"));
+        assert!(prefix.matches("/apiary"));
+        assert!(!prefix.matches("/ap"));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn ignore_case_applies_to_exact_and_prefix() {
+        let options = MatchOptions {
+            ignore_case: true,
+            ..MatchOptions::default()
+        };
+        let exact = compile(r#"{"exact": "/Login"}"#, options).expect("compiles");
+        assert!(exact.matches("/LOGIN"));
+        let prefix = compile(r#"{"prefix": "/API/"}"#, options).expect("compiles");
+        assert!(prefix.matches("/api/v1"));
+        assert!(!prefix.matches("/ap"));
+        // A multi-byte character straddling the prefix length must not panic.
+        assert!(!prefix.matches("/ap\u{e9}"));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn regex_must_match_the_whole_value() {
+        let regex = matcher(r#"{"regex": "/v[0-9]+/.*"}"#);
+        assert!(regex.matches("/v1/users"));
+        assert!(!regex.matches("/api/v1/users"));
+        let alternation = matcher(r#"{"regex": "a|b"}"#);
+        assert!(alternation.matches("a"));
+        assert!(!alternation.matches("ab"));
+        let flags_stay_inside = matcher(r#"{"regex": "(?m)a$"}"#);
+        assert!(!flags_stay_inside.matches("a\nb"));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn invalid_regexes_name_the_field_and_reason() {
+        let error =
+            compile(r#"{"regex": "/(a"}"#, MatchOptions::default()).expect_err("unclosed group");
+        assert_eq!(error.to_string(), "uri.regex: unclosed group");
+        let error =
+            compile(r#"{"regex": "a)|(b"}"#, MatchOptions::default()).expect_err("unopened group");
+        assert_eq!(error.path, "uri.regex");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn istio_limits_are_enforced() {
+        let long = format!(r#"{{"regex": "{}"}}"#, "a".repeat(MAX_REGEX_LEN + 1));
+        assert!(compile(&long, MatchOptions::default())
+            .expect_err("too long")
+            .reason
+            .contains("max length allowed is 1024"));
+        assert!(compile(r#"{"regex": ""}"#, MatchOptions::default()).is_err());
+        assert!(compile(r#"{"prefix": ""}"#, MatchOptions::default()).is_err());
+        let uri = MatchOptions {
+            allow_empty_prefix: true,
+            ..MatchOptions::default()
+        };
+        assert!(compile(r#"{"prefix": ""}"#, uri).is_ok());
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn exactly_one_kind_is_required_unless_presence_is_allowed() {
+        assert!(
+            compile(r#"{"exact": "a", "prefix": "b"}"#, MatchOptions::default())
+                .expect_err("two kinds")
+                .reason
+                .contains("only one")
+        );
+        assert!(compile("{}", MatchOptions::default()).is_err());
+        let presence = MatchOptions {
+            allow_presence: true,
+            ..MatchOptions::default()
+        };
+        assert!(compile("{}", presence).expect("presence").matches(""));
+    }
+}

@@ -1,0 +1,125 @@
+//! The VirtualService API as Istio writes it (camelCase JSON), and the router's plugin config.
+
+use serde::Deserialize;
+
+pub use crate::request_match::HttpMatchRequest;
+
+/// A VirtualService `spec`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VirtualServiceSpec {
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub gateways: Vec<String>,
+    #[serde(default)]
+    pub http: Vec<HttpRoute>,
+}
+
+/// One entry of `http`: the first whose `match` fits the request wins.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRoute {
+    pub name: Option<String>,
+    #[serde(rename = "match", default)]
+    pub matches: Vec<HttpMatchRequest>,
+    #[serde(default)]
+    pub route: Vec<HttpRouteDestination>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRouteDestination {
+    pub destination: Destination,
+    pub weight: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Destination {
+    pub host: String,
+    pub subset: Option<String>,
+    pub port: Option<PortSelector>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PortSelector {
+    pub number: u32,
+}
+
+/// A VirtualService with the metadata routing needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NamedVirtualService {
+    pub name: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    pub spec: VirtualServiceSpec,
+}
+
+/// The router module's plugin config in its long form; [`RouterConfig::from_json`] also takes a
+/// bare VirtualService `spec`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RouterConfig {
+    pub virtual_services: Vec<NamedVirtualService>,
+    /// Appended to short hosts: `reviews` in namespace `default` becomes
+    /// `reviews.default.<domainSuffix>`.
+    #[serde(default = "default_domain_suffix")]
+    pub domain_suffix: String,
+    /// When set (`namespace/name`), only VirtualServices bound to this gateway apply, as on an
+    /// Istio gateway; when unset every VirtualService applies, as plain Envoy users expect.
+    pub gateway: Option<String>,
+    /// The port of destinations that name none (Istio would take the service's only port).
+    #[serde(default = "default_port")]
+    pub default_port: u16,
+    /// Set when the config was one bare `spec`: error paths then start at the spec's fields.
+    #[serde(skip)]
+    bare_spec: bool,
+}
+
+/// Name and namespace given to a bare `spec` config.
+pub const INLINE_NAME: &str = "inline";
+
+pub fn default_namespace() -> String {
+    "default".to_owned()
+}
+
+pub fn default_domain_suffix() -> String {
+    "svc.cluster.local".to_owned()
+}
+
+pub fn default_port() -> u16 {
+    80
+}
+
+impl RouterConfig {
+    pub fn is_bare_spec(&self) -> bool {
+        self.bare_spec
+    }
+
+    /// Parses either the long form (`{"virtualServices": [...], ...}`) or one bare `spec`.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, crate::ConfigError> {
+        let value: serde_json::Value = crate::config::from_slice(bytes)?;
+        let is_long_form = value
+            .as_object()
+            .is_some_and(|object| object.contains_key("virtualServices"));
+        if is_long_form {
+            crate::config::from_value(value, "")
+        } else {
+            let spec = crate::config::from_value(value, "")?;
+            Ok(Self {
+                virtual_services: vec![NamedVirtualService {
+                    name: INLINE_NAME.to_owned(),
+                    namespace: default_namespace(),
+                    spec,
+                }],
+                domain_suffix: default_domain_suffix(),
+                gateway: None,
+                default_port: default_port(),
+                bare_spec: true,
+            })
+        }
+    }
+}

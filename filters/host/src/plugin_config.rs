@@ -1,0 +1,40 @@
+//! Loading the plugin configuration Envoy hands to `on_configure`.
+
+use std::rc::Rc;
+
+use engine::ConfigError;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::BufferType;
+
+/// Reads the plugin configuration, compiles it with `compile` and stores it in `current`.
+///
+/// Returns whether it succeeded, which is what `on_configure` must answer: on `false` Envoy
+/// refuses the filter at start, and rejects an update while the last good config keeps serving.
+pub fn configure<T>(
+    module: &str,
+    current: &mut Option<Rc<T>>,
+    compile: impl FnOnce(&[u8]) -> Result<T, ConfigError>,
+) -> bool {
+    let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+        Ok(bytes) => bytes.unwrap_or_default(),
+        Err(status) => {
+            log::error!("{module}: cannot read the plugin configuration: {status:?}");
+            return false;
+        }
+    };
+    if bytes.is_empty() {
+        log::error!("{module}: invalid plugin configuration: the configuration is empty");
+        return false;
+    }
+    match compile(&bytes) {
+        Ok(compiled) => {
+            *current = Some(Rc::new(compiled));
+            log::info!("{module}: configuration loaded ({} bytes)", bytes.len());
+            true
+        }
+        Err(error) => {
+            log::error!("{module}: invalid plugin configuration: {error}");
+            false
+        }
+    }
+}

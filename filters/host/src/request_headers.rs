@@ -1,0 +1,65 @@
+//! The engine's [`RequestView`] over the current stream's request headers.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
+use engine::RequestView;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MapType;
+
+/// Request headers read through host calls, for the stream the host is currently calling into.
+///
+/// Pseudo-headers are single-valued and read one by one; other headers may repeat, and Envoy's
+/// single-value call returns only the first, so they are read once, all together, on first use.
+#[derive(Default)]
+pub struct RequestHeaders {
+    all: OnceCell<Vec<(String, String)>>,
+}
+
+impl RequestHeaders {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn all(&self) -> &[(String, String)] {
+        self.all
+            .get_or_init(|| hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default())
+    }
+}
+
+impl RequestView for RequestHeaders {
+    fn destination_port(&self) -> Option<u16> {
+        // Envoy encodes integer attributes as 8 little-endian bytes.
+        let bytes = hostcalls::get_property(vec!["destination", "port"])
+            .ok()
+            .flatten()?;
+        let raw: [u8; 8] = bytes.try_into().ok()?;
+        u16::try_from(i64::from_le_bytes(raw)).ok()
+    }
+
+    fn header(&self, name: &str) -> Option<Cow<'_, str>> {
+        if name.starts_with(':') {
+            return hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
+                .ok()
+                .flatten()
+                .map(Cow::Owned);
+        }
+        let mut values = self
+            .all()
+            .iter()
+            .filter(|(candidate, _)| candidate == name)
+            .map(|(_, value)| value.as_str());
+        let first = values.next()?;
+        let rest: Vec<&str> = values.collect();
+        if rest.is_empty() {
+            Some(Cow::Borrowed(first))
+        } else {
+            let mut joined = first.to_owned();
+            for value in rest {
+                joined.push(',');
+                joined.push_str(value);
+            }
+            Some(Cow::Owned(joined))
+        }
+    }
+}
