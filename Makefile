@@ -10,7 +10,7 @@ DIST           := dist
 TOOLS          := $(CURDIR)/.tools
 VENV           := $(CURDIR)/.venv
 ENVOY_VERSION  ?= 1.40.0
-WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --strip-debug
+WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --strip-debug
 APT_PACKAGES   := binaryen:wasm-opt nghttp2-client:h2load wrk:wrk hey:hey docker-registry:docker-registry skopeo:skopeo
 # The test runner must be the version of the wasm-bindgen that Cargo.lock pins.
 WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[version="\ ]/, ""); print}' Cargo.lock)

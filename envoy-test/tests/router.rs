@@ -25,22 +25,39 @@ const CONFIG: &str = r#"{
 /// Envoy with the router module in front of one echo upstream per cluster.
 struct Gateway {
     envoy: Envoy,
-    _upstreams: Vec<Upstream>,
+    upstreams: Vec<Upstream>,
 }
 
 impl Gateway {
+    /// The Bookinfo-like clusters, each with a default echo upstream.
     async fn start(config: &str) -> Result<Self> {
+        let clusters =
+            [PRODUCTPAGE, REVIEWS_V2, STATIC].map(|name| (name, UpstreamOptions::default()));
+        Self::with_upstreams(config, clusters).await
+    }
+
+    async fn with_upstreams(
+        config: &str,
+        clusters: impl IntoIterator<Item = (&str, UpstreamOptions)>,
+    ) -> Result<Self> {
         let mut bootstrap = Bootstrap::new().listener(router_listener(config)?);
         let mut upstreams = Vec::new();
-        for cluster in [PRODUCTPAGE, REVIEWS_V2, STATIC] {
-            let upstream = Upstream::start(cluster, UpstreamOptions::default()).await?;
+        for (cluster, options) in clusters {
+            let upstream = Upstream::start(cluster, options).await?;
             bootstrap = bootstrap.cluster(Cluster::new(cluster, [upstream.addr()]));
             upstreams.push(upstream);
         }
         Ok(Self {
             envoy: Envoy::start(&bootstrap).await?,
-            _upstreams: upstreams,
+            upstreams,
         })
+    }
+
+    fn upstream(&self, name: &str) -> &Upstream {
+        self.upstreams
+            .iter()
+            .find(|upstream| upstream.name() == name)
+            .expect("an upstream of that name")
     }
 
     fn url(&self, path: &str) -> Result<String> {
@@ -187,5 +204,181 @@ async fn an_unknown_field_is_refused_with_its_path() -> Result<()> {
         ),
         "{log}"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_way_weighted_split_follows_the_weights() -> Result<()> {
+    let config = r#"{"hosts": ["*"], "http": [{"route": [
+        {"destination": {"host": "productpage", "port": {"number": 9080}}, "weight": 20},
+        {"destination": {"host": "reviews", "subset": "v2", "port": {"number": 9080}}, "weight": 30},
+        {"destination": {"host": "static"}, "weight": 50}]}]}"#;
+    let gateway = Gateway::start(config).await?;
+    let client = Client::http1();
+    let url = gateway.url("/split")?;
+    const REQUESTS: usize = 3_000;
+    for _ in 0..REQUESTS {
+        assert_eq!(client.get(&url).send().await?.status, 200);
+    }
+    for (cluster, expected_percent) in [(PRODUCTPAGE, 20.0), (REVIEWS_V2, 30.0), (STATIC, 50.0)] {
+        let percent =
+            100.0 * gateway.upstream(cluster).requests_received() as f64 / REQUESTS as f64;
+        assert!(
+            (percent - expected_percent).abs() <= 3.0,
+            "{cluster}: {percent:.1}% instead of {expected_percent}% ± 3"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewrites_change_path_and_authority_upstream() -> Result<()> {
+    let config = r#"{"hosts": ["*"], "http": [
+        {"match": [{"uri": {"prefix": "/v1/"}}], "rewrite": {"uri": "/"},
+         "route": [{"destination": {"host": "static"}}]},
+        {"match": [{"uri": {"prefix": "/v2"}}], "rewrite": {"uri": "/", "authority": "internal.example"},
+         "route": [{"destination": {"host": "static"}}]},
+        {"match": [{"uri": {"exact": "/old"}}], "rewrite": {"uri": "/new"},
+         "route": [{"destination": {"host": "static"}}]},
+        {"match": [{"uri": {"prefix": "/shop/"}, "ignoreUriCase": true}],
+         "rewrite": {"uri": "/store/"}, "route": [{"destination": {"host": "static"}}]},
+        {"match": [{"uri": {"regex": "/users/[0-9]+"}}],
+         "rewrite": {"uriRegexRewrite": {"match": "^/users/([0-9]+)$", "rewrite": "/profile/\\1"}},
+         "route": [{"destination": {"host": "static"}}]}
+    ]}"#;
+    let gateway = Gateway::start(config).await?;
+    let cases = [
+        ("/v1/users?page=2", "/users?page=2", None),
+        ("/v2/users", "//users", Some("internal.example")),
+        ("/old?x=1", "/new?x=1", None),
+        ("/SHOP/Cart", "/store/Cart", None),
+        ("/users/42", "/profile/42", None),
+    ];
+    for client in [Client::http1(), Client::http2()] {
+        for (path, upstream_path, authority) in cases {
+            let echo: Echo = client.get(gateway.url(path)?).send().await?.json()?;
+            assert_eq!(echo.path, upstream_path, "{path}");
+            if let Some(authority) = authority {
+                assert_eq!(echo.authority, authority, "{path}");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_and_direct_responses_are_answered_by_the_gateway() -> Result<()> {
+    let config = r#"{"hosts": ["*"], "http": [
+        {"match": [{"uri": {"prefix": "/old"}}], "redirect": {"uri": "/new"}},
+        {"match": [{"uri": {"prefix": "/secure"}}],
+         "redirect": {"scheme": "https", "derivePort": "FROM_REQUEST_PORT", "redirectCode": 308}},
+        {"match": [{"uri": {"prefix": "/elsewhere"}}],
+         "redirect": {"authority": "other.example", "port": 8443, "redirectCode": 302}},
+        {"match": [{"uri": {"exact": "/health"}}], "directResponse": {"status": 200, "body": {"string": "ok"}}},
+        {"match": [{"uri": {"exact": "/teapot"}}], "directResponse": {"status": 418, "body": {"bytes": "AAEC"}}}
+    ]}"#;
+    let gateway = Gateway::start(config).await?;
+    let port = gateway.envoy.listener_port("gateway")?;
+    let client = Client::http1();
+    let response = client
+        .get(gateway.url("/old/page?a=1")?)
+        .header("host", "shop.example")
+        .send()
+        .await?;
+    assert_eq!(response.status, 301);
+    assert_eq!(
+        response.header("location"),
+        Some("http://shop.example/new?a=1")
+    );
+    let response = client
+        .get(gateway.url("/secure/x")?)
+        .header("host", "shop.example:1234")
+        .send()
+        .await?;
+    assert_eq!(response.status, 308);
+    let expected = format!("https://shop.example:{port}/secure/x");
+    assert_eq!(response.header("location"), Some(expected.as_str()));
+    let response = client.get(gateway.url("/elsewhere")?).send().await?;
+    assert_eq!(response.status, 302);
+    assert_eq!(
+        response.header("location"),
+        Some("http://other.example:8443/elsewhere")
+    );
+    let response = client.get(gateway.url("/health")?).send().await?;
+    assert_eq!((response.status, response.text()), (200, "ok".to_owned()));
+    let response = Client::http2().get(gateway.url("/teapot")?).send().await?;
+    assert_eq!(
+        (response.status, response.body.as_ref()),
+        (418, [0u8, 1, 2].as_slice())
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_enforces_the_route_timeout() -> Result<()> {
+    let config = r#"{"hosts": ["*"], "http": [
+        {"match": [{"uri": {"prefix": "/slow"}}], "timeout": "200ms", "route": [{"destination": {"host": "static"}}]},
+        {"route": [{"destination": {"host": "static"}}]}
+    ]}"#;
+    let slow = UpstreamOptions {
+        delay: std::time::Duration::from_millis(700),
+        ..UpstreamOptions::default()
+    };
+    let gateway = Gateway::with_upstreams(config, [(STATIC, slow)]).await?;
+    let client = Client::http1();
+    let response = client.get(gateway.url("/slow")?).send().await?;
+    assert_eq!(response.status, 504, "{}", response.text());
+    assert_eq!(response.text(), "upstream request timeout");
+    // Without a timeout (Istio's default) the slow answer arrives, and a client cannot impose one.
+    let response = client
+        .get(gateway.url("/fast-enough")?)
+        .header("x-envoy-upstream-rq-timeout-ms", "1")
+        .send()
+        .await?;
+    assert_eq!(response.status, 200);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_retries_as_the_route_says() -> Result<()> {
+    let config = r#"{"hosts": ["*"], "http": [
+        {"match": [{"uri": {"prefix": "/default"}}], "route": [{"destination": {"host": "static"}}]},
+        {"match": [{"uri": {"prefix": "/none"}}], "retries": {"attempts": 0},
+         "route": [{"destination": {"host": "productpage", "port": {"number": 9080}}}]},
+        {"match": [{"uri": {"prefix": "/5xx"}}], "retries": {"attempts": 3, "retryOn": "5xx"},
+         "route": [{"destination": {"host": "reviews", "subset": "v2", "port": {"number": 9080}}}]}
+    ]}"#;
+    let failing_twice = || UpstreamOptions {
+        fail_first: 2,
+        ..UpstreamOptions::default()
+    };
+    let gateway = Gateway::with_upstreams(
+        config,
+        [
+            (STATIC, failing_twice()),
+            (PRODUCTPAGE, failing_twice()),
+            (REVIEWS_V2, failing_twice()),
+        ],
+    )
+    .await?;
+    let client = Client::http1();
+    // Istio's default policy: 2 retries on 503.
+    assert_eq!(
+        client.get(gateway.url("/default")?).send().await?.status,
+        200
+    );
+    assert_eq!(gateway.upstream(STATIC).requests_received(), 3);
+    // attempts: 0 — no retry, and a client asking for retries is not heard.
+    let response = client
+        .get(gateway.url("/none")?)
+        .header("x-envoy-max-retries", "5")
+        .header("x-envoy-retry-on", "5xx")
+        .send()
+        .await?;
+    assert_eq!(response.status, 503);
+    assert_eq!(gateway.upstream(PRODUCTPAGE).requests_received(), 1);
+    // retryOn 5xx with 3 attempts.
+    assert_eq!(client.get(gateway.url("/5xx")?).send().await?.status, 200);
+    assert_eq!(gateway.upstream(REVIEWS_V2).requests_received(), 3);
     Ok(())
 }

@@ -158,6 +158,16 @@ impl RequestMatch {
             && self.query_params_match(request)
     }
 
+    /// How much of `path` Envoy's `prefix_rewrite` replaces after this block matched: the
+    /// prefix for a prefix match, the path without query for exact and regex, else `/`.
+    pub fn rewritten_len(&self, path: &str) -> usize {
+        match &self.uri {
+            Some(StringMatch::Prefix { value, .. }) => value.len(),
+            Some(_) => path.find('?').unwrap_or(path.len()),
+            None => usize::from(path.starts_with('/')),
+        }
+    }
+
     fn query_params_match(&self, request: &impl RequestView) -> bool {
         if self.query_params.is_empty() {
             return true;

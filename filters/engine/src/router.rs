@@ -2,11 +2,16 @@
 
 mod cluster;
 mod compile;
+mod destinations;
 mod hosts;
+mod redirect;
+mod rewrite;
 mod table;
+mod upstream_policy;
 
 pub use cluster::{cluster_name, fully_qualified_host};
-pub use table::{Decision, Route, RouteTable};
+pub use table::{Decision, ForwardTo, LocalResponse, Route, RouteTable};
+pub use upstream_policy::ROUTER_CONTROL_HEADERS;
 
 /// The request header through which the router module tells Envoy's route which cluster to use
 /// (`route.cluster_header`). Envoy's route config strips it before the request goes upstream.

@@ -112,19 +112,9 @@ pub struct FullMatchRegex {
 
 impl FullMatchRegex {
     pub fn new(pattern: &str, path: &FieldPath) -> Result<Self, ConfigError> {
-        if pattern.is_empty() {
-            return Err(path.error("regex string match should not be empty"));
-        }
-        if pattern.len() > MAX_REGEX_LEN {
-            return Err(path.error(format!(
-                "regex is too large, max length allowed is {MAX_REGEX_LEN}"
-            )));
-        }
-        // Parse the pattern alone first: wrapping an unchecked `a)|(b` in an anchoring group
-        // would compile into a different regex instead of failing.
-        regex_syntax::Parser::new()
-            .parse(pattern)
-            .map_err(|error| path.error(syntax_reason(&error)))?;
+        // Checking the pattern alone first matters: wrapping an unchecked `a)|(b` in an
+        // anchoring group would compile into a different regex instead of failing.
+        check_regex(pattern, path)?;
         let anchored = Regex::new(&format!(r"\A(?:{pattern})\z"))
             .map_err(|error| path.error(error.to_string()))?;
         Ok(Self {
@@ -140,6 +130,22 @@ impl FullMatchRegex {
     pub fn is_full_match(&self, value: &str) -> bool {
         self.anchored.is_match(value)
     }
+}
+
+/// Istio's checks on a regex: not empty, at most [`MAX_REGEX_LEN`] long, valid syntax.
+pub fn check_regex(pattern: &str, path: &FieldPath) -> Result<(), ConfigError> {
+    if pattern.is_empty() {
+        return Err(path.error("regex string match should not be empty"));
+    }
+    if pattern.len() > MAX_REGEX_LEN {
+        return Err(path.error(format!(
+            "regex is too large, max length allowed is {MAX_REGEX_LEN}"
+        )));
+    }
+    regex_syntax::Parser::new()
+        .parse(pattern)
+        .map(drop)
+        .map_err(|error| path.error(syntax_reason(&error)))
 }
 
 /// The short reason of a syntax error (`unclosed group`), without the multi-line caret drawing.

@@ -25,6 +25,67 @@ pub struct HttpRoute {
     pub matches: Vec<HttpMatchRequest>,
     #[serde(default)]
     pub route: Vec<HttpRouteDestination>,
+    pub redirect: Option<HttpRedirect>,
+    pub direct_response: Option<HttpDirectResponse>,
+    pub rewrite: Option<HttpRewrite>,
+    pub timeout: Option<String>,
+    pub retries: Option<HttpRetry>,
+}
+
+/// `redirect`: answer 3xx with a `location` built from the request and these fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRedirect {
+    pub uri: Option<String>,
+    pub authority: Option<String>,
+    pub port: Option<u32>,
+    pub derive_port: Option<String>,
+    pub scheme: Option<String>,
+    pub redirect_code: Option<u32>,
+}
+
+/// `directResponse`: answer with a fixed status and body.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpDirectResponse {
+    pub status: u32,
+    pub body: Option<HttpBody>,
+}
+
+/// A direct response body: text, or base64-encoded bytes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpBody {
+    pub string: Option<String>,
+    pub bytes: Option<String>,
+}
+
+/// `rewrite`: the path (replacing the matched part, or by regex) and the authority.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRewrite {
+    pub uri: Option<String>,
+    pub authority: Option<String>,
+    pub uri_regex_rewrite: Option<RegexRewrite>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegexRewrite {
+    #[serde(rename = "match")]
+    pub pattern: String,
+    pub rewrite: String,
+}
+
+/// `retries`: Envoy's router retries, configured per request through `x-envoy-*` headers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRetry {
+    #[serde(default)]
+    pub attempts: i64,
+    pub per_try_timeout: Option<String>,
+    pub retry_on: Option<String>,
+    pub retry_remote_localities: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

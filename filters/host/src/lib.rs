@@ -2,6 +2,7 @@
 
 mod logging;
 mod plugin_config;
+pub mod random;
 mod request_headers;
 
 pub use logging::init_logging;

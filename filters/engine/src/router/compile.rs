@@ -4,11 +4,19 @@ use std::collections::HashMap;
 
 use crate::error::FieldPath;
 use crate::request_match::{qualify_gateway, RequestMatch};
-use crate::virtual_service::{Destination, HttpRoute, NamedVirtualService, RouterConfig};
+use base64::Engine as _;
+
+use crate::virtual_service::{
+    Destination, HttpDirectResponse, HttpRoute, NamedVirtualService, RouterConfig,
+};
 use crate::ConfigError;
 
 use super::cluster::{cluster_name, fully_qualified_host};
-use super::table::{Route, RouteTable};
+use super::destinations::WeightedClusters;
+use super::redirect::Redirect;
+use super::rewrite::Rewrite;
+use super::table::{Forward, Route, RouteAction, RouteTable};
+use super::upstream_policy;
 
 pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
     let mut table = RouteTable::default();
@@ -135,45 +143,137 @@ fn compile_route(
             matches.push(compiled);
         }
     }
+    let action = compile_action(http, virtual_service, config, path)?;
     if matches.is_empty() && !http.matches.is_empty() {
         return Ok(None);
     }
-    let cluster = compile_destination(http, virtual_service, config, path)?;
+    let name = http.name.clone().unwrap_or_default();
+    let block_names = matches
+        .iter()
+        .map(|block| match (&block.name, name.is_empty()) {
+            (Some(block_name), false) => format!("{name}.{block_name}"),
+            (Some(block_name), true) => block_name.clone(),
+            (None, _) => name.clone(),
+        })
+        .collect();
     Ok(Some(Route {
-        name: http.name.clone().unwrap_or_default(),
+        name,
+        block_names,
         virtual_service: format!("{}/{}", virtual_service.namespace, virtual_service.name),
         matches,
-        cluster,
+        action,
     }))
 }
 
-fn compile_destination(
+/// Exactly one of `route`, `redirect` and `directResponse`, as Istio requires.
+fn compile_action(
     http: &HttpRoute,
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
     path: &FieldPath,
-) -> Result<String, ConfigError> {
-    let route_path = path.field("route");
-    let destination = match http.route.as_slice() {
-        [] => return Err(route_path.error("at least one destination is required")),
-        [only] => &only.destination,
-        [..] => {
-            return Err(route_path.error("weighted destinations are not supported yet"));
+) -> Result<RouteAction, ConfigError> {
+    let has_route = !http.route.is_empty();
+    match (has_route, &http.redirect, &http.direct_response) {
+        (true, None, None) => {
+            let rewrite = http
+                .rewrite
+                .as_ref()
+                .map(|rewrite| Rewrite::compile(rewrite, &path.field("rewrite")))
+                .transpose()?
+                .unwrap_or_default();
+            Ok(RouteAction::Forward(Forward {
+                clusters: compile_destinations(http, virtual_service, config, path)?,
+                rewrite,
+                router_headers: upstream_policy::compile(
+                    http.timeout.as_deref(),
+                    http.retries.as_ref(),
+                    path,
+                )?,
+            }))
         }
-    };
-    let destination_path = route_path.index(0).field("destination");
-    let port = destination_port(destination, config, &destination_path)?;
-    if destination.host.is_empty() {
-        return Err(destination_path
-            .field("host")
-            .error("host must not be empty"));
+        (false, Some(redirect), None) => {
+            if http.rewrite.is_some() {
+                return Err(path
+                    .field("rewrite")
+                    .error("rewrite cannot be set with redirect"));
+            }
+            Ok(RouteAction::Redirect(Redirect::compile(
+                redirect,
+                &path.field("redirect"),
+            )?))
+        }
+        (false, None, Some(direct)) => {
+            compile_direct_response(direct, &path.field("directResponse"))
+        }
+        (false, None, None) => {
+            Err(path.error("one of route, redirect or directResponse is required"))
+        }
+        _ => Err(path.error("only one of route, redirect or directResponse may be set")),
     }
-    let fqdn = fully_qualified_host(
-        &destination.host,
-        &virtual_service.namespace,
-        &config.domain_suffix,
-    );
-    Ok(cluster_name(port, destination.subset.as_deref(), &fqdn))
+}
+
+fn compile_direct_response(
+    direct: &HttpDirectResponse,
+    path: &FieldPath,
+) -> Result<RouteAction, ConfigError> {
+    let status = u16::try_from(direct.status)
+        .ok()
+        .filter(|status| (200..=599).contains(status))
+        .ok_or_else(|| {
+            path.field("status").error(format!(
+                "status {} must be between 200 and 599",
+                direct.status
+            ))
+        })?;
+    let body_path = path.field("body");
+    let body = match &direct.body {
+        None => Vec::new(),
+        Some(body) => match (&body.string, &body.bytes) {
+            (Some(text), None) => text.clone().into_bytes(),
+            (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|error| {
+                    body_path
+                        .field("bytes")
+                        .error(format!("invalid base64: {error}"))
+                })?,
+            (None, None) => Vec::new(),
+            (Some(_), Some(_)) => {
+                return Err(body_path.error("only one of string or bytes may be set"))
+            }
+        },
+    };
+    Ok(RouteAction::DirectResponse { status, body })
+}
+
+fn compile_destinations(
+    http: &HttpRoute,
+    virtual_service: &NamedVirtualService,
+    config: &RouterConfig,
+    path: &FieldPath,
+) -> Result<WeightedClusters, ConfigError> {
+    let route_path = path.field("route");
+    let mut destinations = Vec::with_capacity(http.route.len());
+    for (index, weighted) in http.route.iter().enumerate() {
+        let destination = &weighted.destination;
+        let destination_path = route_path.index(index).field("destination");
+        if destination.host.is_empty() {
+            return Err(destination_path
+                .field("host")
+                .error("host must not be empty"));
+        }
+        let port = destination_port(destination, config, &destination_path)?;
+        let fqdn = fully_qualified_host(
+            &destination.host,
+            &virtual_service.namespace,
+            &config.domain_suffix,
+        );
+        destinations.push((
+            cluster_name(port, destination.subset.as_deref(), &fqdn),
+            weighted.weight,
+        ));
+    }
+    WeightedClusters::new(destinations, &route_path)
 }
 
 fn destination_port(

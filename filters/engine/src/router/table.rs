@@ -5,7 +5,10 @@ use crate::request_match::RequestMatch;
 use crate::virtual_service::RouterConfig;
 use crate::ConfigError;
 
+use super::destinations::WeightedClusters;
 use super::hosts::HostIndex;
+use super::redirect::Redirect;
+use super::rewrite::Rewrite;
 
 /// Every VirtualService of a config, compiled; built once per config, shared by all requests.
 #[derive(Debug, Clone, Default)]
@@ -19,25 +22,62 @@ pub struct RouteTable {
 /// One compiled `http` entry.
 #[derive(Debug, Clone)]
 pub struct Route {
-    /// The `http` entry's name, joined with the matching block's name by `.` as Istio does.
-    pub name: String,
+    /// The `http` entry's name, for requests that match without a named block.
+    pub(super) name: String,
+    /// Per block, the route name Istio gives it: `<http name>.<match name>` when both are set.
+    pub(super) block_names: Vec<String>,
     /// `namespace/name` of the VirtualService the route came from.
-    pub virtual_service: String,
+    pub(super) virtual_service: String,
     pub(super) matches: Vec<RequestMatch>,
-    pub(super) cluster: String,
+    pub(super) action: RouteAction,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum RouteAction {
+    Forward(Forward),
+    Redirect(Redirect),
+    DirectResponse { status: u16, body: Vec<u8> },
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Forward {
+    pub(super) clusters: WeightedClusters,
+    pub(super) rewrite: Rewrite,
+    pub(super) router_headers: Vec<(&'static str, String)>,
 }
 
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision<'a> {
-    /// Send it to `cluster`.
-    Forward {
-        route_name: String,
-        virtual_service: &'a str,
-        cluster: &'a str,
-    },
+    /// Send it upstream through Envoy's router.
+    Forward(ForwardTo<'a>),
+    /// Answer it from the gateway (redirect, direct response).
+    Respond(LocalResponse),
     /// Nothing matched: Envoy answers 404 `route_not_found`.
     NoRoute,
+}
+
+/// Where and how a matched request goes upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardTo<'a> {
+    pub route_name: &'a str,
+    /// `namespace/name` of the VirtualService.
+    pub virtual_service: &'a str,
+    pub cluster: &'a str,
+    /// The rewritten `:path`, when the route rewrites it.
+    pub path: Option<String>,
+    /// The rewritten `:authority`, when the route rewrites it.
+    pub authority: Option<&'a str>,
+    /// `x-envoy-*` timeout and retry headers for Envoy's router.
+    pub router_headers: &'a [(&'static str, String)],
+}
+
+/// A response the gateway sends itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
 }
 
 impl RouteTable {
@@ -52,8 +92,9 @@ impl RouteTable {
     }
 
     /// Selects the route for `request`: the virtual host by `:authority`, then the first route
-    /// with a matching block (or none, which matches everything).
-    pub fn select(&self, request: &impl RequestView) -> Decision<'_> {
+    /// with a matching block (a route without blocks matches everything). `draw` is a uniform
+    /// random number that picks among weighted destinations.
+    pub fn select(&self, request: &impl RequestView, draw: u64) -> Decision<'_> {
         let Some(authority) = request.header(":authority") else {
             return Decision::NoRoute;
         };
@@ -66,11 +107,7 @@ impl RouteTable {
         };
         for route in route_ids.iter().filter_map(|&id| self.routes.get(id)) {
             if let Some(block) = route.matching_block(request) {
-                return Decision::Forward {
-                    route_name: route.name_with(block),
-                    virtual_service: &route.virtual_service,
-                    cluster: &route.cluster,
-                };
+                return route.decide(request, block, draw);
             }
         }
         Decision::NoRoute
@@ -78,23 +115,52 @@ impl RouteTable {
 }
 
 impl Route {
-    /// `Some(Some(block))` for the first matching block, `Some(None)` when the route has no
+    /// `Some(Some(index))` for the first matching block, `Some(None)` when the route has no
     /// blocks (it matches everything), `None` when no block matches.
-    fn matching_block(&self, request: &impl RequestView) -> Option<Option<&RequestMatch>> {
+    fn matching_block(&self, request: &impl RequestView) -> Option<Option<usize>> {
         if self.matches.is_empty() {
             return Some(None);
         }
         self.matches
             .iter()
-            .find(|block| block.matches(request))
+            .position(|block| block.matches(request))
             .map(Some)
     }
 
-    fn name_with(&self, block: Option<&RequestMatch>) -> String {
-        match block.and_then(|block| block.name.as_deref()) {
-            Some(match_name) if !self.name.is_empty() => format!("{}.{match_name}", self.name),
-            Some(match_name) => match_name.to_owned(),
-            None => self.name.clone(),
+    fn decide(&self, request: &impl RequestView, block: Option<usize>, draw: u64) -> Decision<'_> {
+        let block_match = block.and_then(|index| self.matches.get(index));
+        let route_name = block
+            .and_then(|index| self.block_names.get(index))
+            .unwrap_or(&self.name);
+        match &self.action {
+            RouteAction::Forward(forward) => {
+                let path = forward.rewrite.path.as_ref().map(|rewrite| {
+                    let path = request.header(":path").unwrap_or_default();
+                    let rewritten_len = block_match
+                        .map_or(usize::from(path.starts_with('/')), |block| {
+                            block.rewritten_len(&path)
+                        });
+                    rewrite.apply(&path, rewritten_len)
+                });
+                Decision::Forward(ForwardTo {
+                    route_name,
+                    virtual_service: &self.virtual_service,
+                    cluster: forward.clusters.pick(draw),
+                    path,
+                    authority: forward.rewrite.authority.as_deref(),
+                    router_headers: &forward.router_headers,
+                })
+            }
+            RouteAction::Redirect(redirect) => Decision::Respond(LocalResponse {
+                status: redirect.status,
+                headers: vec![("location", redirect.location(request))],
+                body: Vec::new(),
+            }),
+            RouteAction::DirectResponse { status, body } => Decision::Respond(LocalResponse {
+                status: *status,
+                headers: Vec::new(),
+                body: body.clone(),
+            }),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use super::{Decision, RouteTable};
+use super::{Decision, ForwardTo, LocalResponse, RouteTable};
 use crate::request::HeaderList;
 
 fn table(json: &str) -> RouteTable {
@@ -16,9 +16,20 @@ fn error(json: &str) -> String {
 }
 
 fn cluster_for<'a>(table: &'a RouteTable, authority: &str, path: &str) -> Option<&'a str> {
-    match table.select(&HeaderList::get(authority, path)) {
-        Decision::Forward { cluster, .. } => Some(cluster),
-        Decision::NoRoute => None,
+    forward(table, &HeaderList::get(authority, path)).map(|forward| forward.cluster)
+}
+
+fn forward<'a>(table: &'a RouteTable, request: &HeaderList) -> Option<ForwardTo<'a>> {
+    match table.select(request, 0) {
+        Decision::Forward(forward) => Some(forward),
+        Decision::Respond(_) | Decision::NoRoute => None,
+    }
+}
+
+fn respond(table: &RouteTable, request: &HeaderList) -> LocalResponse {
+    match table.select(request, 0) {
+        Decision::Respond(response) => response,
+        other => panic!("expected a local response, got {other:?}"),
     }
 }
 
@@ -62,16 +73,9 @@ fn exact_prefix_and_regex_pick_their_clusters() {
 #[wasm_bindgen_test(unsupported = test)]
 fn route_names_join_route_and_match_names() {
     let table = table(BOOKINFO);
-    let Decision::Forward {
-        route_name,
-        virtual_service,
-        ..
-    } = table.select(&HeaderList::get("a", "/api/v1/x"))
-    else {
-        panic!("expected a route");
-    };
-    assert_eq!(route_name, "api.v");
-    assert_eq!(virtual_service, "default/inline");
+    let forward = forward(&table, &HeaderList::get("a", "/api/v1/x")).expect("a route");
+    assert_eq!(forward.route_name, "api.v");
+    assert_eq!(forward.virtual_service, "default/inline");
 }
 
 #[wasm_bindgen_test(unsupported = test)]
@@ -183,6 +187,124 @@ fn errors_name_the_field_and_the_reason() {
     );
     assert_eq!(
         error(r#"{"hosts": ["*"], "http": [{"route": []}]}"#),
-        "http[0].route: at least one destination is required"
+        "http[0]: one of route, redirect or directResponse is required"
+    );
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn weighted_destinations_split_by_draw() {
+    let table = table(
+        r#"{"hosts": ["*"], "http": [{"route": [
+            {"destination": {"host": "a"}, "weight": 25},
+            {"destination": {"host": "b"}, "weight": 75}]}]}"#,
+    );
+    let request = HeaderList::get("x", "/");
+    let pick = |draw| match table.select(&request, draw) {
+        Decision::Forward(forward) => forward.cluster,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(pick(0), "outbound|80||a.default.svc.cluster.local");
+    assert_eq!(pick(24), "outbound|80||a.default.svc.cluster.local");
+    assert_eq!(pick(25), "outbound|80||b.default.svc.cluster.local");
+    assert_eq!(pick(199), "outbound|80||b.default.svc.cluster.local");
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn rewrites_replace_the_matched_part() {
+    let table = table(
+        r#"{"hosts": ["*"], "http": [
+            {"match": [{"uri": {"prefix": "/v1/"}}], "rewrite": {"uri": "/"},
+             "route": [{"destination": {"host": "a"}}]},
+            {"match": [{"uri": {"prefix": "/v2"}}], "rewrite": {"uri": "/", "authority": "b.internal"},
+             "route": [{"destination": {"host": "b"}}]},
+            {"match": [{"uri": {"exact": "/old"}}], "rewrite": {"uri": "/new"},
+             "route": [{"destination": {"host": "c"}}]},
+            {"rewrite": {"uriRegexRewrite": {"match": "^/users/([0-9]+)$", "rewrite": "/u?id=\\1"}},
+             "route": [{"destination": {"host": "d"}}]}
+        ]}"#,
+    );
+    let path = |p: &str| forward(&table, &HeaderList::get("x", p)).and_then(|f| f.path);
+    assert_eq!(path("/v1/users?q=1").as_deref(), Some("/users?q=1"));
+    assert_eq!(path("/v2/users").as_deref(), Some("//users"));
+    assert_eq!(path("/old?x=1").as_deref(), Some("/new?x=1"));
+    assert_eq!(path("/users/42").as_deref(), Some("/u?id=42"));
+    let authority = forward(&table, &HeaderList::get("x", "/v2/a")).and_then(|f| f.authority);
+    assert_eq!(authority, Some("b.internal"));
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn ignore_uri_case_rewrites_the_matched_length() {
+    let table = table(
+        r#"{"hosts": ["*"], "http": [
+            {"match": [{"uri": {"prefix": "/case/"}, "ignoreUriCase": true}], "rewrite": {"uri": "/lower/"},
+             "route": [{"destination": {"host": "c"}}]}]}"#,
+    );
+    let forward = forward(&table, &HeaderList::get("x", "/CaSe/File")).expect("matches");
+    assert_eq!(forward.path.as_deref(), Some("/lower/File"));
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn redirects_and_direct_responses_answer_locally() {
+    let table = table(
+        r#"{"hosts": ["*"], "http": [
+            {"match": [{"uri": {"prefix": "/old"}}], "redirect": {"uri": "/new", "redirectCode": 302}},
+            {"match": [{"uri": {"exact": "/health"}}], "directResponse": {"status": 200, "body": {"string": "ok"}}},
+            {"match": [{"uri": {"exact": "/bin"}}], "directResponse": {"status": 503, "body": {"bytes": "AAEC"}}}
+        ]}"#,
+    );
+    let redirect = respond(&table, &HeaderList::get("shop.com", "/old?a=1"));
+    assert_eq!(redirect.status, 302);
+    assert_eq!(
+        redirect.headers,
+        vec![("location", "http://shop.com/new?a=1".to_owned())]
+    );
+    let health = respond(&table, &HeaderList::get("x", "/health"));
+    assert_eq!(
+        (health.status, health.body.as_slice()),
+        (200, b"ok".as_slice())
+    );
+    let bytes = respond(&table, &HeaderList::get("x", "/bin"));
+    assert_eq!(
+        (bytes.status, bytes.body.as_slice()),
+        (503, [0u8, 1, 2].as_slice())
+    );
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn route_actions_are_exclusive_and_validated() {
+    assert_eq!(
+        error(
+            r#"{"hosts": ["*"], "http": [{"redirect": {"uri": "/"}, "route": [{"destination": {"host": "a"}}]}]}"#
+        ),
+        "http[0]: only one of route, redirect or directResponse may be set"
+    );
+    assert_eq!(
+        error(r#"{"hosts": ["*"], "http": [{"redirect": {"uri": "/"}, "rewrite": {"uri": "/"}}]}"#),
+        "http[0].rewrite: rewrite cannot be set with redirect"
+    );
+    assert_eq!(
+        error(r#"{"hosts": ["*"], "http": [{"directResponse": {"status": 700}}]}"#),
+        "http[0].directResponse.status: status 700 must be between 200 and 599"
+    );
+    assert!(error(r#"{"hosts": ["*"], "http": [{"directResponse": {"status": 200, "body": {"bytes": "%%%"}}}]}"#)
+        .starts_with("http[0].directResponse.body.bytes: invalid base64"));
+    assert_eq!(
+        error(
+            r#"{"hosts": ["*"], "http": [{"timeout": "soon", "route": [{"destination": {"host": "a"}}]}]}"#
+        ),
+        r#"http[0].timeout: invalid duration "soon": expected a number"#
+    );
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn timeouts_and_retries_travel_as_router_headers() {
+    let table = table(
+        r#"{"hosts": ["*"], "http": [{"timeout": "2s", "retries": {"attempts": 0},
+            "route": [{"destination": {"host": "a"}}]}]}"#,
+    );
+    let forward = forward(&table, &HeaderList::get("x", "/")).expect("matches");
+    assert_eq!(
+        forward.router_headers,
+        [("x-envoy-upstream-rq-timeout-ms", "2000".to_owned())]
     );
 }

@@ -1,0 +1,121 @@
+//! Weighted destinations: each gets `weight / total` of the requests, as Envoy's
+//! `weighted_clusters` does.
+
+use crate::error::FieldPath;
+use crate::ConfigError;
+
+/// The clusters of one route with their weights; a single destination takes everything.
+#[derive(Debug, Clone)]
+pub struct WeightedClusters {
+    /// `(cluster, cumulative weight)`, ascending; the last cumulative weight is the total.
+    cumulative: Vec<(String, u64)>,
+}
+
+impl WeightedClusters {
+    /// Validates weights as Istio does: none negative and, with several destinations, a
+    /// positive total. `weights` are `None` where the config gave none.
+    pub fn new(
+        destinations: Vec<(String, Option<i64>)>,
+        path: &FieldPath,
+    ) -> Result<Self, ConfigError> {
+        if destinations.is_empty() {
+            return Err(path.error("at least one destination is required"));
+        }
+        let single = destinations.len() == 1;
+        let mut total: u64 = 0;
+        let mut cumulative = Vec::with_capacity(destinations.len());
+        for (index, (cluster, weight)) in destinations.into_iter().enumerate() {
+            let weight = match weight {
+                Some(weight) if weight < 0 => {
+                    return Err(path
+                        .index(index)
+                        .field("weight")
+                        .error(format!("weight {weight} < 0")))
+                }
+                Some(weight) => weight.unsigned_abs(),
+                None => 0,
+            };
+            total += if single { 1 } else { weight };
+            cumulative.push((cluster, total));
+        }
+        if total == 0 {
+            return Err(path.error("total destination weight = 0"));
+        }
+        Ok(Self { cumulative })
+    }
+
+    /// The cluster for a draw; `draw` is uniform over `u64` (random, or a hash for sticky
+    /// splits), reduced to `0..total`.
+    pub fn pick(&self, draw: u64) -> &str {
+        let total = self.total();
+        let point = draw % total;
+        self.cumulative
+            .iter()
+            .find(|(_, upper)| point < *upper)
+            .or(self.cumulative.last())
+            .map_or("", |(cluster, _)| cluster.as_str())
+    }
+
+    pub fn total(&self) -> u64 {
+        self.cumulative
+            .last()
+            .map_or(1, |(_, total)| (*total).max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn clusters(weights: &[Option<i64>]) -> Result<WeightedClusters, ConfigError> {
+        let destinations = weights
+            .iter()
+            .enumerate()
+            .map(|(index, weight)| (format!("c{index}"), *weight))
+            .collect();
+        WeightedClusters::new(destinations, &FieldPath::root().field("route"))
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn shares_follow_weights() {
+        let split = clusters(&[Some(20), Some(30), Some(50)]).expect("valid");
+        let mut counts = [0usize; 3];
+        for draw in 0..100u64 {
+            let cluster = split.pick(draw);
+            let index: usize = cluster[1..].parse().expect("index");
+            counts[index] += 1;
+        }
+        assert_eq!(counts, [20, 30, 50]);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn zero_weight_gets_nothing_and_a_single_destination_gets_everything() {
+        let split = clusters(&[Some(0), Some(1)]).expect("valid");
+        assert!((0..1000).all(|draw| split.pick(draw) == "c1"));
+        let single = clusters(&[Some(0)]).expect("a lone destination ignores its weight");
+        assert_eq!(single.pick(u64::MAX), "c0");
+        let unweighted = clusters(&[None]).expect("valid");
+        assert_eq!(unweighted.pick(7), "c0");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn istio_weight_rules_are_enforced() {
+        assert_eq!(
+            clusters(&[Some(50), Some(-1)])
+                .expect_err("negative")
+                .to_string(),
+            "route[1].weight: weight -1 < 0"
+        );
+        assert_eq!(
+            clusters(&[Some(0), Some(0)])
+                .expect_err("zero total")
+                .to_string(),
+            "route: total destination weight = 0"
+        );
+        assert_eq!(
+            clusters(&[None, None]).expect_err("zero total").to_string(),
+            "route: total destination weight = 0"
+        );
+    }
+}

@@ -1,0 +1,277 @@
+//! `timeout` and `retries`, handed to Envoy's router as the per-request `x-envoy-*` headers it
+//! honours, so Envoy itself times out and retries.
+
+use std::time::Duration;
+
+use crate::duration;
+use crate::error::FieldPath;
+use crate::virtual_service::HttpRetry;
+use crate::ConfigError;
+
+/// Headers through which a request can steer Envoy's router. The module removes any a client
+/// sent: only the VirtualService may set them.
+pub const ROUTER_CONTROL_HEADERS: [&str; 11] = [
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-upstream-rq-timeout-alt-response",
+    "x-envoy-expected-rq-timeout-ms",
+    "x-envoy-max-retries",
+    "x-envoy-retry-on",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-retriable-status-codes",
+    "x-envoy-retriable-header-names",
+    "x-envoy-hedge-on-per-try-timeout",
+    "x-envoy-upstream-alt-stat-name",
+];
+
+/// `retryOn` tokens Envoy takes in `x-envoy-retry-on`.
+const HTTP_RETRY_ON: [&str; 11] = [
+    "5xx",
+    "gateway-error",
+    "reset",
+    "reset-before-request",
+    "connect-failure",
+    "envoy-ratelimited",
+    "retriable-4xx",
+    "refused-stream",
+    "retriable-status-codes",
+    "retriable-headers",
+    "http3-post-connect-failure",
+];
+
+/// `retryOn` tokens Envoy takes in `x-envoy-retry-grpc-on`.
+const GRPC_RETRY_ON: [&str; 5] = [
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+];
+
+/// Istio's retry policy for a route without `retries`.
+const ISTIO_DEFAULT_RETRY_ON: &str = "connect-failure,refused-stream,unavailable,cancelled,503";
+const ISTIO_DEFAULT_ATTEMPTS: i64 = 2;
+
+/// The `x-envoy-*` headers a route sets on every request it forwards.
+pub fn compile(
+    timeout: Option<&str>,
+    retries: Option<&HttpRetry>,
+    path: &FieldPath,
+) -> Result<Vec<(&'static str, String)>, ConfigError> {
+    let mut headers = Vec::new();
+    if let Some(timeout) = timeout {
+        let timeout = parse_duration(timeout, &path.field("timeout"))?;
+        headers.push(("x-envoy-upstream-rq-timeout-ms", millis(timeout)));
+    }
+    let retries_path = path.field("retries");
+    let (attempts, retry_on, per_try_timeout) = match retries {
+        None => (ISTIO_DEFAULT_ATTEMPTS, ISTIO_DEFAULT_RETRY_ON, None),
+        Some(retries) => {
+            if retries.attempts < 0 {
+                return Err(retries_path
+                    .field("attempts")
+                    .error("attempts cannot be negative"));
+            }
+            let others_set = retries.per_try_timeout.is_some()
+                || retries.retry_on.is_some()
+                || retries.retry_remote_localities.is_some();
+            if retries.attempts == 0 && others_set {
+                return Err(retries_path.error(
+                    "attempts: 0 disables retries; perTryTimeout, retryOn and retryRemoteLocalities must not be set",
+                ));
+            }
+            let per_try_timeout = retries
+                .per_try_timeout
+                .as_deref()
+                .map(|text| parse_duration(text, &retries_path.field("perTryTimeout")))
+                .transpose()?;
+            (
+                retries.attempts,
+                retries
+                    .retry_on
+                    .as_deref()
+                    .unwrap_or(ISTIO_DEFAULT_RETRY_ON),
+                per_try_timeout,
+            )
+        }
+    };
+    if attempts == 0 {
+        return Ok(headers);
+    }
+    headers.push(("x-envoy-max-retries", attempts.to_string()));
+    let RetryOn {
+        http,
+        grpc,
+        status_codes,
+    } = parse_retry_on(retry_on, &retries_path.field("retryOn"))?;
+    if !http.is_empty() {
+        headers.push(("x-envoy-retry-on", http.join(",")));
+    }
+    if !grpc.is_empty() {
+        headers.push(("x-envoy-retry-grpc-on", grpc.join(",")));
+    }
+    if !status_codes.is_empty() {
+        headers.push(("x-envoy-retriable-status-codes", status_codes.join(",")));
+    }
+    if let Some(per_try_timeout) = per_try_timeout {
+        headers.push((
+            "x-envoy-upstream-rq-per-try-timeout-ms",
+            millis(per_try_timeout),
+        ));
+    }
+    Ok(headers)
+}
+
+struct RetryOn<'a> {
+    http: Vec<&'a str>,
+    grpc: Vec<&'a str>,
+    status_codes: Vec<&'a str>,
+}
+
+/// Splits Istio's `retryOn` into Envoy's HTTP and gRPC conditions and status codes; status
+/// codes imply `retriable-status-codes`, as Istio adds it.
+fn parse_retry_on<'a>(retry_on: &'a str, path: &FieldPath) -> Result<RetryOn<'a>, ConfigError> {
+    let mut parsed = RetryOn {
+        http: Vec::new(),
+        grpc: Vec::new(),
+        status_codes: Vec::new(),
+    };
+    for token in retry_on
+        .split(',')
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+    {
+        if HTTP_RETRY_ON.contains(&token) {
+            parsed.http.push(token);
+        } else if GRPC_RETRY_ON.contains(&token) {
+            parsed.grpc.push(token);
+        } else if token
+            .parse::<u16>()
+            .is_ok_and(|code| (100..=599).contains(&code))
+        {
+            parsed.status_codes.push(token);
+        } else {
+            return Err(path.error(format!("{token:?} is not a valid retryOn policy")));
+        }
+    }
+    if !parsed.status_codes.is_empty() && !parsed.http.contains(&"retriable-status-codes") {
+        parsed.http.push("retriable-status-codes");
+    }
+    Ok(parsed)
+}
+
+/// Istio durations: at least 1ms, in whole milliseconds.
+fn parse_duration(text: &str, path: &FieldPath) -> Result<Duration, ConfigError> {
+    let value = duration::parse(text).map_err(|reason| path.error(reason))?;
+    if value < Duration::from_millis(1) {
+        return Err(path.error("duration must be at least 1ms"));
+    }
+    if value.subsec_nanos() % 1_000_000 != 0 {
+        return Err(path.error("only durations to ms precision are supported"));
+    }
+    Ok(value)
+}
+
+fn millis(duration: Duration) -> String {
+    duration.as_millis().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn headers(
+        timeout: Option<&str>,
+        retries: Option<&str>,
+    ) -> Result<Vec<(&'static str, String)>, ConfigError> {
+        let retries: Option<HttpRetry> =
+            retries.map(|json| serde_json::from_str(json).expect("valid retries JSON"));
+        compile(
+            timeout,
+            retries.as_ref(),
+            &FieldPath::root().field("http").index(0),
+        )
+    }
+
+    fn pairs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect()
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn unset_retries_get_istios_default_policy() {
+        let headers = headers(None, None).expect("valid");
+        assert_eq!(
+            pairs(&headers),
+            [
+                ("x-envoy-max-retries", "2"),
+                (
+                    "x-envoy-retry-on",
+                    "connect-failure,refused-stream,retriable-status-codes"
+                ),
+                ("x-envoy-retry-grpc-on", "unavailable,cancelled"),
+                ("x-envoy-retriable-status-codes", "503"),
+            ]
+        );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn timeout_and_retries_become_router_headers() {
+        let headers = headers(
+            Some("1.5s"),
+            Some(r#"{"attempts": 3, "perTryTimeout": "250ms", "retryOn": "5xx,reset,429,deadline-exceeded"}"#),
+        )
+        .expect("valid");
+        assert_eq!(
+            pairs(&headers),
+            [
+                ("x-envoy-upstream-rq-timeout-ms", "1500"),
+                ("x-envoy-max-retries", "3"),
+                ("x-envoy-retry-on", "5xx,reset,retriable-status-codes"),
+                ("x-envoy-retry-grpc-on", "deadline-exceeded"),
+                ("x-envoy-retriable-status-codes", "429"),
+                ("x-envoy-upstream-rq-per-try-timeout-ms", "250"),
+            ]
+        );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn zero_attempts_disable_retries() {
+        assert!(headers(None, Some(r#"{"attempts": 0}"#))
+            .expect("valid")
+            .is_empty());
+        assert_eq!(
+            headers(None, Some(r#"{"attempts": 0, "retryOn": "5xx"}"#))
+                .expect_err("conflict")
+                .path,
+            "http[0].retries"
+        );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn bad_values_name_the_field() {
+        assert_eq!(
+            headers(Some("0.5ms"), None)
+                .expect_err("too short")
+                .to_string(),
+            "http[0].timeout: duration must be at least 1ms"
+        );
+        assert_eq!(
+            headers(Some("1.0005s"), None)
+                .expect_err("sub-ms")
+                .to_string(),
+            "http[0].timeout: only durations to ms precision are supported"
+        );
+        assert_eq!(
+            headers(None, Some(r#"{"attempts": 1, "retryOn": "5xx,sometimes"}"#))
+                .expect_err("token")
+                .to_string(),
+            "http[0].retries.retryOn: \"sometimes\" is not a valid retryOn policy"
+        );
+        assert!(headers(None, Some(r#"{"attempts": -1}"#)).is_err());
+        assert!(headers(None, Some(r#"{"attempts": 1, "perTryTimeout": "soon"}"#)).is_err());
+    }
+}
