@@ -42,6 +42,11 @@ impl Listener {
         self
     }
 
+    /// A listener shaped for the router module ([`RouteConfig::for_router`]).
+    pub fn for_router(name: impl Into<String>) -> Self {
+        Listener::new(name, RouteConfig::for_router())
+    }
+
     /// Appends an HTTP filter (before the router).
     pub fn filter(mut self, filter: impl Into<HttpFilter>) -> Self {
         self.http_filters.push(filter.into());
@@ -112,6 +117,12 @@ impl RouteConfig {
                 }],
             }],
         }))
+    }
+
+    /// The route the router module needs: [`RouteConfig::cluster_header`] with
+    /// [`engine::router::CLUSTER_HEADER`].
+    pub fn for_router() -> Self {
+        RouteConfig::cluster_header(engine::router::CLUSTER_HEADER)
     }
 
     /// Routes every request to `cluster`, with Envoy's default route settings.

@@ -2,7 +2,7 @@
 
 use engine::router::CLUSTER_HEADER;
 use envoy_test::{
-    wasm_module, Bootstrap, Client, Cluster, Echo, Envoy, Listener, Result, RouteConfig, Upstream,
+    wasm_module, Bootstrap, Client, Cluster, Echo, Envoy, Listener, Result, Upstream,
     UpstreamOptions, WasmFilter,
 };
 
@@ -66,10 +66,11 @@ impl Gateway {
 }
 
 fn router_listener(config: &str) -> Result<Listener> {
-    Ok(
-        Listener::new("gateway", RouteConfig::cluster_header(CLUSTER_HEADER))
-            .filter(WasmFilter::new("router", wasm_module("router")?, config)),
-    )
+    Ok(Listener::for_router("gateway").filter(WasmFilter::new(
+        "router",
+        wasm_module("router")?,
+        config,
+    )))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,4 +382,84 @@ async fn envoy_retries_as_the_route_says() -> Result<()> {
     assert_eq!(client.get(gateway.url("/5xx")?).send().await?.status, 200);
     assert_eq!(gateway.upstream(REVIEWS_V2).requests_received(), 3);
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_get_a_copy_with_the_body_and_never_slow_or_break_the_request() -> Result<()> {
+    let config = r#"{"hosts": ["*"], "http": [
+        {"match": [{"uri": {"prefix": "/half"}}], "route": [{"destination": {"host": "static"}}],
+         "mirror": {"host": "productpage", "port": {"number": 9080}}, "mirrorPercentage": {"value": 50}},
+        {"route": [{"destination": {"host": "static"}}], "mirrors": [
+            {"destination": {"host": "productpage", "port": {"number": 9080}}},
+            {"destination": {"host": "reviews", "subset": "v2", "port": {"number": 9080}}}]}
+    ]}"#;
+    // The second mirror is slow and failing: the main request must not notice.
+    let broken_mirror = UpstreamOptions {
+        status: 500,
+        delay: std::time::Duration::from_secs(2),
+        ..UpstreamOptions::default()
+    };
+    let gateway = Gateway::with_upstreams(
+        config,
+        [
+            (STATIC, UpstreamOptions::default()),
+            (PRODUCTPAGE, UpstreamOptions::default()),
+            (REVIEWS_V2, broken_mirror),
+        ],
+    )
+    .await?;
+    let client = Client::http1();
+    let started = std::time::Instant::now();
+    let response = client
+        .post(gateway.url("/orders")?)
+        .body("{\"id\": 7}")
+        .send()
+        .await?;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json::<Echo>()?.upstream, STATIC);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "the slow mirror delayed the request"
+    );
+    let mirrored = wait_for_requests(gateway.upstream(PRODUCTPAGE), 1).await;
+    let copy = mirrored.first().expect("one mirrored request");
+    assert_eq!(
+        (copy.method.as_str(), copy.path.as_str(), copy.body.as_str()),
+        ("POST", "/orders", "{\"id\": 7}")
+    );
+    let port = gateway.envoy.listener_port("gateway")?;
+    assert_eq!(
+        copy.authority,
+        format!("127.0.0.1-shadow:{port}"),
+        "marked as Istio marks mirrors"
+    );
+    assert_eq!(
+        copy.header(CLUSTER_HEADER),
+        None,
+        "internal header leaked to the mirror"
+    );
+
+    for _ in 0..400 {
+        assert_eq!(client.get(gateway.url("/half")?).send().await?.status, 200);
+    }
+    let copies = wait_for_requests(gateway.upstream(PRODUCTPAGE), 1 + 150)
+        .await
+        .len()
+        - 1;
+    assert!(
+        (150..=250).contains(&copies),
+        "{copies} of 400 requests mirrored at 50%"
+    );
+    Ok(())
+}
+
+/// Mirrored requests arrive asynchronously: waits (bounded) until `upstream` has seen `count`.
+async fn wait_for_requests(upstream: &Upstream, count: usize) -> Vec<Echo> {
+    for _ in 0..100 {
+        if upstream.requests_received() >= count {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    upstream.received()
 }

@@ -3,10 +3,9 @@
 
 use std::process::ExitCode;
 
-use engine::router::CLUSTER_HEADER;
 use envoy_test::{
-    wasm_module, workspace_root, Bootstrap, Cluster, Envoy, Listener, RouteConfig, Upstream,
-    UpstreamOptions, WasmFilter,
+    wasm_module, workspace_root, Bootstrap, Cluster, Envoy, Listener, Upstream, UpstreamOptions,
+    WasmFilter,
 };
 
 /// The demo VirtualService's destinations, as Istio names their clusters.
@@ -33,15 +32,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let router_config = std::fs::read_to_string(&config_path)
         .map_err(|error| format!("{}: {error}", config_path.display()))?;
 
-    let mut bootstrap = Bootstrap::new().listener(
-        Listener::new("gateway", RouteConfig::cluster_header(CLUSTER_HEADER))
-            .port(port)
-            .filter(WasmFilter::new(
-                "router",
-                wasm_module("router")?,
-                router_config,
-            )),
-    );
+    let mut bootstrap =
+        Bootstrap::new().listener(Listener::for_router("gateway").port(port).filter(
+            WasmFilter::new("router", wasm_module("router")?, router_config),
+        ));
     let mut upstreams = Vec::new();
     for cluster in CLUSTERS {
         let upstream = Upstream::start(cluster, UpstreamOptions::default()).await?;

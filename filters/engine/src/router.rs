@@ -6,10 +6,12 @@ mod destinations;
 mod hosts;
 mod redirect;
 mod rewrite;
+mod shadow;
 mod table;
 mod upstream_policy;
 
 pub use cluster::{cluster_name, fully_qualified_host};
+pub use shadow::{shadow_authority, DEFAULT_MIRROR_TIMEOUT};
 pub use table::{Decision, ForwardTo, LocalResponse, Route, RouteTable};
 pub use upstream_policy::ROUTER_CONTROL_HEADERS;
 

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+pub use crate::percentage::PercentSpec;
 pub use crate::request_match::HttpMatchRequest;
 
 /// A VirtualService `spec`.
@@ -30,6 +31,20 @@ pub struct HttpRoute {
     pub rewrite: Option<HttpRewrite>,
     pub timeout: Option<String>,
     pub retries: Option<HttpRetry>,
+    pub mirror: Option<Destination>,
+    pub mirror_percentage: Option<PercentSpec>,
+    /// Deprecated by Istio in favour of `mirrorPercentage`; still accepted.
+    pub mirror_percent: Option<u32>,
+    #[serde(default)]
+    pub mirrors: Vec<HttpMirrorPolicy>,
+}
+
+/// One entry of `mirrors`: a copy of the request goes to `destination`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpMirrorPolicy {
+    pub destination: Destination,
+    pub percentage: Option<PercentSpec>,
 }
 
 /// `redirect`: answer 3xx with a `location` built from the request and these fields.

@@ -3,8 +3,10 @@
 //! It picks the upstream cluster and writes it into the request header [`CLUSTER_HEADER`],
 //! which Envoy's route consumes with `cluster_header`; Envoy re-selects the route after the
 //! header changes. Rewrites, timeouts and retries travel as request headers Envoy's router
-//! honours; redirects and direct responses are answered here. A request that matches nothing
-//! leaves without the header and gets Envoy's own 404 `route_not_found`.
+//! honours; redirects and direct responses are answered here; mirrors are HTTP calls. A request
+//! that matches nothing leaves without the header and gets Envoy's own 404 `route_not_found`.
+
+mod mirror;
 
 use std::rc::Rc;
 
@@ -12,16 +14,21 @@ use engine::router::{Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CON
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
+use mirror::PendingMirror;
+
 proxy_wasm::main! {{
     host::init_logging();
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(RouterRoot::default()) });
+    proxy_wasm::set_root_context(|root_id| -> Box<dyn RootContext> {
+        Box::new(RouterRoot { root_id, table: None })
+    });
 }}
 
-#[derive(Default)]
 struct RouterRoot {
+    root_id: u32,
     table: Option<Rc<RouteTable>>,
 }
 
+/// Mirror answers arrive here and are ignored.
 impl Context for RouterRoot {}
 
 impl RootContext for RouterRoot {
@@ -29,9 +36,12 @@ impl RootContext for RouterRoot {
         host::configure("router", &mut self.table, RouteTable::from_json)
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, stream_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(RouterStream {
+            root_id: self.root_id,
+            stream_id,
             table: self.table.clone(),
+            mirror: None,
         }))
     }
 
@@ -41,24 +51,29 @@ impl RootContext for RouterRoot {
 }
 
 struct RouterStream {
+    root_id: u32,
+    stream_id: u32,
     table: Option<Rc<RouteTable>>,
+    mirror: Option<PendingMirror>,
 }
 
 impl Context for RouterStream {}
 
 impl HttpContext for RouterStream {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         // Only the VirtualService may choose the cluster or steer Envoy's router.
-        self.set_http_request_header(CLUSTER_HEADER, None);
-        for header in ROUTER_CONTROL_HEADERS {
+        for header in [CLUSTER_HEADER].iter().chain(&ROUTER_CONTROL_HEADERS) {
             self.set_http_request_header(header, None);
         }
         let Some(table) = self.table.clone() else {
             return Action::Continue;
         };
-        match table.select(&host::RequestHeaders::new(), host::random::next_u64()) {
+        match table.select(&host::RequestHeaders::new(), &mut host::random::next_u64) {
             Decision::Forward(forward) => {
                 self.forward(&forward);
+                if end_of_stream {
+                    self.send_mirror(&[]);
+                }
                 Action::Continue
             }
             Decision::Respond(response) => {
@@ -74,10 +89,32 @@ impl HttpContext for RouterStream {
             Decision::NoRoute => Action::Continue,
         }
     }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.mirror.is_some() {
+            if let Some(chunk) = self.get_http_request_body(0, body_size) {
+                if let Some(mirror) = &mut self.mirror {
+                    mirror.add_body(&chunk);
+                }
+            }
+            if end_of_stream {
+                self.send_mirror(&[]);
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        if self.mirror.is_some() {
+            let trailers = self.get_http_request_trailers();
+            self.send_mirror(&trailers);
+        }
+        Action::Continue
+    }
 }
 
 impl RouterStream {
-    fn forward(&self, forward: &ForwardTo) {
+    fn forward(&mut self, forward: &ForwardTo) {
         if let Some(path) = &forward.path {
             self.set_http_request_header(":path", Some(path));
         }
@@ -87,6 +124,23 @@ impl RouterStream {
         for (name, value) in forward.router_headers {
             self.set_http_request_header(name, Some(value));
         }
+        if !forward.mirrors.is_empty() {
+            self.mirror = Some(PendingMirror::new(
+                forward
+                    .mirrors
+                    .iter()
+                    .map(|cluster| cluster.to_string())
+                    .collect(),
+                self.get_http_request_headers(),
+                forward.mirror_timeout,
+            ));
+        }
         self.set_http_request_header(CLUSTER_HEADER, Some(forward.cluster));
+    }
+
+    fn send_mirror(&mut self, trailers: &[(String, String)]) {
+        if let Some(mirror) = self.mirror.take() {
+            mirror.send(self.root_id, self.stream_id, trailers);
+        }
     }
 }

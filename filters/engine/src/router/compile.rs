@@ -6,6 +6,7 @@ use crate::error::FieldPath;
 use crate::request_match::{qualify_gateway, RequestMatch};
 use base64::Engine as _;
 
+use crate::percentage::{PercentSpec, Percentage};
 use crate::virtual_service::{
     Destination, HttpDirectResponse, HttpRoute, NamedVirtualService, RouterConfig,
 };
@@ -17,6 +18,7 @@ use super::redirect::Redirect;
 use super::rewrite::Rewrite;
 use super::table::{Forward, Route, RouteAction, RouteTable};
 use super::upstream_policy;
+use super::DEFAULT_MIRROR_TIMEOUT;
 
 pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
     let mut table = RouteTable::default();
@@ -181,14 +183,14 @@ fn compile_action(
                 .map(|rewrite| Rewrite::compile(rewrite, &path.field("rewrite")))
                 .transpose()?
                 .unwrap_or_default();
+            let (timeout, router_headers) =
+                upstream_policy::compile(http.timeout.as_deref(), http.retries.as_ref(), path)?;
             Ok(RouteAction::Forward(Forward {
                 clusters: compile_destinations(http, virtual_service, config, path)?,
+                mirrors: compile_mirrors(http, virtual_service, config, path)?,
+                mirror_timeout: timeout.unwrap_or(DEFAULT_MIRROR_TIMEOUT),
                 rewrite,
-                router_headers: upstream_policy::compile(
-                    http.timeout.as_deref(),
-                    http.retries.as_ref(),
-                    path,
-                )?,
+                router_headers,
             }))
         }
         (false, Some(redirect), None) => {
@@ -255,25 +257,81 @@ fn compile_destinations(
     let route_path = path.field("route");
     let mut destinations = Vec::with_capacity(http.route.len());
     for (index, weighted) in http.route.iter().enumerate() {
-        let destination = &weighted.destination;
         let destination_path = route_path.index(index).field("destination");
-        if destination.host.is_empty() {
-            return Err(destination_path
-                .field("host")
-                .error("host must not be empty"));
-        }
-        let port = destination_port(destination, config, &destination_path)?;
-        let fqdn = fully_qualified_host(
-            &destination.host,
-            &virtual_service.namespace,
-            &config.domain_suffix,
-        );
         destinations.push((
-            cluster_name(port, destination.subset.as_deref(), &fqdn),
+            destination_cluster(
+                &weighted.destination,
+                virtual_service,
+                config,
+                &destination_path,
+            )?,
             weighted.weight,
         ));
     }
     WeightedClusters::new(destinations, &route_path)
+}
+
+/// `mirror` with `mirrorPercentage` (100% when unset), or `mirrors`; never both.
+fn compile_mirrors(
+    http: &HttpRoute,
+    virtual_service: &NamedVirtualService,
+    config: &RouterConfig,
+    path: &FieldPath,
+) -> Result<Vec<(String, Percentage)>, ConfigError> {
+    let percentage = |spec: Option<&PercentSpec>, path: &FieldPath| {
+        spec.map_or(Ok(Percentage::ALL), |spec| Percentage::compile(spec, path))
+    };
+    let mirrors = match (&http.mirror, http.mirrors.is_empty()) {
+        (Some(_), false) => {
+            return Err(path.error("only one of mirror or mirrors may be set"));
+        }
+        (Some(mirror), true) => {
+            let legacy = http.mirror_percent.map(|value| PercentSpec {
+                value: f64::from(value),
+            });
+            let spec = http.mirror_percentage.as_ref().or(legacy.as_ref());
+            vec![(
+                destination_cluster(mirror, virtual_service, config, &path.field("mirror"))?,
+                percentage(spec, &path.field("mirrorPercentage"))?,
+            )]
+        }
+        (None, _) => http
+            .mirrors
+            .iter()
+            .enumerate()
+            .map(|(index, mirror)| {
+                let mirror_path = path.field("mirrors").index(index);
+                Ok((
+                    destination_cluster(
+                        &mirror.destination,
+                        virtual_service,
+                        config,
+                        &mirror_path.field("destination"),
+                    )?,
+                    percentage(mirror.percentage.as_ref(), &mirror_path.field("percentage"))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?,
+    };
+    Ok(mirrors)
+}
+
+fn destination_cluster(
+    destination: &Destination,
+    virtual_service: &NamedVirtualService,
+    config: &RouterConfig,
+    path: &FieldPath,
+) -> Result<String, ConfigError> {
+    if destination.host.is_empty() {
+        return Err(path.field("host").error("host must not be empty"));
+    }
+    let port = destination_port(destination, config, path)?;
+    let fqdn = fully_qualified_host(
+        &destination.host,
+        &virtual_service.namespace,
+        &config.domain_suffix,
+    );
+    Ok(cluster_name(port, destination.subset.as_deref(), &fqdn))
 }
 
 fn destination_port(

@@ -5,10 +5,16 @@ use crate::request_match::RequestMatch;
 use crate::virtual_service::RouterConfig;
 use crate::ConfigError;
 
+use std::time::Duration;
+
+use crate::percentage::Percentage;
+
 use super::destinations::WeightedClusters;
 use super::hosts::HostIndex;
 use super::redirect::Redirect;
 use super::rewrite::Rewrite;
+#[cfg(doc)]
+use super::DEFAULT_MIRROR_TIMEOUT;
 
 /// Every VirtualService of a config, compiled; built once per config, shared by all requests.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +48,10 @@ pub(super) enum RouteAction {
 #[derive(Debug, Clone)]
 pub(super) struct Forward {
     pub(super) clusters: WeightedClusters,
+    /// Mirror clusters, each with the share of requests it gets a copy of.
+    pub(super) mirrors: Vec<(String, Percentage)>,
+    /// How long a mirrored copy may take: the route's timeout, else [`DEFAULT_MIRROR_TIMEOUT`].
+    pub(super) mirror_timeout: Duration,
     pub(super) rewrite: Rewrite,
     pub(super) router_headers: Vec<(&'static str, String)>,
 }
@@ -70,6 +80,9 @@ pub struct ForwardTo<'a> {
     pub authority: Option<&'a str>,
     /// `x-envoy-*` timeout and retry headers for Envoy's router.
     pub router_headers: &'a [(&'static str, String)],
+    /// Clusters that get a copy of this request; their answers are ignored.
+    pub mirrors: Vec<&'a str>,
+    pub mirror_timeout: Duration,
 }
 
 /// A response the gateway sends itself.
@@ -92,9 +105,13 @@ impl RouteTable {
     }
 
     /// Selects the route for `request`: the virtual host by `:authority`, then the first route
-    /// with a matching block (a route without blocks matches everything). `draw` is a uniform
-    /// random number that picks among weighted destinations.
-    pub fn select(&self, request: &impl RequestView, draw: u64) -> Decision<'_> {
+    /// with a matching block (a route without blocks matches everything). `random` yields
+    /// uniform random numbers for weighted destinations and mirror percentages.
+    pub fn select(
+        &self,
+        request: &impl RequestView,
+        random: &mut impl FnMut() -> u64,
+    ) -> Decision<'_> {
         let Some(authority) = request.header(":authority") else {
             return Decision::NoRoute;
         };
@@ -107,7 +124,7 @@ impl RouteTable {
         };
         for route in route_ids.iter().filter_map(|&id| self.routes.get(id)) {
             if let Some(block) = route.matching_block(request) {
-                return route.decide(request, block, draw);
+                return route.decide(request, block, random);
             }
         }
         Decision::NoRoute
@@ -127,7 +144,12 @@ impl Route {
             .map(Some)
     }
 
-    fn decide(&self, request: &impl RequestView, block: Option<usize>, draw: u64) -> Decision<'_> {
+    fn decide(
+        &self,
+        request: &impl RequestView,
+        block: Option<usize>,
+        random: &mut impl FnMut() -> u64,
+    ) -> Decision<'_> {
         let block_match = block.and_then(|index| self.matches.get(index));
         let route_name = block
             .and_then(|index| self.block_names.get(index))
@@ -145,10 +167,17 @@ impl Route {
                 Decision::Forward(ForwardTo {
                     route_name,
                     virtual_service: &self.virtual_service,
-                    cluster: forward.clusters.pick(draw),
+                    cluster: forward.clusters.pick(random()),
                     path,
                     authority: forward.rewrite.authority.as_deref(),
                     router_headers: &forward.router_headers,
+                    mirrors: forward
+                        .mirrors
+                        .iter()
+                        .filter(|(_, percentage)| percentage.hit(random()))
+                        .map(|(cluster, _)| cluster.as_str())
+                        .collect(),
+                    mirror_timeout: forward.mirror_timeout,
                 })
             }
             RouteAction::Redirect(redirect) => Decision::Respond(LocalResponse {

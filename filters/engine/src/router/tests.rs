@@ -20,14 +20,14 @@ fn cluster_for<'a>(table: &'a RouteTable, authority: &str, path: &str) -> Option
 }
 
 fn forward<'a>(table: &'a RouteTable, request: &HeaderList) -> Option<ForwardTo<'a>> {
-    match table.select(request, 0) {
+    match table.select(request, &mut || 0) {
         Decision::Forward(forward) => Some(forward),
         Decision::Respond(_) | Decision::NoRoute => None,
     }
 }
 
 fn respond(table: &RouteTable, request: &HeaderList) -> LocalResponse {
-    match table.select(request, 0) {
+    match table.select(request, &mut || 0) {
         Decision::Respond(response) => response,
         other => panic!("expected a local response, got {other:?}"),
     }
@@ -199,7 +199,7 @@ fn weighted_destinations_split_by_draw() {
             {"destination": {"host": "b"}, "weight": 75}]}]}"#,
     );
     let request = HeaderList::get("x", "/");
-    let pick = |draw| match table.select(&request, draw) {
+    let pick = |draw| match table.select(&request, &mut || draw) {
         Decision::Forward(forward) => forward.cluster,
         other => panic!("{other:?}"),
     };
@@ -306,5 +306,39 @@ fn timeouts_and_retries_travel_as_router_headers() {
     assert_eq!(
         forward.router_headers,
         [("x-envoy-upstream-rq-timeout-ms", "2000".to_owned())]
+    );
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn mirrors_copy_their_share_of_requests() {
+    let table = table(
+        r#"{"hosts": ["*"], "http": [
+            {"match": [{"uri": {"prefix": "/one"}}], "route": [{"destination": {"host": "a"}}],
+             "mirror": {"host": "shadow"}, "mirrorPercentage": {"value": 50}},
+            {"route": [{"destination": {"host": "a"}}], "mirrors": [
+                {"destination": {"host": "m1"}},
+                {"destination": {"host": "m2"}, "percentage": {"value": 0}}]}
+        ]}"#,
+    );
+    let mirrors =
+        |path: &str, draw: u64| match table.select(&HeaderList::get("x", path), &mut || draw) {
+            Decision::Forward(forward) => forward.mirrors,
+            other => panic!("{other:?}"),
+        };
+    assert_eq!(
+        mirrors("/one", 499_999),
+        ["outbound|80||shadow.default.svc.cluster.local"]
+    );
+    assert!(mirrors("/one", 500_000).is_empty());
+    assert_eq!(
+        mirrors("/two", 0),
+        ["outbound|80||m1.default.svc.cluster.local"]
+    );
+    assert_eq!(
+        error(
+            r#"{"hosts": ["*"], "http": [{"route": [{"destination": {"host": "a"}}],
+            "mirror": {"host": "m"}, "mirrors": [{"destination": {"host": "m"}}]}]}"#
+        ),
+        "http[0]: only one of mirror or mirrors may be set"
     );
 }

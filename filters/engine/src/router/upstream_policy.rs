@@ -52,15 +52,26 @@ const GRPC_RETRY_ON: [&str; 5] = [
 const ISTIO_DEFAULT_RETRY_ON: &str = "connect-failure,refused-stream,unavailable,cancelled,503";
 const ISTIO_DEFAULT_ATTEMPTS: i64 = 2;
 
-/// The `x-envoy-*` headers a route sets on every request it forwards.
+/// The route's timeout, and the `x-envoy-*` headers it sets on every request it forwards.
 pub fn compile(
     timeout: Option<&str>,
+    retries: Option<&HttpRetry>,
+    path: &FieldPath,
+) -> Result<(Option<Duration>, Vec<(&'static str, String)>), ConfigError> {
+    let timeout = timeout
+        .map(|timeout| parse_duration(timeout, &path.field("timeout")))
+        .transpose()?;
+    let headers = router_headers(timeout, retries, path)?;
+    Ok((timeout, headers))
+}
+
+fn router_headers(
+    timeout: Option<Duration>,
     retries: Option<&HttpRetry>,
     path: &FieldPath,
 ) -> Result<Vec<(&'static str, String)>, ConfigError> {
     let mut headers = Vec::new();
     if let Some(timeout) = timeout {
-        let timeout = parse_duration(timeout, &path.field("timeout"))?;
         headers.push(("x-envoy-upstream-rq-timeout-ms", millis(timeout)));
     }
     let retries_path = path.field("retries");
@@ -192,6 +203,7 @@ mod tests {
             retries.as_ref(),
             &FieldPath::root().field("http").index(0),
         )
+        .map(|(_, headers)| headers)
     }
 
     fn pairs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
