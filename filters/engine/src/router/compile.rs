@@ -188,9 +188,9 @@ fn compile_action(
             Ok(RouteAction::Forward(Forward {
                 clusters: compile_destinations(http, virtual_service, config, path)?,
                 mirrors: compile_mirrors(http, virtual_service, config, path)?,
-                mirror_timeout: timeout.unwrap_or(DEFAULT_MIRROR_TIMEOUT),
+                mirror_timeout: policy.timeout.unwrap_or(DEFAULT_MIRROR_TIMEOUT),
                 rewrite,
-                router_headers,
+                router_headers: policy.router_headers,
             }))
         }
         (false, Some(redirect), None) => {

@@ -52,17 +52,25 @@ const GRPC_RETRY_ON: [&str; 5] = [
 const ISTIO_DEFAULT_RETRY_ON: &str = "connect-failure,refused-stream,unavailable,cancelled,503";
 const ISTIO_DEFAULT_ATTEMPTS: i64 = 2;
 
-/// The route's timeout, and the `x-envoy-*` headers it sets on every request it forwards.
+/// A route's `timeout` and `retries`, compiled.
+pub struct UpstreamPolicy {
+    pub timeout: Option<Duration>,
+    /// The `x-envoy-*` headers the route sets on every request it forwards.
+    pub router_headers: Vec<(&'static str, String)>,
+}
+
 pub fn compile(
     timeout: Option<&str>,
     retries: Option<&HttpRetry>,
     path: &FieldPath,
-) -> Result<(Option<Duration>, Vec<(&'static str, String)>), ConfigError> {
+) -> Result<UpstreamPolicy, ConfigError> {
     let timeout = timeout
         .map(|timeout| parse_duration(timeout, &path.field("timeout")))
         .transpose()?;
-    let headers = router_headers(timeout, retries, path)?;
-    Ok((timeout, headers))
+    Ok(UpstreamPolicy {
+        timeout,
+        router_headers: router_headers(timeout, retries, path)?,
+    })
 }
 
 fn router_headers(
@@ -203,7 +211,7 @@ mod tests {
             retries.as_ref(),
             &FieldPath::root().field("http").index(0),
         )
-        .map(|(_, headers)| headers)
+        .map(|policy| policy.router_headers)
     }
 
     fn pairs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
