@@ -183,7 +183,7 @@ fn compile_action(
                 .map(|rewrite| Rewrite::compile(rewrite, &path.field("rewrite")))
                 .transpose()?
                 .unwrap_or_default();
-            let (timeout, router_headers) =
+            let policy =
                 upstream_policy::compile(http.timeout.as_deref(), http.retries.as_ref(), path)?;
             Ok(RouteAction::Forward(Forward {
                 clusters: compile_destinations(http, virtual_service, config, path)?,
