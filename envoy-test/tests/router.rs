@@ -463,3 +463,85 @@ async fn wait_for_requests(upstream: &Upstream, count: usize) -> Vec<Echo> {
     }
     upstream.received()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_preflights_are_answered_and_responses_carry_cors_headers() -> Result<()> {
+    let config = r#"{"hosts": ["*"], "http": [
+        {"match": [{"uri": {"prefix": "/api"}}], "route": [{"destination": {"host": "static"}}],
+         "corsPolicy": {"allowOrigins": [{"exact": "https://app.example.com"}, {"regex": "https://.*[.]dev[.]example[.]com"}],
+                        "allowMethods": ["GET", "PUT"], "allowHeaders": ["x-token"], "exposeHeaders": ["x-trace"],
+                        "maxAge": "1h", "allowCredentials": true}},
+        {"match": [{"uri": {"prefix": "/strict"}}], "route": [{"destination": {"host": "static"}}],
+         "corsPolicy": {"allowOrigins": [{"exact": "https://app.example.com"}], "unmatchedPreflights": "IGNORE"}}
+    ]}"#;
+    let gateway = Gateway::start(config).await?;
+    let client = Client::http1();
+    let preflight = |path: &str, origin: &str| {
+        Ok::<_, envoy_test::HarnessError>(
+            client
+                .request("OPTIONS", gateway.url(path)?)
+                .header("origin", origin)
+                .header("access-control-request-method", "PUT"),
+        )
+    };
+    // Matched preflight: answered by the gateway, never reaching the upstream.
+    let response = preflight("/api/items", "https://x.dev.example.com")?
+        .send()
+        .await?;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("access-control-allow-origin"),
+        Some("https://x.dev.example.com")
+    );
+    assert_eq!(
+        response.header("access-control-allow-methods"),
+        Some("GET,PUT")
+    );
+    assert_eq!(
+        response.header("access-control-allow-headers"),
+        Some("x-token")
+    );
+    assert_eq!(response.header("access-control-max-age"), Some("3600"));
+    assert_eq!(
+        response.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    assert_eq!(gateway.upstream(STATIC).requests_received(), 0);
+    // Unmatched preflight, FORWARD (default): the upstream answers, without CORS headers.
+    let response = preflight("/api/items", "https://evil.example")?
+        .send()
+        .await?;
+    assert_eq!(response.json::<Echo>()?.method, "OPTIONS");
+    assert_eq!(response.header("access-control-allow-origin"), None);
+    // Unmatched preflight, IGNORE: answered 200 without CORS headers, not forwarded.
+    let response = preflight("/strict", "https://evil.example")?.send().await?;
+    assert_eq!(
+        (
+            response.status,
+            response.header("access-control-allow-origin")
+        ),
+        (200, None)
+    );
+    assert_eq!(gateway.upstream(STATIC).requests_received(), 1);
+    // Actual request from an allowed origin: CORS headers on the upstream's response.
+    let response = client
+        .get(gateway.url("/api/items")?)
+        .header("origin", "https://app.example.com")
+        .send()
+        .await?;
+    assert_eq!(
+        response.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert_eq!(
+        response.header("access-control-expose-headers"),
+        Some("x-trace")
+    );
+    let response = client
+        .get(gateway.url("/api/items")?)
+        .header("origin", "https://evil.example")
+        .send()
+        .await?;
+    assert_eq!(response.header("access-control-allow-origin"), None);
+    Ok(())
+}

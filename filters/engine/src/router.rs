@@ -2,6 +2,7 @@
 
 mod cluster;
 mod compile;
+mod cors;
 mod destinations;
 mod hosts;
 mod redirect;

@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 pub use crate::percentage::PercentSpec;
 pub use crate::request_match::HttpMatchRequest;
+use crate::string_match::StringMatchSpec;
 
 /// A VirtualService `spec`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -37,6 +38,27 @@ pub struct HttpRoute {
     pub mirror_percent: Option<u32>,
     #[serde(default)]
     pub mirrors: Vec<HttpMirrorPolicy>,
+    pub cors_policy: Option<CorsPolicySpec>,
+}
+
+/// `corsPolicy`, as Envoy's CORS filter applies it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CorsPolicySpec {
+    #[serde(default)]
+    pub allow_origins: Vec<StringMatchSpec>,
+    /// Deprecated by Istio in favour of `allowOrigins`; exact origins.
+    #[serde(default)]
+    pub allow_origin: Vec<String>,
+    #[serde(default)]
+    pub allow_methods: Vec<String>,
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    pub max_age: Option<String>,
+    pub allow_credentials: Option<bool>,
+    pub unmatched_preflights: Option<String>,
 }
 
 /// One entry of `mirrors`: a copy of the request goes to `destination`.

@@ -42,6 +42,7 @@ impl RootContext for RouterRoot {
             stream_id,
             table: self.table.clone(),
             mirror: None,
+            response_headers: Vec::new(),
         }))
     }
 
@@ -55,6 +56,8 @@ struct RouterStream {
     stream_id: u32,
     table: Option<Rc<RouteTable>>,
     mirror: Option<PendingMirror>,
+    /// Set on the response once it comes back (CORS).
+    response_headers: Vec<(&'static str, String)>,
 }
 
 impl Context for RouterStream {}
@@ -104,6 +107,13 @@ impl HttpContext for RouterStream {
         Action::Continue
     }
 
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        for (name, value) in &self.response_headers {
+            self.set_http_response_header(name, Some(value));
+        }
+        Action::Continue
+    }
+
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         if self.mirror.is_some() {
             let trailers = self.get_http_request_trailers();
@@ -135,6 +145,7 @@ impl RouterStream {
                 forward.mirror_timeout,
             ));
         }
+        self.response_headers.clone_from(&forward.response_headers);
         self.set_http_request_header(CLUSTER_HEADER, Some(forward.cluster));
     }
 

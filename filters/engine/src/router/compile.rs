@@ -13,6 +13,7 @@ use crate::virtual_service::{
 use crate::ConfigError;
 
 use super::cluster::{cluster_name, fully_qualified_host};
+use super::cors::CorsPolicy;
 use super::destinations::WeightedClusters;
 use super::redirect::Redirect;
 use super::rewrite::Rewrite;
@@ -146,6 +147,11 @@ fn compile_route(
         }
     }
     let action = compile_action(http, virtual_service, config, path)?;
+    let cors = http
+        .cors_policy
+        .as_ref()
+        .map(|cors| CorsPolicy::compile(cors, &path.field("corsPolicy")))
+        .transpose()?;
     if matches.is_empty() && !http.matches.is_empty() {
         return Ok(None);
     }
@@ -159,6 +165,7 @@ fn compile_route(
         })
         .collect();
     Ok(Some(Route {
+        cors,
         name,
         block_names,
         virtual_service: format!("{}/{}", virtual_service.namespace, virtual_service.name),

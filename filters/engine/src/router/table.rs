@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::percentage::Percentage;
 
+use super::cors::{CorsOutcome, CorsPolicy};
 use super::destinations::WeightedClusters;
 use super::hosts::HostIndex;
 use super::redirect::Redirect;
@@ -36,6 +37,7 @@ pub struct Route {
     pub(super) virtual_service: String,
     pub(super) matches: Vec<RequestMatch>,
     pub(super) action: RouteAction,
+    pub(super) cors: Option<CorsPolicy>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +85,8 @@ pub struct ForwardTo<'a> {
     /// Clusters that get a copy of this request; their answers are ignored.
     pub mirrors: Vec<&'a str>,
     pub mirror_timeout: Duration,
+    /// Headers to add to the response (CORS).
+    pub response_headers: Vec<(&'static str, String)>,
 }
 
 /// A response the gateway sends itself.
@@ -154,6 +158,11 @@ impl Route {
         let route_name = block
             .and_then(|index| self.block_names.get(index))
             .unwrap_or(&self.name);
+        let cors_headers = match self.cors.as_ref().map(|cors| cors.evaluate(request)) {
+            Some(CorsOutcome::Answer(preflight)) => return Decision::Respond(preflight),
+            Some(CorsOutcome::AddToResponse(headers)) => headers,
+            Some(CorsOutcome::Untouched) | None => Vec::new(),
+        };
         match &self.action {
             RouteAction::Forward(forward) => {
                 let path = forward.rewrite.path.as_ref().map(|rewrite| {
@@ -178,16 +187,21 @@ impl Route {
                         .map(|(cluster, _)| cluster.as_str())
                         .collect(),
                     mirror_timeout: forward.mirror_timeout,
+                    response_headers: cors_headers,
                 })
             }
-            RouteAction::Redirect(redirect) => Decision::Respond(LocalResponse {
-                status: redirect.status,
-                headers: vec![("location", redirect.location(request))],
-                body: Vec::new(),
-            }),
+            RouteAction::Redirect(redirect) => {
+                let mut headers = vec![("location", redirect.location(request))];
+                headers.extend(cors_headers);
+                Decision::Respond(LocalResponse {
+                    status: redirect.status,
+                    headers,
+                    body: Vec::new(),
+                })
+            }
             RouteAction::DirectResponse { status, body } => Decision::Respond(LocalResponse {
                 status: *status,
-                headers: Vec::new(),
+                headers: cors_headers,
                 body: body.clone(),
             }),
         }
