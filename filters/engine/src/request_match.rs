@@ -158,6 +158,11 @@ impl RequestMatch {
             && self.query_params_match(request)
     }
 
+    /// The block's `uri` condition, which routing indexes.
+    pub fn uri(&self) -> Option<&StringMatch> {
+        self.uri.as_ref()
+    }
+
     /// How much of `path` Envoy's `prefix_rewrite` replaces after this block matched: the
     /// prefix for a prefix match, the path without query for exact and regex, else `/`.
     pub fn rewritten_len(&self, path: &str) -> usize {

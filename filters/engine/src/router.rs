@@ -5,6 +5,7 @@ mod compile;
 mod cors;
 mod destinations;
 mod hosts;
+mod path_index;
 mod redirect;
 mod rewrite;
 mod shadow;

@@ -15,9 +15,10 @@ use crate::ConfigError;
 use super::cluster::{cluster_name, fully_qualified_host};
 use super::cors::CorsPolicy;
 use super::destinations::WeightedClusters;
+use super::path_index::PathIndex;
 use super::redirect::Redirect;
 use super::rewrite::Rewrite;
-use super::table::{Forward, Route, RouteAction, RouteTable};
+use super::table::{Forward, Route, RouteAction, RouteTable, VirtualHost, LINEAR_SCAN_ROUTES};
 use super::upstream_policy;
 use super::DEFAULT_MIRROR_TIMEOUT;
 
@@ -52,12 +53,21 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
             let next_index = table.virtual_hosts.len();
             let virtual_host = *virtual_host_of.entry(host.clone()).or_insert(next_index);
             if virtual_host == next_index {
-                table.virtual_hosts.push(Vec::new());
+                table.virtual_hosts.push(VirtualHost::default());
                 table.hosts.insert(&host, virtual_host);
             }
-            if let Some(ids) = table.virtual_hosts.get_mut(virtual_host) {
-                ids.extend(route_ids.clone());
+            if let Some(virtual_host) = table.virtual_hosts.get_mut(virtual_host) {
+                virtual_host.route_ids.extend(route_ids.clone());
             }
+        }
+    }
+    for virtual_host in &mut table.virtual_hosts {
+        if virtual_host.route_ids.len() > LINEAR_SCAN_ROUTES {
+            let routes = virtual_host
+                .route_ids
+                .iter()
+                .filter_map(|&id| table.routes.get(id));
+            virtual_host.index = Some(PathIndex::new(routes));
         }
     }
     Ok(table)

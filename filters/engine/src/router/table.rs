@@ -12,6 +12,7 @@ use crate::percentage::Percentage;
 use super::cors::{CorsOutcome, CorsPolicy};
 use super::destinations::WeightedClusters;
 use super::hosts::HostIndex;
+use super::path_index::{PathIndex, WHOLE_ROUTE};
 use super::redirect::Redirect;
 use super::rewrite::Rewrite;
 #[cfg(doc)]
@@ -21,10 +22,20 @@ use super::DEFAULT_MIRROR_TIMEOUT;
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     pub(super) hosts: HostIndex,
-    /// Per virtual host, the ids of its routes in first-match order.
-    pub(super) virtual_hosts: Vec<Vec<usize>>,
+    pub(super) virtual_hosts: Vec<VirtualHost>,
     pub(super) routes: Vec<Route>,
 }
+
+/// The routes of one host, merged across VirtualServices in first-match order.
+#[derive(Debug, Clone, Default)]
+pub(super) struct VirtualHost {
+    pub(super) route_ids: Vec<usize>,
+    /// Present for hosts with more routes than a linear scan handles well.
+    pub(super) index: Option<PathIndex>,
+}
+
+/// Up to this many routes, testing each in turn is cheaper than consulting an index.
+pub(super) const LINEAR_SCAN_ROUTES: usize = 16;
 
 /// One compiled `http` entry.
 #[derive(Debug, Clone)]
@@ -119,19 +130,61 @@ impl RouteTable {
         let Some(authority) = request.header(":authority") else {
             return Decision::NoRoute;
         };
-        let Some(route_ids) = self
+        let Some(virtual_host) = self
             .hosts
             .find(&authority)
             .and_then(|index| self.virtual_hosts.get(index))
         else {
             return Decision::NoRoute;
         };
-        for route in route_ids.iter().filter_map(|&id| self.routes.get(id)) {
-            if let Some(block) = route.matching_block(request) {
-                return route.decide(request, block, random);
-            }
+        let found = match &virtual_host.index {
+            None => self.scan(virtual_host, request),
+            Some(index) => self.lookup(virtual_host, index, request),
+        };
+        match found {
+            Some((route, block)) => route.decide(request, block, random),
+            None => Decision::NoRoute,
         }
-        Decision::NoRoute
+    }
+
+    /// Tests every route in order.
+    fn scan(
+        &self,
+        virtual_host: &VirtualHost,
+        request: &impl RequestView,
+    ) -> Option<(&Route, Option<usize>)> {
+        virtual_host
+            .route_ids
+            .iter()
+            .filter_map(|&id| self.routes.get(id))
+            .find_map(|route| route.matching_block(request).map(|block| (route, block)))
+    }
+
+    /// Tests only the blocks whose `uri` fits the path, in order.
+    fn lookup(
+        &self,
+        virtual_host: &VirtualHost,
+        index: &PathIndex,
+        request: &impl RequestView,
+    ) -> Option<(&Route, Option<usize>)> {
+        let path = request.header(":path").unwrap_or_default();
+        let mut candidates = Vec::new();
+        index.candidates(&path, &mut candidates);
+        candidates.into_iter().find_map(|(position, block)| {
+            let route = virtual_host
+                .route_ids
+                .get(position as usize)
+                .and_then(|&id| self.routes.get(id))?;
+            if block == WHOLE_ROUTE {
+                return Some((route, None));
+            }
+            let block = block as usize;
+            route
+                .matches
+                .get(block)
+                .filter(|request_match| request_match.matches(request))
+                .map(|_| (route, Some(block)))
+        })
     }
 }
 
@@ -205,5 +258,16 @@ impl Route {
                 body: body.clone(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+impl RouteTable {
+    /// The same table answering by linear scan only: the reference the index is tested against.
+    pub(super) fn without_indexes(mut self) -> Self {
+        for virtual_host in &mut self.virtual_hosts {
+            virtual_host.index = None;
+        }
+        self
     }
 }

@@ -342,3 +342,82 @@ fn mirrors_copy_their_share_of_requests() {
         "http[0]: only one of mirror or mirrors may be set"
     );
 }
+
+/// A small deterministic generator, so failures reproduce.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % bound
+    }
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn indexed_selection_agrees_with_a_linear_scan() {
+    const SEGMENTS: [&str; 6] = ["api", "v1", "users", "Shop", "a", "static"];
+    let mut random = Lcg(7);
+    for round in 0..20 {
+        let mut routes = Vec::new();
+        for route in 0..40 {
+            let path = format!(
+                "/{}/{}",
+                SEGMENTS[random.next(SEGMENTS.len())],
+                SEGMENTS[random.next(SEGMENTS.len())]
+            );
+            let uri = match random.next(6) {
+                0 => format!(r#""uri": {{"exact": "{path}"}}"#),
+                1 => format!(r#""uri": {{"prefix": "{path}"}}"#),
+                2 => format!(
+                    r#""uri": {{"prefix": "/{}"}}"#,
+                    SEGMENTS[random.next(SEGMENTS.len())]
+                ),
+                3 => format!(
+                    r#""uri": {{"regex": "/{}/[a-z0-9]+"}}"#,
+                    SEGMENTS[random.next(SEGMENTS.len())]
+                ),
+                4 => format!(r#""uri": {{"prefix": "{path}"}}, "ignoreUriCase": true"#),
+                _ => r#""headers": {"x-canary": {"exact": "1"}}"#.to_owned(),
+            };
+            let block = if random.next(3) == 0 {
+                format!(r#"{{{uri}, "method": {{"exact": "POST"}}}}"#)
+            } else {
+                format!("{{{uri}}}")
+            };
+            let matches = if random.next(10) == 0 {
+                String::new()
+            } else {
+                format!(r#""match": [{block}],"#)
+            };
+            routes.push(format!(
+                r#"{{"name": "r{route}", {matches} "route": [{{"destination": {{"host": "h{route}"}}}}]}}"#
+            ));
+        }
+        let config = format!(r#"{{"hosts": ["*"], "http": [{}]}}"#, routes.join(","));
+        let indexed = table(&config);
+        let scanned = indexed.clone().without_indexes();
+        for _ in 0..200 {
+            let path = format!(
+                "/{}/{}{}",
+                SEGMENTS[random.next(SEGMENTS.len())],
+                SEGMENTS[random.next(SEGMENTS.len())].to_ascii_lowercase(),
+                ["", "?q=1", "/x"][random.next(3)]
+            );
+            let mut request = HeaderList::default()
+                .with(":method", ["GET", "POST"][random.next(2)])
+                .with(":authority", "x")
+                .with(":path", &path);
+            if random.next(2) == 0 {
+                request = request.with("x-canary", "1");
+            }
+            assert_eq!(
+                indexed.select(&request, &mut || 0),
+                scanned.select(&request, &mut || 0),
+                "round {round}, {path}"
+            );
+        }
+    }
+}
