@@ -545,3 +545,38 @@ async fn cors_preflights_are_answered_and_responses_carry_cors_headers() -> Resu
     assert_eq!(response.header("access-control-allow-origin"), None);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sticky_weights_keep_each_user_on_one_version() -> Result<()> {
+    let config = r#"{"stickyWeights": {"cookie": "session"}, "virtualServices": [{"name": "canary", "spec": {
+        "hosts": ["*"], "http": [{"route": [
+            {"destination": {"host": "productpage", "port": {"number": 9080}}, "weight": 50},
+            {"destination": {"host": "static"}, "weight": 50}]}]}}]}"#;
+    let gateway = Gateway::start(config).await?;
+    let client = Client::http1();
+    let mut on_static = 0;
+    for user in 0..60 {
+        let cookie = format!("theme=dark; session=user-{user}");
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..5 {
+            let echo: Echo = client
+                .get(gateway.url("/")?)
+                .header("cookie", &cookie)
+                .send()
+                .await?
+                .json()?;
+            seen.insert(echo.upstream);
+        }
+        assert_eq!(
+            seen.len(),
+            1,
+            "user-{user} moved between versions: {seen:?}"
+        );
+        on_static += usize::from(seen.contains(STATIC));
+    }
+    assert!(
+        (15..=45).contains(&on_static),
+        "{on_static} of 60 users on a 50% split"
+    );
+    Ok(())
+}

@@ -9,11 +9,13 @@ mod path_index;
 mod redirect;
 mod rewrite;
 mod shadow;
+mod sticky;
 mod table;
 mod upstream_policy;
 
 pub use cluster::{cluster_name, fully_qualified_host};
 pub use shadow::{shadow_authority, DEFAULT_MIRROR_TIMEOUT};
+pub use sticky::StickySpec;
 pub use table::{Decision, ForwardTo, LocalResponse, Route, RouteTable};
 pub use upstream_policy::ROUTER_CONTROL_HEADERS;
 

@@ -172,6 +172,9 @@ pub struct RouterConfig {
     /// The port of destinations that name none (Istio would take the service's only port).
     #[serde(default = "default_port")]
     pub default_port: u16,
+    /// Beyond Istio: weighted destinations are picked by a hash of this header or cookie, so
+    /// one user keeps one version; requests without it are split at random.
+    pub sticky_weights: Option<crate::router::StickySpec>,
     /// Set when the config was one bare `spec`: error paths then start at the spec's fields.
     #[serde(skip)]
     bare_spec: bool,
@@ -216,6 +219,7 @@ impl RouterConfig {
                 domain_suffix: default_domain_suffix(),
                 gateway: None,
                 default_port: default_port(),
+                sticky_weights: None,
                 bare_spec: true,
             })
         }

@@ -18,12 +18,20 @@ use super::destinations::WeightedClusters;
 use super::path_index::PathIndex;
 use super::redirect::Redirect;
 use super::rewrite::Rewrite;
+use super::sticky::StickyKey;
 use super::table::{Forward, Route, RouteAction, RouteTable, VirtualHost, LINEAR_SCAN_ROUTES};
 use super::upstream_policy;
 use super::DEFAULT_MIRROR_TIMEOUT;
 
 pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
-    let mut table = RouteTable::default();
+    let mut table = RouteTable {
+        sticky: config
+            .sticky_weights
+            .as_ref()
+            .map(|spec| StickyKey::compile(spec, &FieldPath::root().field("stickyWeights")))
+            .transpose()?,
+        ..RouteTable::default()
+    };
     let mut virtual_host_of: HashMap<String, usize> = HashMap::new();
     for (index, virtual_service) in config.virtual_services.iter().enumerate() {
         let path = if config.is_bare_spec() {

@@ -15,6 +15,7 @@ use super::hosts::HostIndex;
 use super::path_index::{PathIndex, WHOLE_ROUTE};
 use super::redirect::Redirect;
 use super::rewrite::Rewrite;
+use super::sticky::StickyKey;
 #[cfg(doc)]
 use super::DEFAULT_MIRROR_TIMEOUT;
 
@@ -24,6 +25,7 @@ pub struct RouteTable {
     pub(super) hosts: HostIndex,
     pub(super) virtual_hosts: Vec<VirtualHost>,
     pub(super) routes: Vec<Route>,
+    pub(super) sticky: Option<StickyKey>,
 }
 
 /// The routes of one host, merged across VirtualServices in first-match order.
@@ -141,10 +143,11 @@ impl RouteTable {
             None => self.scan(virtual_host, request),
             Some(index) => self.lookup(virtual_host, index, request),
         };
-        match found {
-            Some((route, block)) => route.decide(request, block, random),
-            None => Decision::NoRoute,
-        }
+        let Some((route, block)) = found else {
+            return Decision::NoRoute;
+        };
+        let sticky_draw = self.sticky.as_ref().and_then(|key| key.draw(request));
+        route.decide(request, block, sticky_draw, random)
     }
 
     /// Tests every route in order.
@@ -205,6 +208,7 @@ impl Route {
         &self,
         request: &impl RequestView,
         block: Option<usize>,
+        sticky_draw: Option<u64>,
         random: &mut impl FnMut() -> u64,
     ) -> Decision<'_> {
         let block_match = block.and_then(|index| self.matches.get(index));
@@ -229,7 +233,9 @@ impl Route {
                 Decision::Forward(ForwardTo {
                     route_name,
                     virtual_service: &self.virtual_service,
-                    cluster: forward.clusters.pick(random()),
+                    cluster: forward
+                        .clusters
+                        .pick(sticky_draw.unwrap_or_else(&mut *random)),
                     path,
                     authority: forward.rewrite.authority.as_deref(),
                     router_headers: &forward.router_headers,

@@ -421,3 +421,42 @@ fn indexed_selection_agrees_with_a_linear_scan() {
         }
     }
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn sticky_weights_keep_a_user_on_one_destination() {
+    let table = table(
+        r#"{"stickyWeights": {"header": "x-user"}, "virtualServices": [{"name": "canary", "spec": {
+            "hosts": ["*"], "http": [{"route": [
+                {"destination": {"host": "stable"}, "weight": 90},
+                {"destination": {"host": "canary"}, "weight": 10}]}]}}]}"#,
+    );
+    let mut counter = 0u64;
+    let mut next = || {
+        counter += 1;
+        counter.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    };
+    let mut canary_users = 0;
+    for user in 0..1_000 {
+        let request = HeaderList::get("x", "/").with("x-user", &format!("user-{user}"));
+        let first = forward_with(&table, &request, &mut next).cluster;
+        for _ in 0..5 {
+            assert_eq!(forward_with(&table, &request, &mut next).cluster, first);
+        }
+        canary_users += usize::from(first.contains("canary"));
+    }
+    assert!(
+        (70..=130).contains(&canary_users),
+        "{canary_users} of 1000 users on a 10% canary"
+    );
+}
+
+fn forward_with<'a>(
+    table: &'a RouteTable,
+    request: &HeaderList,
+    random: &mut impl FnMut() -> u64,
+) -> ForwardTo<'a> {
+    match table.select(request, random) {
+        Decision::Forward(forward) => forward,
+        other => panic!("{other:?}"),
+    }
+}
