@@ -1,0 +1,5 @@
+//! Talking to OCI registries: references, credentials and the distribution API client.
+
+pub mod client;
+pub mod credentials;
+pub mod reference;
