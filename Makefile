@@ -65,7 +65,7 @@ lint: toolchain ## rustfmt and clippy (-D warnings) for the native and the wasm 
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,engine host $(MODULES)) -- -D warnings
 
-test-unit: toolchain ## Engine and glue unit tests, natively
+test-unit: toolchain system-packages ## Unit tests natively, and xtask's (images, manifests, loopback registry)
 	cargo test --workspace --exclude envoy-test
 
 test-wasm: toolchain wasm-bindgen-runner ## The engine's unit tests compiled to wasm, run in node

@@ -3,7 +3,7 @@
 //! Credential helpers (`credsStore`, `credHelpers`) are not run.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -51,11 +51,16 @@ pub fn docker_config_path() -> Option<PathBuf> {
 
 /// Credentials for `registry` (`host[:port]`) from the docker config, when it has some.
 pub fn for_registry(registry: &str) -> Result<Option<Credentials>> {
-    let Some(path) = docker_config_path().filter(|path| path.exists()) else {
-        return Ok(None);
-    };
-    let text = std::fs::read(&path).context(format!("reading {}", path.display()))?;
-    lookup(&text, registry).context(format!("{}", path.display()))
+    match docker_config_path().filter(|path| path.exists()) {
+        Some(path) => from_config_file(&path, registry),
+        None => Ok(None),
+    }
+}
+
+/// Credentials for `registry` from the docker config file at `path`.
+pub fn from_config_file(path: &Path, registry: &str) -> Result<Option<Credentials>> {
+    let text = std::fs::read(path).context(format!("reading {}", path.display()))?;
+    lookup(&text, registry).context(path.display())
 }
 
 fn lookup(config: &[u8], registry: &str) -> Result<Option<Credentials>> {

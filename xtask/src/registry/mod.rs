@@ -2,4 +2,5 @@
 
 pub mod client;
 pub mod credentials;
+pub mod local;
 pub mod reference;
