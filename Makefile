@@ -21,7 +21,7 @@ export ENVOY_VERSION
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: help toolchain system-packages envoy wasm-bindgen-runner build lint test-unit test-wasm \
-        test-e2e test run clean
+        test-e2e test run clean image push manifests check-manifests
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -65,7 +65,7 @@ lint: toolchain ## rustfmt and clippy (-D warnings) for the native and the wasm 
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,engine host $(MODULES)) -- -D warnings
 
-test-unit: toolchain ## Engine and glue unit tests, natively
+test-unit: toolchain system-packages ## Unit tests natively, and xtask's (images, manifests, loopback registry)
 	cargo test --workspace --exclude envoy-test
 
 test-wasm: toolchain wasm-bindgen-runner ## The engine's unit tests compiled to wasm, run in node
@@ -80,6 +80,21 @@ run: build envoy ## Start a local gateway (Envoy + every module + demo upstreams
 	cargo run -q -p envoy-test --bin demo-gateway -- --port $(PORT)
 
 PORT ?= 10000
+
+VARIANT ?= compat
+
+image: build ## OCI image of each module: dist/oci/<variant>/<module> (VARIANT=compat|artifact|all)
+	cargo xtask image --variant $(VARIANT)
+
+push: image ## Push the images: make push REGISTRY=host:port[/path] TAG=tag [VARIANT=artifact]
+	@test -n "$(REGISTRY)" -a -n "$(TAG)" || { echo "usage: make push REGISTRY=host:port[/path] TAG=tag"; exit 2; }
+	cargo xtask push --registry $(REGISTRY) --tag $(TAG) --variant $(VARIANT)
+
+manifests: build ## Pin wasmplugins/ to the images' digests ([REGISTRY=host:port/path] [VARIANT=...])
+	cargo xtask manifests --variant $(VARIANT) $(if $(REGISTRY),--registry $(REGISTRY))
+
+check-manifests: build ## Fail when wasmplugins/ does not pin the digests of the modules in dist/
+	cargo xtask manifests --check --variant $(VARIANT) $(if $(REGISTRY),--registry $(REGISTRY))
 
 clean: ## Remove build outputs (keeps .venv and .tools)
 	cargo clean

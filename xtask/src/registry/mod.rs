@@ -1,0 +1,6 @@
+//! Talking to OCI registries: references, credentials and the distribution API client.
+
+pub mod client;
+pub mod credentials;
+pub mod local;
+pub mod reference;
