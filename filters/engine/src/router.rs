@@ -3,6 +3,7 @@
 mod cluster;
 mod compile;
 mod cors;
+mod delegate;
 mod destinations;
 mod hosts;
 mod path_index;

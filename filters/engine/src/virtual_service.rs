@@ -39,6 +39,15 @@ pub struct HttpRoute {
     #[serde(default)]
     pub mirrors: Vec<HttpMirrorPolicy>,
     pub cors_policy: Option<CorsPolicySpec>,
+    pub delegate: Option<Delegate>,
+}
+
+/// `delegate`: this route's traffic is routed by another VirtualService's `http` routes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Delegate {
+    pub name: String,
+    pub namespace: Option<String>,
 }
 
 /// `corsPolicy`, as Envoy's CORS filter applies it.

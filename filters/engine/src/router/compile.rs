@@ -1,6 +1,6 @@
 //! Validation and compilation of VirtualServices into a [`RouteTable`], with Istio's rules.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::FieldPath;
 use crate::request_match::{qualify_gateway, RequestMatch};
@@ -8,12 +8,13 @@ use base64::Engine as _;
 
 use crate::percentage::{PercentSpec, Percentage};
 use crate::virtual_service::{
-    Destination, HttpDirectResponse, HttpRoute, NamedVirtualService, RouterConfig,
+    Delegate, Destination, HttpDirectResponse, HttpRoute, NamedVirtualService, RouterConfig,
 };
 use crate::ConfigError;
 
 use super::cluster::{cluster_name, fully_qualified_host};
 use super::cors::CorsPolicy;
+use super::delegate::merge_route;
 use super::destinations::WeightedClusters;
 use super::path_index::PathIndex;
 use super::redirect::Redirect;
@@ -33,28 +34,36 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
         ..RouteTable::default()
     };
     let mut virtual_host_of: HashMap<String, usize> = HashMap::new();
+    let delegates = delegate_targets(config);
     for (index, virtual_service) in config.virtual_services.iter().enumerate() {
-        let path = if config.is_bare_spec() {
-            FieldPath::root()
-        } else {
-            FieldPath::root()
-                .field("virtualServices")
-                .index(index)
-                .field("spec")
-        };
+        let path = spec_path(config, index);
+        // A delegate is routed only through the roots that name it, as in Istio.
+        if delegates.contains(&qualified(virtual_service)) {
+            continue;
+        }
         if !applies_to_gateway(virtual_service, config.gateway.as_deref()) {
             continue;
         }
         let hosts = compile_hosts(virtual_service, config, &path)?;
         let first_route = table.routes.len();
         for (route_index, http) in virtual_service.spec.http.iter().enumerate() {
-            let route = compile_route(
-                http,
-                virtual_service,
-                config,
-                &path.field("http").index(route_index),
-            )?;
-            table.routes.extend(route);
+            let route_path = path.field("http").index(route_index);
+            match &http.delegate {
+                None => {
+                    table
+                        .routes
+                        .extend(compile_route(http, virtual_service, config, &route_path)?)
+                }
+                Some(delegate) => {
+                    for (leaf, leaf_owner, leaf_path) in
+                        delegated_routes(http, delegate, virtual_service, config, &route_path)?
+                    {
+                        table
+                            .routes
+                            .extend(compile_route(&leaf, leaf_owner, config, &leaf_path)?);
+                    }
+                }
+            }
         }
         let route_ids = first_route..table.routes.len();
         for host in hosts {
@@ -79,6 +88,91 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
         }
     }
     Ok(table)
+}
+
+/// Where the spec of VirtualService `index` is, for error paths.
+fn spec_path(config: &RouterConfig, index: usize) -> FieldPath {
+    if config.is_bare_spec() {
+        FieldPath::root()
+    } else {
+        FieldPath::root()
+            .field("virtualServices")
+            .index(index)
+            .field("spec")
+    }
+}
+
+fn qualified(virtual_service: &NamedVirtualService) -> (String, String) {
+    (
+        virtual_service.namespace.clone(),
+        virtual_service.name.clone(),
+    )
+}
+
+/// `(namespace, name)` of every VirtualService some route delegates to.
+fn delegate_targets(config: &RouterConfig) -> HashSet<(String, String)> {
+    config
+        .virtual_services
+        .iter()
+        .flat_map(|virtual_service| {
+            virtual_service.spec.http.iter().filter_map(|http| {
+                http.delegate.as_ref().map(|delegate| {
+                    (
+                        delegate
+                            .namespace
+                            .clone()
+                            .unwrap_or_else(|| virtual_service.namespace.clone()),
+                        delegate.name.clone(),
+                    )
+                })
+            })
+        })
+        .collect()
+}
+
+/// The delegate's routes merged under `root`, each with the VirtualService that owns it (its
+/// namespace resolves short hosts) and its path for errors.
+fn delegated_routes<'a>(
+    root: &HttpRoute,
+    delegate: &Delegate,
+    owner: &NamedVirtualService,
+    config: &'a RouterConfig,
+    path: &FieldPath,
+) -> Result<Vec<(HttpRoute, &'a NamedVirtualService, FieldPath)>, ConfigError> {
+    if !root.route.is_empty() || root.redirect.is_some() || root.direct_response.is_some() {
+        return Err(
+            path.error("a route with delegate must not set route, redirect or directResponse")
+        );
+    }
+    let namespace = delegate.namespace.as_deref().unwrap_or(&owner.namespace);
+    let Some((index, target)) = config
+        .virtual_services
+        .iter()
+        .enumerate()
+        .find(|(_, candidate)| candidate.name == delegate.name && candidate.namespace == namespace)
+    else {
+        return Err(path.field("delegate").error(format!(
+            "VirtualService {namespace}/{} is not in this config",
+            delegate.name
+        )));
+    };
+    if target.spec.http.iter().any(|http| http.delegate.is_some()) {
+        return Err(path.field("delegate").error(format!(
+            "VirtualService {namespace}/{} delegates again; Istio allows one level",
+            delegate.name
+        )));
+    }
+    let target_path = spec_path(config, index);
+    Ok(target
+        .spec
+        .http
+        .iter()
+        .enumerate()
+        .filter_map(|(leaf_index, leaf)| {
+            merge_route(root, leaf)
+                .map(|merged| (merged, target, target_path.field("http").index(leaf_index)))
+        })
+        .collect())
 }
 
 /// Istio binds a VirtualService to the gateways it names (`name` in its own namespace, or

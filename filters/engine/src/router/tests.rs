@@ -460,3 +460,63 @@ fn forward_with<'a>(
         other => panic!("{other:?}"),
     }
 }
+
+const DELEGATING: &str = r#"{"virtualServices": [
+    {"name": "root", "namespace": "gateway", "spec": {"hosts": ["bookinfo.com"], "http": [
+        {"name": "reviews", "match": [{"uri": {"prefix": "/reviews"}}], "timeout": "3s",
+         "delegate": {"name": "reviews", "namespace": "team"}},
+        {"route": [{"destination": {"host": "productpage"}}]}]}},
+    {"name": "reviews", "namespace": "team", "spec": {"http": [
+        {"name": "v2", "match": [{"uri": {"prefix": "/reviews/v2"}}], "route": [{"destination": {"host": "reviews", "subset": "v2"}}]},
+        {"name": "outside", "match": [{"uri": {"prefix": "/ratings"}}], "route": [{"destination": {"host": "ratings"}}]},
+        {"name": "rest", "route": [{"destination": {"host": "reviews", "subset": "v1"}}]}]}}
+]}"#;
+
+#[wasm_bindgen_test(unsupported = test)]
+fn delegates_are_merged_under_their_root() {
+    let table = table(DELEGATING);
+    let forward =
+        |path: &str| forward(&table, &HeaderList::get("bookinfo.com", path)).expect("routed");
+    let v2 = forward("/reviews/v2/1");
+    assert_eq!(v2.cluster, "outbound|80|v2|reviews.team.svc.cluster.local");
+    assert_eq!(v2.route_name, "reviews-v2");
+    assert_eq!(
+        v2.router_headers.first(),
+        Some(&("x-envoy-upstream-rq-timeout-ms", "3000".to_owned()))
+    );
+    assert_eq!(
+        forward("/reviews/1").cluster,
+        "outbound|80|v1|reviews.team.svc.cluster.local"
+    );
+    // The delegate's /ratings route widens the root's /reviews: dropped, as Istio drops it.
+    assert_eq!(
+        forward("/ratings").cluster,
+        "outbound|80||productpage.gateway.svc.cluster.local"
+    );
+    // The delegate has no hosts of its own and is not routed on its own.
+    assert!(matches!(
+        table.select(&HeaderList::get("reviews", "/reviews/v2"), &mut || 0),
+        Decision::NoRoute
+    ));
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn missing_or_nested_delegates_are_errors() {
+    assert_eq!(
+        error(r#"{"virtualServices": [{"name": "root", "spec": {"hosts": ["*"], "http": [{"delegate": {"name": "nope"}}]}}]}"#),
+        "virtualServices[0].spec.http[0].delegate: VirtualService default/nope is not in this config"
+    );
+    assert_eq!(
+        error(r#"{"virtualServices": [
+            {"name": "root", "spec": {"hosts": ["*"], "http": [{"delegate": {"name": "a"}}]}},
+            {"name": "a", "spec": {"http": [{"delegate": {"name": "b"}}]}},
+            {"name": "b", "spec": {"http": [{"route": [{"destination": {"host": "b"}}]}]}}]}"#),
+        "virtualServices[0].spec.http[0].delegate: VirtualService default/a delegates again; Istio allows one level"
+    );
+    assert_eq!(
+        error(r#"{"virtualServices": [
+            {"name": "root", "spec": {"hosts": ["*"], "http": [{"delegate": {"name": "a"}, "route": [{"destination": {"host": "x"}}]}]}},
+            {"name": "a", "spec": {"http": []}}]}"#),
+        "virtualServices[0].spec.http[0]: a route with delegate must not set route, redirect or directResponse"
+    );
+}
