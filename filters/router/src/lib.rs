@@ -3,9 +3,11 @@
 //! It writes the chosen cluster into the request header [`CLUSTER_HEADER`], which Envoy's route
 //! consumes with `cluster_header`; Envoy re-selects the route after the header changes. A request
 //! that matches nothing leaves without the header and gets Envoy's own 404 `route_not_found`.
+//! The chosen route is also published as properties ([`route_properties`]) for later modules.
 
 use std::rc::Rc;
 
+use engine::route_properties;
 use engine::router::{Decision, RouteTable, CLUSTER_HEADER};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
@@ -51,8 +53,17 @@ impl HttpContext for RouterStream {
         let Some(table) = &self.table else {
             return Action::Continue;
         };
-        if let Decision::Forward { cluster, .. } = table.select(&host::RequestHeaders::new()) {
+        if let Decision::Forward {
+            route_name,
+            virtual_service,
+            cluster,
+        } = table.select(&host::RequestHeaders::new())
+        {
             self.set_http_request_header(CLUSTER_HEADER, Some(cluster));
+            // Published for the modules after this one (the metrics module's route labels).
+            host::properties::set_string(route_properties::ROUTE_NAME, &route_name);
+            host::properties::set_string(route_properties::VIRTUAL_SERVICE, virtual_service);
+            host::properties::set_string(route_properties::CLUSTER, cluster);
         }
         Action::Continue
     }
