@@ -19,8 +19,11 @@ pub fn admit(key: &str, fingerprint: u64, max_label_sets: usize) -> bool {
                 return false;
             }
         };
-        match label_sets::admit(shared.as_deref().unwrap_or_default(), fingerprint, max_label_sets)
-        {
+        match label_sets::admit(
+            shared.as_deref().unwrap_or_default(),
+            fingerprint,
+            max_label_sets,
+        ) {
             Admission::Admitted => return true,
             Admission::Full => return false,
             Admission::Admit { updated } => {

@@ -121,8 +121,8 @@ impl HttpContext for MetricsStream {
         let facts = self.request_facts(config);
         let labels = LabelSet::of_request(&config.reporter, &config.dimension_names, &facts);
         let series = self.series.borrow_mut().series_for(config, &labels);
-        let duration_ms = properties::get_i64(&["request", "duration"])
-            .map(|nanos| nanos / NANOS_PER_MILLI);
+        let duration_ms =
+            properties::get_i64(&["request", "duration"]).map(|nanos| nanos / NANOS_PER_MILLI);
         let values = [
             Some(1),
             duration_ms,

@@ -195,9 +195,9 @@ fn compile_source(path: &FieldPath, spec: &DimensionSpec) -> Result<DimensionSou
             }
         }
         _ => {
-            return Err(path.error(
-                "exactly one of requestHeader, responseHeader or attribute must be set",
-            ))
+            return Err(
+                path.error("exactly one of requestHeader, responseHeader or attribute must be set")
+            )
         }
     };
     if spec.value_type.is_some() && !matches!(source, DimensionSource::Attribute { .. }) {
@@ -283,18 +283,22 @@ mod tests {
             r#"{"dimensions": [{"name": "x", "requestHeader": "a", "attribute": "b"}]}"#
         )
         .starts_with("dimensions[0]: exactly one of"));
-        assert!(error(r#"{"dimensions": [{"name": "x", "requestHeader": "a b"}]}"#)
-            .starts_with("dimensions[0].requestHeader: \"a b\" is not a valid header name"));
-        assert!(error(r#"{"dimensions": [{"name": "x", "attribute": "a..b"}]}"#)
-            .starts_with("dimensions[0].attribute:"));
+        assert!(
+            error(r#"{"dimensions": [{"name": "x", "requestHeader": "a b"}]}"#)
+                .starts_with("dimensions[0].requestHeader: \"a b\" is not a valid header name")
+        );
+        assert!(
+            error(r#"{"dimensions": [{"name": "x", "attribute": "a..b"}]}"#)
+                .starts_with("dimensions[0].attribute:")
+        );
         assert_eq!(
             error(r#"{"dimensions": [{"name": "x", "requestHeader": "a", "valueType": "int"}]}"#),
             "dimensions[0].valueType: only applies to an attribute"
         );
-        assert!(
-            error(r#"{"dimensions": [{"name": "x", "attribute": "a", "valueType": "float"}]}"#)
-                .starts_with("dimensions[0].valueType: unknown variant `float`")
-        );
+        assert!(error(
+            r#"{"dimensions": [{"name": "x", "attribute": "a", "valueType": "float"}]}"#
+        )
+        .starts_with("dimensions[0].valueType: unknown variant `float`"));
         assert!(error(r#"{"dimenssions": []}"#).starts_with("dimenssions: unknown field"));
     }
 
@@ -324,8 +328,14 @@ mod tests {
 
     #[wasm_bindgen_test(unsupported = test)]
     fn attribute_values_render_by_type() {
-        assert_eq!(ValueType::String.render(b"10.0.0.1:80"), Some("10.0.0.1:80".into()));
-        assert_eq!(ValueType::Int.render(&404i64.to_le_bytes()), Some("404".into()));
+        assert_eq!(
+            ValueType::String.render(b"10.0.0.1:80"),
+            Some("10.0.0.1:80".into())
+        );
+        assert_eq!(
+            ValueType::Int.render(&404i64.to_le_bytes()),
+            Some("404".into())
+        );
         assert_eq!(ValueType::Int.render(b"abc"), None);
         assert_eq!(ValueType::Bool.render(&[1]), Some("true".into()));
         assert_eq!(ValueType::Bool.render(&[0]), Some("false".into()));

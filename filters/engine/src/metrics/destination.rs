@@ -48,7 +48,8 @@ mod tests {
 
     #[wasm_bindgen_test(unsupported = test)]
     fn istio_outbound_clusters_split_into_their_parts() {
-        let destination = Destination::from_cluster("outbound|9080|v1|reviews.prod.svc.cluster.local");
+        let destination =
+            Destination::from_cluster("outbound|9080|v1|reviews.prod.svc.cluster.local");
         assert_eq!(
             destination,
             Destination {
@@ -63,7 +64,8 @@ mod tests {
 
     #[wasm_bindgen_test(unsupported = test)]
     fn an_empty_subset_is_none() {
-        let destination = Destination::from_cluster("outbound|80||static.default.svc.cluster.local");
+        let destination =
+            Destination::from_cluster("outbound|80||static.default.svc.cluster.local");
         assert_eq!(destination.subset, None);
         assert_eq!(destination.port, Some("80"));
         assert_eq!(destination.service_namespace, Some("default"));

@@ -58,10 +58,7 @@ mod tests {
 
     #[wasm_bindgen_test(unsupported = test)]
     fn the_tag_regex_is_istios() {
-        assert_eq!(
-            stats_tag_regex("route_name"),
-            r"(route_name=\.=(.*?);\.;)"
-        );
+        assert_eq!(stats_tag_regex("route_name"), r"(route_name=\.=(.*?);\.;)");
     }
 
     #[wasm_bindgen_test(unsupported = test)]
