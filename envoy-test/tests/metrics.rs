@@ -640,3 +640,71 @@ fn queried_labels(query: &str) -> Vec<String> {
     }
     labels
 }
+
+/// The stats an Istio gateway keeps: the bootstrap's `stats_matcher` prefixes (Istio's
+/// `tools/packaging/common/envoy_bootstrap.json` plus the required ones of
+/// `pkg/bootstrap/config.go`).
+const ISTIO_INCLUSION_PREFIXES: [&str; 8] = [
+    "reporter=",
+    "cluster_manager",
+    "listener_manager",
+    "server",
+    "cluster.xds-grpc",
+    "wasm",
+    "component",
+    "istio",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_istio_style_bootstrap_keeps_and_labels_the_metrics() -> Result<()> {
+    let patterns: Vec<serde_json::Value> = ISTIO_INCLUSION_PREFIXES
+        .iter()
+        .map(|prefix| json!({ "prefix": prefix }))
+        .collect();
+    let upstream = Upstream::start(PRODUCTPAGE, UpstreamOptions::default()).await?;
+    let listener = Listener::new("gateway", RouteConfig::cluster_header(CLUSTER_HEADER))
+        .filter(WasmFilter::new(
+            "router",
+            wasm_module("router")?,
+            ROUTER_CONFIG,
+        ))
+        .filter(WasmFilter::new("metrics", wasm_module("metrics")?, "{}"));
+    // The stat names Envoy matches start with `wasmcustom.`: Istio keeps them through its
+    // required prefix `wasm`, not through `reporter=`.
+    let bootstrap = Bootstrap::new()
+        .listener(listener)
+        .cluster(Cluster::new(PRODUCTPAGE, [upstream.addr()]))
+        .metrics_stats_tags::<&str>(&[])
+        .extra(json!({ "stats_config": {
+            "use_all_default_tags": false,
+            "stats_matcher": { "inclusion_list": { "patterns": patterns } },
+            "histogram_bucket_settings": [
+                { "match": { "prefix": "wasmcustom." }, "buckets": [10.0, 100.0, 1000.0] },
+            ],
+        } }))
+        .extra(json!({ "stats_flush_on_admin": true }));
+    let envoy = Envoy::start(&bootstrap).await?;
+    let gateway = Gateway {
+        envoy,
+        _upstreams: vec![upstream],
+    };
+    Client::http1()
+        .get(gateway.url("/productpage")?)
+        .send()
+        .await?;
+    let scrape = gateway.scrape_counted(1).await?;
+    let labels = [("route_name", "productpage"), ("response_code", "200")];
+    assert_eq!(total(&scrape, REQUESTS_TOTAL, &labels), 1.0);
+    let durations = buckets(&scrape, REQUEST_DURATION, &labels);
+    let bounds: Vec<f64> = durations.iter().map(|(bound, _)| *bound).collect();
+    assert_eq!(
+        bounds,
+        [10.0, 100.0, 1000.0, f64::INFINITY],
+        "buckets match wasmcustom.*"
+    );
+    assert!(
+        matching(&scrape, "envoy_http_downstream_rq_total", &[]).is_empty(),
+        "the matcher drops what Istio drops"
+    );
+    Ok(())
+}
