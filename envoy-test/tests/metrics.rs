@@ -708,3 +708,40 @@ async fn an_istio_style_bootstrap_keeps_and_labels_the_metrics() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_router_labels_come_from_envoys_own_route() -> Result<()> {
+    let upstream = Upstream::start("backend", UpstreamOptions::default()).await?;
+    let routes = RouteConfig(json!({ "virtual_hosts": [{
+        "name": "all",
+        "domains": ["*"],
+        "routes": [{ "name": "plain-route", "match": { "prefix": "/" },
+                     "route": { "cluster": "backend" } }],
+    }] }));
+    let listener = Listener::new("gateway", routes).filter(WasmFilter::new(
+        "metrics",
+        wasm_module("metrics")?,
+        "{}",
+    ));
+    let bootstrap = Bootstrap::new()
+        .listener(listener)
+        .cluster(Cluster::new("backend", [upstream.addr()]))
+        .metrics_stats_tags::<&str>(&[])
+        .extra(json!({ "stats_flush_on_admin": true }));
+    let gateway = Gateway {
+        envoy: Envoy::start(&bootstrap).await?,
+        _upstreams: vec![upstream],
+    };
+    Client::http1().get(gateway.url("/x")?).send().await?;
+    let scrape = gateway.scrape_counted(1).await?;
+    let expected = [
+        ("route_name", "plain-route"),
+        ("virtual_service", "unknown"),
+        ("destination_service", "backend"),
+        ("destination_service_name", "backend"),
+        ("destination_service_namespace", "unknown"),
+        ("destination_port", "unknown"),
+    ];
+    assert_eq!(total(&scrape, REQUESTS_TOTAL, &expected), 1.0);
+    Ok(())
+}

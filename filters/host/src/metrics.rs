@@ -36,15 +36,6 @@ impl Metrics {
         self.define(MetricType::Histogram, name)
     }
 
-    /// The number of metrics defined so far.
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
     /// `None`, after logging why, when Envoy refuses the name or it is cached with another type.
     fn define(&mut self, metric_type: MetricType, name: &str) -> Option<u32> {
         if let Some(&(known_type, id)) = self.ids.get(name) {

@@ -135,7 +135,9 @@ impl HttpContext for MetricsStream {
             };
             match kind {
                 MetricKind::Counter => host::metrics::increment(*id, value),
-                MetricKind::Histogram => host::metrics::record(*id, value.max(0).unsigned_abs()),
+                MetricKind::Histogram => {
+                    host::metrics::record(*id, u64::try_from(value).unwrap_or(0));
+                }
             }
         }
     }
