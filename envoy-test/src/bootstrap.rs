@@ -72,6 +72,17 @@ impl Bootstrap {
         self
     }
 
+    /// The stats tags that turn the metrics module's `name=.=value;.;` tags into Prometheus
+    /// labels: one per built-in label and one per user dimension in `dimensions`, with the
+    /// regex Istio's bootstrap installs for each of its `extraStatTags`.
+    pub fn metrics_stats_tags<S: AsRef<str>>(mut self, dimensions: &[S]) -> Self {
+        let builtin = engine::metrics::labels::BUILTIN_LABELS.iter().copied();
+        for label in builtin.chain(dimensions.iter().map(AsRef::as_ref)) {
+            self = self.stats_tag(label, engine::metrics::names::stats_tag_regex(label));
+        }
+        self
+    }
+
     /// Merges `patch` into the rendered bootstrap (after any earlier patch).
     pub fn extra(mut self, patch: Value) -> Self {
         add_patch(&mut self.extra, patch);

@@ -15,6 +15,11 @@ const CLUSTERS: [&str; 3] = [
     "outbound|9080|v2|reviews.default.svc.cluster.local",
 ];
 
+/// The metrics module's demo config: one user dimension from a request header.
+const METRICS_CONFIG: &str =
+    r#"{"dimensions": [{"name": "end_user", "requestHeader": "end-user"}]}"#;
+const METRICS_DIMENSIONS: [&str; 1] = ["end_user"];
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     match run().await {
@@ -32,10 +37,22 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let router_config = std::fs::read_to_string(&config_path)
         .map_err(|error| format!("{}: {error}", config_path.display()))?;
 
-    let mut bootstrap =
-        Bootstrap::new().listener(Listener::for_router("gateway").port(port).filter(
-            WasmFilter::new("router", wasm_module("router")?, router_config),
-        ));
+    let mut bootstrap = Bootstrap::new()
+        .listener(
+            Listener::for_router("gateway")
+                .port(port)
+                .filter(WasmFilter::new(
+                    "router",
+                    wasm_module("router")?,
+                    router_config,
+                ))
+                .filter(WasmFilter::new(
+                    "metrics",
+                    wasm_module("metrics")?,
+                    METRICS_CONFIG,
+                )),
+        )
+        .metrics_stats_tags(&METRICS_DIMENSIONS);
     let mut upstreams = Vec::new();
     for cluster in CLUSTERS {
         let upstream = Upstream::start(cluster, UpstreamOptions::default()).await?;
@@ -58,6 +75,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("  curl -si {base}/nothing                                            # 404 route_not_found");
     println!(
         "  curl -s http://{}/stats/prometheus | grep envoy_cluster_upstream_rq_total",
+        envoy.admin_address()
+    );
+    println!(
+        "  curl -s http://{}/stats/prometheus | grep '^gateway_requests_total'   # metrics module",
         envoy.admin_address()
     );
     println!();

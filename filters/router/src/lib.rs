@@ -5,11 +5,13 @@
 //! header changes. Rewrites, timeouts and retries travel as request headers Envoy's router
 //! honours; redirects and direct responses are answered here; mirrors are HTTP calls. A request
 //! that matches nothing leaves without the header and gets Envoy's own 404 `route_not_found`.
+//! The chosen route is also published as properties ([`route_properties`]) for later modules.
 
 mod mirror;
 
 use std::rc::Rc;
 
+use engine::route_properties;
 use engine::router::{Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
@@ -147,6 +149,10 @@ impl RouterStream {
         }
         self.response_headers.clone_from(&forward.response_headers);
         self.set_http_request_header(CLUSTER_HEADER, Some(forward.cluster));
+        // Published for the modules after this one (the metrics module's route labels).
+        host::properties::set_string(route_properties::ROUTE_NAME, forward.route_name);
+        host::properties::set_string(route_properties::VIRTUAL_SERVICE, forward.virtual_service);
+        host::properties::set_string(route_properties::CLUSTER, forward.cluster);
     }
 
     fn send_mirror(&mut self, trailers: &[(String, String)]) {

@@ -1,0 +1,184 @@
+//! The metrics module: counts every request and records its duration and sizes, labelled as
+//! Istio labels its request metrics plus the VirtualService route that served it.
+//!
+//! It records in `on_log`, when Envoy has the response code, flags, duration and sizes; the
+//! route comes from the router module's properties ([`engine::route_properties`]). Labels are
+//! encoded into stat names ([`engine::metrics::names`]); each label set's metrics are defined
+//! once per VM, and label sets past the configured cap count under the `other` series.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use engine::metrics::config::DimensionSource;
+use engine::metrics::label_sets::fingerprint;
+use engine::metrics::names::{self, MetricKind, METRICS};
+use engine::metrics::{LabelSet, MetricsConfig, RequestFacts};
+use engine::route_properties;
+use engine::RequestView;
+use host::metrics::Metrics;
+use host::properties;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::ContextType;
+
+/// The shared-data key of the label sets admitted under the cap (per `vm_id`).
+const ADMITTED_LABEL_SETS: &str = "gateway_metrics.admitted_label_sets";
+
+const NANOS_PER_MILLI: i64 = 1_000_000;
+
+proxy_wasm::main! {{
+    host::init_logging();
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(MetricsRoot::default()) });
+}}
+
+#[derive(Default)]
+struct MetricsRoot {
+    config: Option<Rc<MetricsConfig>>,
+    series: Rc<RefCell<SeriesCache>>,
+}
+
+impl Context for MetricsRoot {}
+
+impl RootContext for MetricsRoot {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let configured = host::configure("metrics", &mut self.config, MetricsConfig::from_json);
+        if configured {
+            // Another config has other dimensions: its label sets are new keys anyway.
+            self.series.borrow_mut().by_label_set.clear();
+        }
+        configured
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(MetricsStream {
+            config: self.config.clone(),
+            series: Rc::clone(&self.series),
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// The metric ids of one label set, in the order of [`METRICS`].
+type Series = [Option<u32>; METRICS.len()];
+
+/// This VM's series: at most `maxLabelSets` admitted label sets, plus the overflow series.
+#[derive(Default)]
+struct SeriesCache {
+    metrics: Metrics,
+    by_label_set: HashMap<String, Series>,
+}
+
+impl SeriesCache {
+    fn series_for(&mut self, config: &MetricsConfig, labels: &LabelSet) -> Series {
+        let key = labels.encoded();
+        if let Some(series) = self.by_label_set.get(&key) {
+            return *series;
+        }
+        if host::label_set_cap::admit(
+            ADMITTED_LABEL_SETS,
+            fingerprint(&key),
+            config.max_label_sets,
+        ) {
+            let series = self.define(labels);
+            self.by_label_set.insert(key, series);
+            series
+        } else {
+            // Not cached under the request's key: that would grow without bound.
+            self.define(&LabelSet::overflow(
+                &config.reporter,
+                &config.dimension_names,
+            ))
+        }
+    }
+
+    fn define(&mut self, labels: &LabelSet) -> Series {
+        METRICS.map(|(metric, kind)| {
+            let name = names::stat_name(labels, metric);
+            match kind {
+                MetricKind::Counter => self.metrics.counter(&name),
+                MetricKind::Histogram => self.metrics.histogram(&name),
+            }
+        })
+    }
+}
+
+struct MetricsStream {
+    config: Option<Rc<MetricsConfig>>,
+    series: Rc<RefCell<SeriesCache>>,
+}
+
+impl Context for MetricsStream {}
+
+impl HttpContext for MetricsStream {
+    fn on_log(&mut self) {
+        let Some(config) = &self.config else {
+            return;
+        };
+        let facts = self.request_facts(config);
+        let labels = LabelSet::of_request(&config.reporter, &config.dimension_names, &facts);
+        let series = self.series.borrow_mut().series_for(config, &labels);
+        let duration_ms =
+            properties::get_i64(&["request", "duration"]).map(|nanos| nanos / NANOS_PER_MILLI);
+        let values = [
+            Some(1),
+            duration_ms,
+            properties::get_i64(&["request", "total_size"]),
+            properties::get_i64(&["response", "total_size"]),
+        ];
+        for ((id, value), (_, kind)) in series.iter().zip(values).zip(METRICS) {
+            let (Some(id), Some(value)) = (id, value) else {
+                continue;
+            };
+            match kind {
+                MetricKind::Counter => host::metrics::increment(*id, value),
+                MetricKind::Histogram => {
+                    host::metrics::record(*id, u64::try_from(value).unwrap_or(0));
+                }
+            }
+        }
+    }
+}
+
+impl MetricsStream {
+    fn request_facts(&self, config: &MetricsConfig) -> RequestFacts {
+        let route_name = properties::get_string(&[route_properties::ROUTE_NAME])
+            .or_else(|| properties::get_string(&["xds", "route_name"]))
+            .filter(|name| !name.is_empty());
+        let cluster = properties::get_string(&["xds", "cluster_name"])
+            .or_else(|| properties::get_string(&[route_properties::CLUSTER]))
+            .filter(|name| !name.is_empty());
+        RequestFacts {
+            method: properties::get_string(&["request", "method"]),
+            content_type: self.get_http_request_header("content-type"),
+            response_code: properties::get_i64(&["response", "code"]),
+            grpc_status: properties::get_i64(&["response", "grpc_status"]),
+            response_flags: properties::get_i64(&["response", "flags"])
+                .map_or(0, i64::cast_unsigned),
+            cluster,
+            route_name,
+            virtual_service: properties::get_string(&[route_properties::VIRTUAL_SERVICE]),
+            dimensions: config
+                .dimension_sources
+                .iter()
+                .map(|source| self.dimension(source))
+                .collect(),
+        }
+    }
+
+    fn dimension(&self, source: &DimensionSource) -> Option<String> {
+        match source {
+            DimensionSource::RequestHeader(name) => host::RequestHeaders::new()
+                .header(name)
+                .map(Cow::into_owned),
+            DimensionSource::ResponseHeader(name) => self.get_http_response_header(name),
+            DimensionSource::Attribute { path, value_type } => {
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                value_type.render(&properties::get_bytes(&path)?)
+            }
+        }
+    }
+}
