@@ -8,6 +8,7 @@ pub mod config;
 pub mod duration;
 pub mod error;
 pub mod header_name;
+pub mod headers;
 pub mod request;
 pub mod request_match;
 pub mod router;

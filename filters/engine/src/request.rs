@@ -71,6 +71,39 @@ impl RequestView for HeaderList {
     }
 }
 
+/// Lets tests apply [`crate::headers::HeaderEdit`]s to an in-memory request or response.
+impl crate::headers::HeaderMutator for HeaderList {
+    fn header_names(&self) -> Vec<String> {
+        self.headers.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    fn set_header(&mut self, name: &str, value: &str) {
+        match self
+            .headers
+            .iter()
+            .position(|(candidate, _)| candidate == name)
+        {
+            Some(first) => {
+                self.headers[first].1 = value.to_owned();
+                let mut index = 0;
+                self.headers.retain(|(candidate, _)| {
+                    index += 1;
+                    index - 1 == first || candidate != name
+                });
+            }
+            None => self.headers.push((name.to_owned(), value.to_owned())),
+        }
+    }
+
+    fn add_header(&mut self, name: &str, value: &str) {
+        self.headers.push((name.to_owned(), value.to_owned()));
+    }
+
+    fn remove_header(&mut self, name: &str) {
+        self.headers.retain(|(candidate, _)| candidate != name);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
