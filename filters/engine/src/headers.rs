@@ -20,7 +20,7 @@ mod template;
 pub use edit::{apply, HeaderEdit, HeaderMutator};
 pub use operations::{HeaderOperations, Phase};
 pub use query::QueryParamOperations;
-pub use rules::{HeaderRules, MatchedRules, RequestPlan};
+pub use rules::{HeaderRules, RememberedRequest, RequestPlan};
 pub use spec::{
     HeaderOperationsSpec, HeadersConfig, QueryParamOperationsSpec, RequestOperationsSpec, RuleSpec,
     StatusSpec,

@@ -8,6 +8,12 @@ pub trait RequestView {
     /// `:method`, `:scheme`); several values of one header come joined by `,`, as Envoy joins them.
     fn header(&self, name: &str) -> Option<Cow<'_, str>>;
 
+    /// The first value of header `name`, as Envoy's `%REQ(...)%` formatter reads it. The
+    /// default suits views that hold one value per header; views of repeated headers override it.
+    fn first_header_value(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.header(name)
+    }
+
     /// The local port the request arrived on (the gateway listener's port), if known.
     fn destination_port(&self) -> Option<u16> {
         None
@@ -48,6 +54,13 @@ impl HeaderList {
 impl RequestView for HeaderList {
     fn destination_port(&self) -> Option<u16> {
         self.destination_port
+    }
+
+    fn first_header_value(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.headers
+            .iter()
+            .find(|(candidate, _)| candidate == name)
+            .map(|(_, value)| Cow::Borrowed(value.as_str()))
     }
 
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {
@@ -116,6 +129,7 @@ mod tests {
             .with("X-V", "2")
             .with("x-v", "3");
         assert_eq!(request.header("x-v").as_deref(), Some("1,2,3"));
+        assert_eq!(request.first_header_value("x-v").as_deref(), Some("1"));
         assert_eq!(request.header(":path").as_deref(), Some("/"));
         assert_eq!(request.header("missing"), None);
     }

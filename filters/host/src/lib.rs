@@ -1,9 +1,15 @@
 //! The thin shell shared by every module: it adapts proxy-wasm host calls to the engine.
 
+mod header_map;
 mod logging;
 mod plugin_config;
 mod request_headers;
+mod response_headers;
+mod stream_attributes;
 
+pub use header_map::HeaderMap;
 pub use logging::init_logging;
 pub use plugin_config::configure;
 pub use request_headers::RequestHeaders;
+pub use response_headers::ResponseHeaders;
+pub use stream_attributes::EnvoyAttributes;

@@ -74,6 +74,14 @@ impl HeaderOperations {
         self.removals.is_empty() && self.sets.is_empty() && self.adds.is_empty()
     }
 
+    /// The request headers the operations' templates read.
+    pub fn request_headers_read(&self) -> impl Iterator<Item = &str> {
+        self.sets
+            .iter()
+            .chain(&self.adds)
+            .flat_map(|(_, template)| template.request_headers_read())
+    }
+
     /// Renders the operations into `out`. A value that renders empty is skipped, as Envoy skips
     /// empty header values unless `keep_empty_value` is set.
     pub fn edits<R: RequestView>(&self, input: &TemplateInput<'_, R>, out: &mut Vec<HeaderEdit>) {

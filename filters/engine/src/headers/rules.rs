@@ -1,8 +1,11 @@
 //! The header module's compiled rules: which apply to a request (decided once, at request
 //! time, and remembered for the response) and what they change.
+//!
+//! Envoy does not let a wasm filter read the request headers once it has passed them on, so
+//! the request phase also remembers the request headers that response templates read.
 
 use crate::error::FieldPath;
-use crate::request::RequestView;
+use crate::request::{HeaderList, RequestView};
 use crate::request_match::RequestMatch;
 use crate::ConfigError;
 
@@ -11,12 +14,14 @@ use super::operations::{HeaderOperations, Phase};
 use super::query::QueryParamOperations;
 use super::spec::{HeadersConfig, RuleSpec};
 use super::status::StatusMatch;
-use super::template::TemplateInput;
+use super::template::{ResponseView, StreamAttributes, TemplateInput};
 
 /// Every rule of a config, compiled; built once per config and shared by all streams.
 #[derive(Debug, Clone, Default)]
 pub struct HeaderRules {
     rules: Vec<Rule>,
+    /// The request headers that response templates read, lowercase, each once.
+    read_by_responses: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -30,15 +35,19 @@ struct Rule {
     response: HeaderOperations,
 }
 
-/// The rules whose `match` held for a request, remembered for its response.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MatchedRules(Vec<usize>);
+/// What the response phase needs from the request: the rules whose `match` held, and the
+/// request headers that response templates read, as they were.
+#[derive(Debug, Clone, Default)]
+pub struct RememberedRequest {
+    matched: Vec<usize>,
+    headers: HeaderList,
+}
 
-/// What the request phase decided: the edits to the request headers, and the matched rules.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the request phase decided: the edits to the request headers, and what to remember.
+#[derive(Debug, Clone, Default)]
 pub struct RequestPlan {
     pub edits: Vec<HeaderEdit>,
-    pub matched: MatchedRules,
+    pub remembered: RememberedRequest,
 }
 
 impl HeaderRules {
@@ -49,13 +58,23 @@ impl HeaderRules {
 
     pub fn compile(config: &HeadersConfig) -> Result<Self, ConfigError> {
         let path = FieldPath::root().field("rules");
-        let rules = config
+        let rules: Vec<Rule> = config
             .rules
             .iter()
             .enumerate()
             .map(|(index, spec)| Rule::compile(spec, &path.index(index)))
             .collect::<Result<_, _>>()?;
-        Ok(Self { rules })
+        let mut read_by_responses: Vec<String> = rules
+            .iter()
+            .flat_map(|rule| rule.response.request_headers_read())
+            .map(str::to_owned)
+            .collect();
+        read_by_responses.sort();
+        read_by_responses.dedup();
+        Ok(Self {
+            rules,
+            read_by_responses,
+        })
     }
 
     pub fn has_request_operations(&self) -> bool {
@@ -68,25 +87,38 @@ impl HeaderRules {
         self.rules.iter().any(|rule| !rule.response.is_empty())
     }
 
-    /// The rules whose `match` holds for `request`.
-    pub fn match_request<R: RequestView>(&self, request: &R) -> MatchedRules {
-        MatchedRules(
-            self.rules
-                .iter()
-                .enumerate()
-                .filter(|(_, rule)| rule.applies_to(request))
-                .map(|(index, _)| index)
+    /// What to remember of `request` for the response phase.
+    pub fn remember<R: RequestView>(&self, request: &R) -> RememberedRequest {
+        let matched = (0..self.rules.len())
+            .filter(|&index| self.rules[index].applies_to(request))
+            .collect();
+        let mut headers = HeaderList::default();
+        for name in &self.read_by_responses {
+            if let Some(value) = request.first_header_value(name) {
+                headers = headers.with(name, &value);
+            }
+        }
+        RememberedRequest { matched, headers }
+    }
+
+    /// What to remember when this filter never saw the request (a filter before it answered):
+    /// only rules without `match` apply, and no request header is known.
+    pub fn remember_unseen_request(&self) -> RememberedRequest {
+        RememberedRequest {
+            matched: (0..self.rules.len())
+                .filter(|&index| self.rules[index].matches.is_empty())
                 .collect(),
-        )
+            headers: HeaderList::default(),
+        }
     }
 
     /// Matches every rule and renders the request edits of those that match, in rule order.
     /// Matches and templates all read the request as it arrived (`input`), not as earlier rules
     /// left it; query edits of a later rule apply on top of an earlier rule's `:path`.
     pub fn on_request<R: RequestView>(&self, input: &TemplateInput<'_, R>) -> RequestPlan {
-        let matched = self.match_request(input.request);
+        let remembered = self.remember(input.request);
         let mut edits = Vec::new();
-        for rule in matched.rules(self) {
+        for rule in remembered.rules(self) {
             rule.request.edits(input, &mut edits);
             if rule.query.is_empty() {
                 continue;
@@ -109,31 +141,44 @@ impl HeaderRules {
                 }
             }
         }
-        RequestPlan { edits, matched }
+        RequestPlan { edits, remembered }
     }
 
-    /// Renders the response edits of the `matched` rules whose status condition holds.
-    pub fn on_response<R: RequestView>(
+    /// Renders the response edits of the remembered rules whose status condition holds.
+    pub fn on_response(
         &self,
-        matched: &MatchedRules,
-        input: &TemplateInput<'_, R>,
+        remembered: &RememberedRequest,
+        response: &dyn ResponseView,
+        attributes: &dyn StreamAttributes,
     ) -> Vec<HeaderEdit> {
-        let status = input.response.and_then(|response| response.status());
+        let input = TemplateInput {
+            request: &remembered.headers,
+            response: Some(response),
+            attributes,
+        };
+        let status = response.status();
         let mut edits = Vec::new();
-        for rule in matched.rules(self) {
+        for rule in remembered.rules(self) {
             let status_matches = rule.statuses.is_empty()
                 || status.is_some_and(|status| rule.statuses.iter().any(|s| s.matches(status)));
             if status_matches {
-                rule.response.edits(input, &mut edits);
+                rule.response.edits(&input, &mut edits);
             }
         }
         edits
     }
 }
 
-impl MatchedRules {
+impl RememberedRequest {
+    /// The indices of the rules whose `match` held.
+    pub fn matched(&self) -> &[usize] {
+        &self.matched
+    }
+
     fn rules<'r>(&'r self, all: &'r HeaderRules) -> impl Iterator<Item = &'r Rule> {
-        self.0.iter().filter_map(|&index| all.rules.get(index))
+        self.matched
+            .iter()
+            .filter_map(|&index| all.rules.get(index))
     }
 }
 

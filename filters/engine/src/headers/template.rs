@@ -18,7 +18,7 @@ use super::start_time::format_start_time;
 pub trait ResponseView {
     /// The `:status`, if the response has a valid one.
     fn status(&self) -> Option<u16>;
-    /// Header `name` (lowercase); several values come joined by `,`.
+    /// The first value of header `name` (lowercase), as Envoy's `%RESP(...)%` reads it.
     fn header(&self, name: &str) -> Option<Cow<'_, str>>;
 }
 
@@ -26,8 +26,6 @@ pub trait ResponseView {
 pub trait StreamAttributes {
     /// `source.address`: the client's `ip:port` (`[ip]:port` for IPv6).
     fn downstream_remote_address(&self) -> Option<String>;
-    /// `request.id`: the `x-request-id` Envoy generated or accepted.
-    fn request_id(&self) -> Option<String>;
     /// The name of the route Envoy selected.
     fn route_name(&self) -> Option<String>;
     /// The upstream cluster of the selected route.
@@ -70,14 +68,19 @@ struct HeaderReference {
 enum Attribute {
     DownstreamRemoteAddress,
     DownstreamRemoteAddressWithoutPort,
-    RequestId,
     RouteName,
     UpstreamCluster,
     StartTime,
 }
 
-/// The operators without arguments, by their Envoy names.
-const ATTRIBUTES: [(&str, Attribute); 7] = [
+/// The header Envoy keeps the request ID in; its `request.id` attribute reads the same header.
+const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The operators that render the request ID: ours, and Envoy's access-log name for it.
+const REQUEST_ID_OPERATORS: [&str; 2] = ["REQUEST_ID", "STREAM_ID"];
+
+/// The operators without arguments that read stream attributes, by their Envoy names.
+const ATTRIBUTES: [(&str, Attribute); 5] = [
     (
         "DOWNSTREAM_REMOTE_ADDRESS",
         Attribute::DownstreamRemoteAddress,
@@ -86,9 +89,6 @@ const ATTRIBUTES: [(&str, Attribute); 7] = [
         "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT",
         Attribute::DownstreamRemoteAddressWithoutPort,
     ),
-    ("REQUEST_ID", Attribute::RequestId),
-    // Envoy's access-log name for the same value on HTTP streams.
-    ("STREAM_ID", Attribute::RequestId),
     ("ROUTE_NAME", Attribute::RouteName),
     ("UPSTREAM_CLUSTER", Attribute::UpstreamCluster),
     ("START_TIME", Attribute::StartTime),
@@ -137,6 +137,19 @@ impl Template {
         }
     }
 
+    /// The request headers the template reads (fallbacks included).
+    pub fn request_headers_read(&self) -> impl Iterator<Item = &str> {
+        self.parts
+            .iter()
+            .filter_map(|part| match part {
+                Part::RequestHeader(reference) => Some(reference),
+                _ => None,
+            })
+            .flat_map(|reference| {
+                std::iter::once(reference.name.as_str()).chain(reference.fallback.as_deref())
+            })
+    }
+
     /// The literal text the template starts with (empty if it starts with an operator).
     pub fn literal_prefix(&self) -> &str {
         match self.parts.first() {
@@ -153,7 +166,7 @@ impl Template {
             match part {
                 Part::Literal(text) => out.push_str(text),
                 Part::RequestHeader(reference) => {
-                    reference.render(|name| input.request.header(name), &mut out)
+                    reference.render(|name| input.request.first_header_value(name), &mut out)
                 }
                 Part::ResponseHeader(reference) => {
                     if let Some(response) = input.response {
@@ -187,7 +200,6 @@ impl Attribute {
             Self::DownstreamRemoteAddressWithoutPort => attributes
                 .downstream_remote_address()
                 .map(|address| without_port(&address).to_owned()),
-            Self::RequestId => attributes.request_id(),
             Self::RouteName => attributes.route_name(),
             Self::UpstreamCluster => attributes.upstream_cluster(),
             Self::StartTime => attributes.start_time_unix_nanos().map(format_start_time),
@@ -252,6 +264,13 @@ fn parse_operator<'t>(
                 "operator %{command}% needs a header name: %{command}(x-name)%"
             )))
         }
+        (_, None) if REQUEST_ID_OPERATORS.contains(&command) => {
+            Part::RequestHeader(HeaderReference {
+                name: REQUEST_ID_HEADER.to_owned(),
+                fallback: None,
+                max_length,
+            })
+        }
         (_, None) => {
             let attribute = ATTRIBUTES
                 .iter()
@@ -266,14 +285,16 @@ fn parse_operator<'t>(
             Part::Attribute(attribute)
         }
         (_, Some(argument)) => {
-            return Err(if ATTRIBUTES.iter().any(|(name, _)| *name == command) {
+            let known = ATTRIBUTES.iter().any(|(name, _)| *name == command)
+                || REQUEST_ID_OPERATORS.contains(&command);
+            return Err(if known {
                 path.error(format!(
                     "operator %{command}% takes no argument, found ({argument}); \
                      custom formats are not supported"
                 ))
             } else {
                 path.error(unknown_operator(command))
-            })
+            });
         }
     };
     Ok((part, rest))
@@ -304,7 +325,11 @@ fn header_reference(
 }
 
 fn unknown_operator(command: &str) -> String {
-    let known: Vec<&str> = ATTRIBUTES.iter().map(|(name, _)| *name).collect();
+    let known: Vec<&str> = ATTRIBUTES
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(REQUEST_ID_OPERATORS)
+        .collect();
     format!(
         "unknown operator %{command}% (known: %REQ(name)%, %RESP(name)%, %{}%; write %% for a literal '%')",
         known.join("%, %")

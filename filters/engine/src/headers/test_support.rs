@@ -13,9 +13,6 @@ impl StreamAttributes for FixedAttributes {
     fn downstream_remote_address(&self) -> Option<String> {
         Some("10.1.2.3:45678".to_owned())
     }
-    fn request_id(&self) -> Option<String> {
-        Some("7f1c-req".to_owned())
-    }
     fn route_name(&self) -> Option<String> {
         Some("reviews.v2".to_owned())
     }
@@ -32,9 +29,6 @@ pub struct NoAttributes;
 
 impl StreamAttributes for NoAttributes {
     fn downstream_remote_address(&self) -> Option<String> {
-        None
-    }
-    fn request_id(&self) -> Option<String> {
         None
     }
     fn route_name(&self) -> Option<String> {
@@ -73,7 +67,7 @@ impl ResponseView for FixedResponse {
         Some(self.status)
     }
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {
-        self.headers.header(name)
+        self.headers.first_header_value(name)
     }
 }
 

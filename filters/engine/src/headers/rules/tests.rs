@@ -14,26 +14,20 @@ fn error(json: &str) -> String {
         .to_string()
 }
 
-/// The request after the request phase, and the matched rules.
-fn run_request(rules: &HeaderRules, request: &HeaderList) -> (HeaderList, MatchedRules) {
+/// The request after the request phase, and what was remembered for the response.
+fn run_request(rules: &HeaderRules, request: &HeaderList) -> (HeaderList, RememberedRequest) {
     let plan = rules.on_request(&request_input(request, &FixedAttributes));
     let mut edited = request.clone();
     apply(&plan.edits, &mut edited);
-    (edited, plan.matched)
+    (edited, plan.remembered)
 }
 
 fn run_response(
     rules: &HeaderRules,
-    matched: &MatchedRules,
-    request: &HeaderList,
+    remembered: &RememberedRequest,
     response: &FixedResponse,
 ) -> HeaderList {
-    let input = TemplateInput {
-        request,
-        response: Some(response),
-        attributes: &FixedAttributes,
-    };
-    let edits = rules.on_response(matched, &input);
+    let edits = rules.on_response(remembered, response, &FixedAttributes);
     let mut headers = response.headers.clone();
     apply(&edits, &mut headers);
     headers
@@ -57,7 +51,7 @@ fn rules_without_match_apply_to_every_request() {
     let (edited, matched) = run_request(&rules, &request);
     assert_eq!(edited.header("x-client"), None);
     let response = FixedResponse::new(200).with("server", "upstream");
-    let headers = run_response(&rules, &matched, &request, &response);
+    let headers = run_response(&rules, &matched, &response);
     assert_eq!(headers.header("x-frame-options").as_deref(), Some("DENY"));
     assert_eq!(headers.header("server"), None);
     assert_eq!(headers.header("x-api-version"), None);
@@ -77,7 +71,7 @@ fn any_match_block_selects_the_rule_for_both_phases() {
         assert_eq!(edited.header("x-client").as_deref(), Some("10.1.2.3"));
         assert_eq!(edited.header("x-internal-token"), None);
         assert_eq!(edited.header("x-internal-b"), None);
-        let headers = run_response(&rules, &matched, &edited, &FixedResponse::new(200));
+        let headers = run_response(&rules, &matched, &FixedResponse::new(200));
         assert_eq!(headers.header("x-api-version").as_deref(), Some("2"));
     }
 }
@@ -87,10 +81,8 @@ fn request_time_matches_are_remembered_for_the_response() {
     let rules = rules(CONFIG);
     let request = HeaderList::get("a", "/api/items");
     let (_, matched) = run_request(&rules, &request);
-    // The response phase sees a request that no longer matches (e.g. a later filter rewrote
-    // :path): the decision taken at request time still holds.
-    let rewritten = HeaderList::get("a", "/rewritten");
-    let headers = run_response(&rules, &matched, &rewritten, &FixedResponse::new(503));
+    // Whatever happens to the request afterwards, the decision taken at request time holds.
+    let headers = run_response(&rules, &matched, &FixedResponse::new(503));
     assert_eq!(headers.header("cache-control").as_deref(), Some("no-store"));
     assert_eq!(headers.header("x-api-version").as_deref(), Some("2"));
 }
@@ -107,7 +99,7 @@ fn status_conditions_gate_response_operations() {
         (500, Some("no-store")),
         (503, Some("no-store")),
     ] {
-        let headers = run_response(&rules, &matched, &request, &FixedResponse::new(status));
+        let headers = run_response(&rules, &matched, &FixedResponse::new(status));
         assert_eq!(
             headers.header("cache-control").as_deref(),
             expected,
@@ -115,7 +107,7 @@ fn status_conditions_gate_response_operations() {
         );
     }
     let (_, unmatched) = run_request(&rules, &HeaderList::get("a", "/home"));
-    let headers = run_response(&rules, &unmatched, &request, &FixedResponse::new(503));
+    let headers = run_response(&rules, &unmatched, &FixedResponse::new(503));
     assert_eq!(headers.header("cache-control"), None);
 }
 
@@ -181,19 +173,41 @@ fn match_fields_are_the_routers() {
             "request": {"add": {"x-preview": "1"}}}]}"#,
     );
     let request = HeaderList::get("shop.example.com", "/p?preview").on_port(8080);
-    assert_eq!(rules.match_request(&request), MatchedRules(vec![0]));
-    assert_eq!(
-        rules.match_request(&request.clone().with("x-bot", "1")),
-        MatchedRules(vec![])
+    let matched = |request: &HeaderList| rules.remember(request).matched().to_vec();
+    assert_eq!(matched(&request), [0]);
+    assert!(matched(&request.clone().with("x-bot", "1")).is_empty());
+    assert!(matched(&HeaderList::get("shop.example.com", "/p").on_port(8080)).is_empty());
+    assert!(matched(&HeaderList::get("shop.example.com", "/p?preview").on_port(80)).is_empty());
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn response_templates_read_the_request_as_remembered() {
+    let rules = rules(
+        r#"{"rules": [{"match": [{"uri": {"prefix": "/api/"}}], "response": {"set": {
+            "x-echo-id": "%REQUEST_ID%", "x-path": "%REQ(:path)%", "x-user": "%REQ(x-absent?x-user)%"}}}]}"#,
     );
-    assert_eq!(
-        rules.match_request(&HeaderList::get("shop.example.com", "/p").on_port(8080)),
-        MatchedRules(vec![])
-    );
-    assert_eq!(
-        rules.match_request(&HeaderList::get("shop.example.com", "/p?preview").on_port(80)),
-        MatchedRules(vec![])
-    );
+    let request = HeaderList::get("a", "/api/items")
+        .with("x-request-id", "abc")
+        .with("x-user", "jason")
+        .with("x-unread", "not remembered");
+    let (_, remembered) = run_request(&rules, &request);
+    assert_eq!(remembered.headers.header("x-unread"), None);
+    let headers = run_response(&rules, &remembered, &FixedResponse::new(200));
+    assert_eq!(headers.header("x-echo-id").as_deref(), Some("abc"));
+    assert_eq!(headers.header("x-path").as_deref(), Some("/api/items"));
+    assert_eq!(headers.header("x-user").as_deref(), Some("jason"));
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn an_unseen_request_gets_only_the_rules_without_match() {
+    let rules = rules(CONFIG);
+    let remembered = rules.remember_unseen_request();
+    assert_eq!(remembered.matched(), [0]);
+    let response = FixedResponse::new(503).with("server", "envoy");
+    let headers = run_response(&rules, &remembered, &response);
+    assert_eq!(headers.header("x-frame-options").as_deref(), Some("DENY"));
+    assert_eq!(headers.header("server"), None);
+    assert_eq!(headers.header("cache-control"), None);
 }
 
 #[wasm_bindgen_test(unsupported = test)]
@@ -205,8 +219,8 @@ fn phases_report_whether_they_have_work() {
     assert!(query_only.has_request_operations());
     assert!(!query_only.has_response_operations());
     assert!(rules(r#"{"rules": []}"#)
-        .match_request(&HeaderList::get("a", "/"))
-        .0
+        .remember(&HeaderList::get("a", "/"))
+        .matched()
         .is_empty());
 }
 
