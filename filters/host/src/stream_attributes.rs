@@ -30,11 +30,11 @@ impl StreamAttributes for EnvoyAttributes {
     }
 
     fn route_name(&self) -> Option<String> {
-        string_property(&["xds", "route_name"]).or_else(|| string_property(&["route_name"]))
+        string_property(&["xds", "route_name"])
     }
 
     fn upstream_cluster(&self) -> Option<String> {
-        string_property(&["xds", "cluster_name"]).or_else(|| string_property(&["cluster_name"]))
+        string_property(&["xds", "cluster_name"])
     }
 
     fn start_time_unix_nanos(&self) -> Option<i64> {
