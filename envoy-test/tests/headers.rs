@@ -333,6 +333,33 @@ async fn local_replies_get_response_headers() -> Result<()> {
     Ok(())
 }
 
+/// A request and the headers the match rules should have set on it.
+struct MatchCase {
+    method: &'static str,
+    path: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    tier: Option<&'static str>,
+    untrusted: Option<&'static str>,
+}
+
+impl MatchCase {
+    fn new(
+        method: &'static str,
+        path: &'static str,
+        headers: &'static [(&'static str, &'static str)],
+        tier: Option<&'static str>,
+        untrusted: Option<&'static str>,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            headers,
+            tier,
+            untrusted,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_matches_pick_rules_and_are_remembered_for_the_response() -> Result<()> {
     let config = r#"{"rules": [
@@ -357,22 +384,23 @@ async fn request_matches_pick_rules_and_are_remembered_for_the_response() -> Res
             "{protocol}"
         );
 
-        let cases: [(&str, &str, Vec<(&str, &str)>, Option<&str>, Option<&str>); 5] = [
-            (
-                "GET",
-                "/api/ok",
-                vec![("x-user", "jason")],
-                Some("beta"),
-                None,
-            ),
-            ("GET", "/api/ok?beta", vec![], Some("beta"), None),
-            ("GET", "/api/ok", vec![("x-user", "mary")], None, None),
-            ("POST", "/api/ok", vec![], None, Some("1")),
-            ("POST", "/api/ok", vec![("x-trusted", "1")], None, None),
+        let cases = [
+            MatchCase::new("GET", "/api/ok", &[("x-user", "jason")], Some("beta"), None),
+            MatchCase::new("GET", "/api/ok?beta", &[], Some("beta"), None),
+            MatchCase::new("GET", "/api/ok", &[("x-user", "mary")], None, None),
+            MatchCase::new("POST", "/api/ok", &[], None, Some("1")),
+            MatchCase::new("POST", "/api/ok", &[("x-trusted", "1")], None, None),
         ];
-        for (method, path, headers, tier, untrusted) in cases {
+        for MatchCase {
+            method,
+            path,
+            headers,
+            tier,
+            untrusted,
+        } in cases
+        {
             let mut request = client.request(method, gateway.url(path)?);
-            for (name, value) in &headers {
+            for (name, value) in headers {
                 request = request.header(*name, *value);
             }
             let echo: Echo = request.send().await?.json()?;
