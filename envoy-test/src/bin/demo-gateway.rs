@@ -36,11 +36,20 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config_path = workspace_root().join("envoy-test/demo/router.json");
     let router_config = std::fs::read_to_string(&config_path)
         .map_err(|error| format!("{}: {error}", config_path.display()))?;
+    let headers_path = workspace_root().join("envoy-test/demo/headers.json");
+    let headers_config = std::fs::read_to_string(&headers_path)
+        .map_err(|error| format!("{}: {error}", headers_path.display()))?;
 
     let mut bootstrap = Bootstrap::new()
         .listener(
             Listener::for_router("gateway")
                 .port(port)
+                // Before the router, so a header a rule sets can steer the route.
+                .filter(WasmFilter::new(
+                    "headers",
+                    wasm_module("headers")?,
+                    headers_config,
+                ))
                 .filter(WasmFilter::new(
                     "router",
                     wasm_module("router")?,
@@ -67,12 +76,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         envoy.admin_address()
     );
     println!("Router config: {}", config_path.display());
+    println!("Headers config: {}", headers_path.display());
     println!();
     println!("  curl -s {base}/productpage                          # exact");
     println!("  curl -s {base}/static/app.css                       # prefix");
     println!("  curl -s {base}/api/v1/reviews/0                     # regex -> v1");
     println!("  curl -s -H 'end-user: jason' {base}/api/v1/reviews/0  # header -> v2");
     println!("  curl -si {base}/nothing                                            # 404 route_not_found");
+    println!("  curl -si '{base}/api/v1/reviews/0?beta'         # headers: rule sets end-user -> v2, security headers");
     println!(
         "  curl -s http://{}/stats/prometheus | grep envoy_cluster_upstream_rq_total",
         envoy.admin_address()

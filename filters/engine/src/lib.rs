@@ -8,6 +8,7 @@ pub mod config;
 pub mod duration;
 pub mod error;
 pub mod header_name;
+pub mod headers;
 pub mod metrics;
 pub mod percentage;
 pub mod request;

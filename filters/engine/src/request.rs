@@ -8,6 +8,12 @@ pub trait RequestView {
     /// `:method`, `:scheme`); several values of one header come joined by `,`, as Envoy joins them.
     fn header(&self, name: &str) -> Option<Cow<'_, str>>;
 
+    /// The first value of header `name`, as Envoy's `%REQ(...)%` formatter reads it. The
+    /// default suits views that hold one value per header; views of repeated headers override it.
+    fn first_header_value(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.header(name)
+    }
+
     /// The local port the request arrived on (the gateway listener's port), if known.
     fn destination_port(&self) -> Option<u16> {
         None
@@ -50,6 +56,13 @@ impl RequestView for HeaderList {
         self.destination_port
     }
 
+    fn first_header_value(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.headers
+            .iter()
+            .find(|(candidate, _)| candidate == name)
+            .map(|(_, value)| Cow::Borrowed(value.as_str()))
+    }
+
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {
         let mut values = self
             .headers
@@ -71,6 +84,39 @@ impl RequestView for HeaderList {
     }
 }
 
+/// Lets tests apply [`crate::headers::HeaderEdit`]s to an in-memory request or response.
+impl crate::headers::HeaderMutator for HeaderList {
+    fn header_names(&self) -> Vec<String> {
+        self.headers.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    fn set_header(&mut self, name: &str, value: &str) {
+        match self
+            .headers
+            .iter()
+            .position(|(candidate, _)| candidate == name)
+        {
+            Some(first) => {
+                self.headers[first].1 = value.to_owned();
+                let mut index = 0;
+                self.headers.retain(|(candidate, _)| {
+                    index += 1;
+                    index - 1 == first || candidate != name
+                });
+            }
+            None => self.headers.push((name.to_owned(), value.to_owned())),
+        }
+    }
+
+    fn add_header(&mut self, name: &str, value: &str) {
+        self.headers.push((name.to_owned(), value.to_owned()));
+    }
+
+    fn remove_header(&mut self, name: &str) {
+        self.headers.retain(|(candidate, _)| candidate != name);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +129,7 @@ mod tests {
             .with("X-V", "2")
             .with("x-v", "3");
         assert_eq!(request.header("x-v").as_deref(), Some("1,2,3"));
+        assert_eq!(request.first_header_value("x-v").as_deref(), Some("1"));
         assert_eq!(request.header(":path").as_deref(), Some("/"));
         assert_eq!(request.header("missing"), None);
     }

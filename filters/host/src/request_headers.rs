@@ -44,22 +44,40 @@ impl RequestView for RequestHeaders {
                 .flatten()
                 .map(Cow::Owned);
         }
-        let mut values = self
-            .all()
-            .iter()
-            .filter(|(candidate, _)| candidate == name)
-            .map(|(_, value)| value.as_str());
-        let first = values.next()?;
-        let rest: Vec<&str> = values.collect();
-        if rest.is_empty() {
-            Some(Cow::Borrowed(first))
-        } else {
-            let mut joined = first.to_owned();
-            for value in rest {
-                joined.push(',');
-                joined.push_str(value);
-            }
-            Some(Cow::Owned(joined))
+        joined_value(self.all(), name)
+    }
+
+    fn first_header_value(&self, name: &str) -> Option<Cow<'_, str>> {
+        if name.starts_with(':') {
+            return self.header(name);
         }
+        first_value(self.all(), name)
+    }
+}
+
+/// The first value of header `name` in `all`.
+pub(crate) fn first_value<'a>(all: &'a [(String, String)], name: &str) -> Option<Cow<'a, str>> {
+    all.iter()
+        .find(|(candidate, _)| candidate == name)
+        .map(|(_, value)| Cow::Borrowed(value.as_str()))
+}
+
+/// The values of header `name` in `all`, joined by `,` as Envoy joins them.
+pub(crate) fn joined_value<'a>(all: &'a [(String, String)], name: &str) -> Option<Cow<'a, str>> {
+    let mut values = all
+        .iter()
+        .filter(|(candidate, _)| candidate == name)
+        .map(|(_, value)| value.as_str());
+    let first = values.next()?;
+    let rest: Vec<&str> = values.collect();
+    if rest.is_empty() {
+        Some(Cow::Borrowed(first))
+    } else {
+        let mut joined = first.to_owned();
+        for value in rest {
+            joined.push(',');
+            joined.push_str(value);
+        }
+        Some(Cow::Owned(joined))
     }
 }

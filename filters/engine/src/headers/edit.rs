@@ -1,0 +1,77 @@
+//! Header edits: what operations decide, separated from how a host applies them.
+
+/// One change to a header map, already rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderEdit {
+    /// Replace every value of `name` with `value` (or add it).
+    Set { name: String, value: String },
+    /// Append one more value of `name`.
+    Add { name: String, value: String },
+    /// Delete every value of `name`.
+    Remove(String),
+    /// Delete every header whose name starts with the prefix.
+    RemovePrefix(String),
+}
+
+/// A header map that edits can be applied to (request or response headers of a stream).
+pub trait HeaderMutator {
+    /// Every header name present, lowercase (repeats allowed).
+    fn header_names(&self) -> Vec<String>;
+    fn set_header(&mut self, name: &str, value: &str);
+    fn add_header(&mut self, name: &str, value: &str);
+    fn remove_header(&mut self, name: &str);
+}
+
+/// Applies `edits` in order.
+pub fn apply(edits: &[HeaderEdit], target: &mut impl HeaderMutator) {
+    for edit in edits {
+        match edit {
+            HeaderEdit::Set { name, value } => target.set_header(name, value),
+            HeaderEdit::Add { name, value } => target.add_header(name, value),
+            HeaderEdit::Remove(name) => target.remove_header(name),
+            HeaderEdit::RemovePrefix(prefix) => {
+                let mut names = target.header_names();
+                names.retain(|name| name.starts_with(prefix.as_str()));
+                names.dedup();
+                for name in names {
+                    target.remove_header(&name);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{HeaderList, RequestView};
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn edits_apply_in_order() {
+        let mut headers = HeaderList::get("a", "/")
+            .with("x-multi", "1")
+            .with("x-multi", "2")
+            .with("x-internal-a", "secret")
+            .with("x-other", "o")
+            .with("x-internal-b", "secret");
+        let edits = [
+            HeaderEdit::Set {
+                name: "x-multi".into(),
+                value: "only".into(),
+            },
+            HeaderEdit::Add {
+                name: "x-other".into(),
+                value: "p".into(),
+            },
+            HeaderEdit::RemovePrefix("x-internal-".into()),
+            HeaderEdit::Remove("x-missing".into()),
+        ];
+        apply(&edits, &mut headers);
+        assert_eq!(headers.header("x-multi").as_deref(), Some("only"));
+        assert_eq!(headers.header("x-other").as_deref(), Some("o,p"));
+        assert_eq!(headers.header("x-internal-a"), None);
+        assert_eq!(headers.header("x-internal-b"), None);
+        assert_eq!(headers.header(":path").as_deref(), Some("/"));
+    }
+}

@@ -1,0 +1,134 @@
+//! Istio's `HeaderOperations` compiled: `remove`, then `set`, then `add`, as Envoy applies a
+//! route's `*_headers_to_remove` before its `*_headers_to_add`.
+
+use std::collections::BTreeMap;
+
+use crate::error::FieldPath;
+use crate::request::RequestView;
+use crate::ConfigError;
+
+use super::edit::HeaderEdit;
+use super::name_rules::{checked_name, checked_prefix, Action};
+use super::spec::HeaderOperationsSpec;
+use super::template::{Template, TemplateInput};
+
+/// Which headers operations apply to; it decides which names and operators are allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Request,
+    Response,
+}
+
+/// Compiled header operations for one phase.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderOperations {
+    removals: Vec<Removal>,
+    sets: Vec<(String, Template)>,
+    adds: Vec<(String, Template)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Removal {
+    Name(String),
+    /// `remove: ["x-internal-*"]`.
+    Prefix(String),
+}
+
+impl HeaderOperations {
+    /// Compiles an Istio `HeaderOperations` (e.g. a VirtualService's `headers.request`).
+    pub fn compile(
+        spec: &HeaderOperationsSpec,
+        phase: Phase,
+        path: &FieldPath,
+    ) -> Result<Self, ConfigError> {
+        Self::compile_parts(&spec.set, &spec.add, &spec.remove, phase, path)
+    }
+
+    /// Compiles the three lists of operations found at `path`.
+    pub fn compile_parts(
+        set: &BTreeMap<String, String>,
+        add: &BTreeMap<String, String>,
+        remove: &[String],
+        phase: Phase,
+        path: &FieldPath,
+    ) -> Result<Self, ConfigError> {
+        let removals = remove
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                let path = path.field("remove").index(index);
+                match entry.strip_suffix('*') {
+                    Some(prefix) => checked_prefix(prefix, &path).map(Removal::Prefix),
+                    None => checked_name(entry, Action::Remove, phase, &path).map(Removal::Name),
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            removals,
+            sets: compile_values(set, Action::Set, phase, &path.field("set"))?,
+            adds: compile_values(add, Action::Add, phase, &path.field("add"))?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.removals.is_empty() && self.sets.is_empty() && self.adds.is_empty()
+    }
+
+    /// The request headers the operations' templates read.
+    pub fn request_headers_read(&self) -> impl Iterator<Item = &str> {
+        self.sets
+            .iter()
+            .chain(&self.adds)
+            .flat_map(|(_, template)| template.request_headers_read())
+    }
+
+    /// Renders the operations into `out`. A value that renders empty is skipped, as Envoy skips
+    /// empty header values unless `keep_empty_value` is set.
+    pub fn edits<R: RequestView>(&self, input: &TemplateInput<'_, R>, out: &mut Vec<HeaderEdit>) {
+        out.extend(self.removals.iter().map(|removal| match removal {
+            Removal::Name(name) => HeaderEdit::Remove(name.clone()),
+            Removal::Prefix(prefix) => HeaderEdit::RemovePrefix(prefix.clone()),
+        }));
+        for (name, template) in &self.sets {
+            let value = template.render(input);
+            if !value.is_empty() {
+                out.push(HeaderEdit::Set {
+                    name: name.clone(),
+                    value,
+                });
+            }
+        }
+        for (name, template) in &self.adds {
+            let value = template.render(input);
+            if !value.is_empty() {
+                out.push(HeaderEdit::Add {
+                    name: name.clone(),
+                    value,
+                });
+            }
+        }
+    }
+}
+
+fn compile_values(
+    values: &BTreeMap<String, String>,
+    action: Action,
+    phase: Phase,
+    path: &FieldPath,
+) -> Result<Vec<(String, Template)>, ConfigError> {
+    values
+        .iter()
+        .map(|(name, value)| {
+            let path = path.field(name);
+            let name = checked_name(name, action, phase, &path)?;
+            let template = Template::parse(value, phase, &path)?;
+            if name == ":path" && !template.literal_prefix().starts_with('/') {
+                return Err(path.error("a :path must start with a literal '/'"));
+            }
+            Ok((name, template))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

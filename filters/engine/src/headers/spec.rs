@@ -1,0 +1,74 @@
+//! The header module's configuration as users write it (JSON), before validation.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::request_match::HttpMatchRequest;
+
+/// The plugin configuration: rules applied in order.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadersConfig {
+    pub rules: Vec<RuleSpec>,
+}
+
+/// One rule: when any `match` block holds (or there is none), apply `request` to the request and,
+/// if the response status matches `responseStatus` (or it is empty), `response` to the response.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RuleSpec {
+    /// Only for the operator's benefit (and log messages).
+    pub name: Option<String>,
+    /// Istio `HTTPMatchRequest` blocks, any of which may match; none means every request.
+    #[serde(default, rename = "match")]
+    pub matches: Vec<HttpMatchRequest>,
+    /// Response statuses (`404`, `"404"`, `"5xx"`) the response operations are limited to.
+    #[serde(default)]
+    pub response_status: Vec<StatusSpec>,
+    pub request: Option<RequestOperationsSpec>,
+    pub response: Option<HeaderOperationsSpec>,
+}
+
+/// Istio's `Headers.HeaderOperations`: `set` overwrites, `add` appends, `remove` deletes.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderOperationsSpec {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub add: BTreeMap<String, String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// [`HeaderOperationsSpec`] plus query-parameter edits, which only a request has.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RequestOperationsSpec {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub add: BTreeMap<String, String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+    pub query_params: Option<QueryParamOperationsSpec>,
+}
+
+/// Query-parameter edits on the request's `:path`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct QueryParamOperationsSpec {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// A response status condition: a code as a number or string, or a class such as `"5xx"`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum StatusSpec {
+    Code(u64),
+    Text(String),
+}

@@ -1,0 +1,37 @@
+//! The engine's [`ResponseView`] over the current stream's response headers.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
+use engine::headers::ResponseView;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MapType;
+
+use crate::request_headers::first_value;
+
+/// Response headers read through host calls, all at once on first use.
+#[derive(Default)]
+pub struct ResponseHeaders {
+    all: OnceCell<Vec<(String, String)>>,
+}
+
+impl ResponseHeaders {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn all(&self) -> &[(String, String)] {
+        self.all
+            .get_or_init(|| hostcalls::get_map(MapType::HttpResponseHeaders).unwrap_or_default())
+    }
+}
+
+impl ResponseView for ResponseHeaders {
+    fn status(&self) -> Option<u16> {
+        self.header(":status")?.parse().ok()
+    }
+
+    fn header(&self, name: &str) -> Option<Cow<'_, str>> {
+        first_value(self.all(), name)
+    }
+}
