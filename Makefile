@@ -5,12 +5,12 @@ SHELL := /bin/bash
 
 TOOLCHAIN      := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 WASM_TARGET    := wasm32-wasip1
-MODULES        := router
+MODULES        := router fault
 DIST           := dist
 TOOLS          := $(CURDIR)/.tools
 VENV           := $(CURDIR)/.venv
 ENVOY_VERSION  ?= 1.40.0
-WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --strip-debug
+WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --strip-debug
 APT_PACKAGES   := binaryen:wasm-opt nghttp2-client:h2load wrk:wrk hey:hey docker-registry:docker-registry skopeo:skopeo
 # The test runner must be the version of the wasm-bindgen that Cargo.lock pins.
 WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[version="\ ]/, ""); print}' Cargo.lock)
