@@ -64,7 +64,7 @@ impl Runtime {
     pub fn on_request(&self, id: u32, rules: &FaultRules) -> Action {
         let request = host::RequestHeaders::new();
         let cluster = if rules.uses_upstream_cluster() {
-            route_cluster()
+            host::route_cluster(&request)
         } else {
             None
         };
@@ -171,10 +171,4 @@ impl Runtime {
             self.metrics.active_faults.add(-1);
         }
     }
-}
-
-/// The cluster Envoy's route picked for the current request (`upstreamCluster` rules).
-fn route_cluster() -> Option<String> {
-    let bytes = hostcalls::get_property(vec!["cluster_name"]).ok().flatten()?;
-    String::from_utf8(bytes).ok()
 }

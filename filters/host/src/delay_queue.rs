@@ -47,7 +47,10 @@ impl<T> DelayQueue<T> {
 
     /// The earliest deadline.
     pub fn next_deadline(&self) -> Option<SystemTime> {
-        self.by_deadline.keys().next().map(|(deadline, _)| *deadline)
+        self.by_deadline
+            .keys()
+            .next()
+            .map(|(deadline, _)| *deadline)
     }
 
     /// Removes and returns the earliest entry if it is due at `now`.

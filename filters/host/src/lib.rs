@@ -7,6 +7,7 @@ mod metrics;
 mod plugin_config;
 mod random;
 mod request_headers;
+mod route_cluster;
 mod shared_counter;
 mod stream_timers;
 
@@ -17,5 +18,6 @@ pub use metrics::{Counter, Gauge};
 pub use plugin_config::configure;
 pub use random::Random;
 pub use request_headers::RequestHeaders;
+pub use route_cluster::route_cluster;
 pub use shared_counter::SharedCounter;
 pub use stream_timers::{enter_stream, now, StreamTimers};

@@ -21,7 +21,10 @@ impl SharedCounter {
         let counter = Self { key: key.into() };
         if let Ok((None, _)) = hostcalls::get_shared_data(&counter.key) {
             if let Err(status) = counter.write(0, None) {
-                log::error!("shared counter {}: cannot create it: {status:?}", counter.key);
+                log::error!(
+                    "shared counter {}: cannot create it: {status:?}",
+                    counter.key
+                );
             }
         }
         counter
