@@ -15,6 +15,16 @@ use crate::delay_queue::DelayQueue;
 /// Envoy's tick resolution.
 const GRANULARITY: Duration = Duration::from_millis(1);
 
+/// At most this many streams are released per tick; the rest go on the next tick, 1ms later.
+///
+/// Envoy defers what a tick asks for (resume, local reply) until `on_tick` returns, then runs
+/// the deferred actions one by one; when a released stream calls back into the same VM at once
+/// (a direct response or local reply passes through the module's `on_http_response_headers`),
+/// that nested call runs the *remaining* deferred actions before returning. Each released
+/// stream so nests one level deeper, and a few hundred at once overflow V8's stack
+/// ("Maximum call stack size exceeded"), which fails the VM. A bounded batch bounds the depth.
+const MAX_RELEASED_PER_TICK: usize = 32;
+
 /// The paused streams of one root context and the state of its tick.
 #[derive(Debug)]
 pub struct StreamTimers<T> {
@@ -55,11 +65,15 @@ impl<T> StreamTimers<T> {
         self.queue.contains(stream)
     }
 
-    /// For `on_tick`: removes and returns every due entry, and sets the next tick.
+    /// For `on_tick`: removes and returns the due entries (at most
+    /// [`MAX_RELEASED_PER_TICK`], earliest first), and sets the next tick.
     pub fn take_due(&mut self) -> Vec<(u32, T)> {
         let now = now();
         let mut due = Vec::new();
-        while let Some(entry) = self.queue.pop_due(now) {
+        while due.len() < MAX_RELEASED_PER_TICK {
+            let Some(entry) = self.queue.pop_due(now) else {
+                break;
+            };
             due.push(entry);
         }
         match self.queue.next_deadline() {
