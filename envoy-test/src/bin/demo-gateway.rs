@@ -32,6 +32,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config_path = workspace_root().join("envoy-test/demo/router.json");
     let router_config = std::fs::read_to_string(&config_path)
         .map_err(|error| format!("{}: {error}", config_path.display()))?;
+    let fault_config_path = workspace_root().join("envoy-test/demo/fault.json");
+    let fault_config = std::fs::read_to_string(&fault_config_path)
+        .map_err(|error| format!("{}: {error}", fault_config_path.display()))?;
 
     let mut bootstrap = Bootstrap::new().listener(
         Listener::new("gateway", RouteConfig::cluster_header(CLUSTER_HEADER))
@@ -40,6 +43,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 "router",
                 wasm_module("router")?,
                 router_config,
+            ))
+            .filter(WasmFilter::new(
+                "fault",
+                wasm_module("fault")?,
+                fault_config,
             )),
     );
     let mut upstreams = Vec::new();
@@ -56,14 +64,22 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         envoy.admin_address()
     );
     println!("Router config: {}", config_path.display());
+    println!("Fault config:  {}", fault_config_path.display());
     println!();
     println!("  curl -s {base}/productpage                          # exact");
     println!("  curl -s {base}/static/app.css                       # prefix");
     println!("  curl -s {base}/api/v1/reviews/0                     # regex -> v1");
     println!("  curl -s -H 'end-user: jason' {base}/api/v1/reviews/0  # header -> v2");
     println!("  curl -si {base}/nothing                                            # 404 route_not_found");
+    println!("  curl -s -o /dev/null -w '%{{time_total}}s\\n' -H 'end-user: jason' {base}/api/v1/reviews/0  # fault: 2s delay");
+    println!("  curl -si -H 'x-envoy-fault-abort-request: 503' {base}/productpage             # fault: abort 503");
+    println!("  curl -s -o /dev/null -w '%{{time_total}}s\\n' -H 'x-envoy-fault-delay-request: 500' {base}/productpage  # fault: 500ms");
     println!(
         "  curl -s http://{}/stats/prometheus | grep envoy_cluster_upstream_rq_total",
+        envoy.admin_address()
+    );
+    println!(
+        "  curl -s http://{}/stats/prometheus | grep ^fault_",
         envoy.admin_address()
     );
     println!();
