@@ -13,7 +13,7 @@ mod policy;
 mod rules;
 mod spec;
 
-pub use grpc_status::{grpc_status_code, grpc_status_name, GRPC_STATUS_NAMES};
+pub use grpc_status::{grpc_status_code, GRPC_STATUS_NAMES};
 pub use percentage::FractionalPercent;
 pub use plan::{FaultPlan, PlannedFaults};
 pub use policy::{Abort, Draws, FaultDecision, FaultPolicy, HeaderControl};

@@ -11,7 +11,6 @@ mod route_cluster;
 mod shared_counter;
 mod stream_timers;
 
-pub use delay_queue::DelayQueue;
 pub use local_reply::{send_local_reply, LocalReply};
 pub use logging::init_logging;
 pub use metrics::{Counter, Gauge};

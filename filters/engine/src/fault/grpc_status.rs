@@ -29,8 +29,3 @@ pub fn grpc_status_code(name: &str) -> Option<u8> {
         .position(|candidate| *candidate == name)
         .and_then(|code| u8::try_from(code).ok())
 }
-
-/// The name of `code`, if it is one of the 17 standard codes.
-pub fn grpc_status_name(code: u8) -> Option<&'static str> {
-    GRPC_STATUS_NAMES.get(usize::from(code)).copied()
-}
