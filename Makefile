@@ -5,7 +5,7 @@ SHELL := /bin/bash
 
 TOOLCHAIN      := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 WASM_TARGET    := wasm32-wasip1
-MODULES        := router headers metrics
+MODULES        := router headers fault metrics
 DIST           := dist
 TOOLS          := $(CURDIR)/.tools
 VENV           := $(CURDIR)/.venv

@@ -39,12 +39,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let headers_path = workspace_root().join("envoy-test/demo/headers.json");
     let headers_config = std::fs::read_to_string(&headers_path)
         .map_err(|error| format!("{}: {error}", headers_path.display()))?;
+    let fault_config_path = workspace_root().join("envoy-test/demo/fault.json");
+    let fault_config = std::fs::read_to_string(&fault_config_path)
+        .map_err(|error| format!("{}: {error}", fault_config_path.display()))?;
 
     let mut bootstrap = Bootstrap::new()
         .listener(
             Listener::for_router("gateway")
                 .port(port)
-                // Before the router, so a header a rule sets can steer the route.
+                // Before the router, so a header a rule sets can steer the route, and before
+                // the fault module, so its response rules also reach fault aborts.
                 .filter(WasmFilter::new(
                     "headers",
                     wasm_module("headers")?,
@@ -54,6 +58,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                     "router",
                     wasm_module("router")?,
                     router_config,
+                ))
+                // After the router, so `upstreamCluster` sees the cluster it chose.
+                .filter(WasmFilter::new(
+                    "fault",
+                    wasm_module("fault")?,
+                    fault_config,
                 ))
                 .filter(WasmFilter::new(
                     "metrics",
@@ -77,6 +87,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("Router config: {}", config_path.display());
     println!("Headers config: {}", headers_path.display());
+    println!("Fault config:  {}", fault_config_path.display());
     println!();
     println!("  curl -s {base}/productpage                          # exact");
     println!("  curl -s {base}/static/app.css                       # prefix");
@@ -84,12 +95,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("  curl -s -H 'end-user: jason' {base}/api/v1/reviews/0  # header -> v2");
     println!("  curl -si {base}/nothing                                            # 404 route_not_found");
     println!("  curl -si '{base}/api/v1/reviews/0?beta'         # headers: rule sets end-user -> v2, security headers");
+    println!("  curl -s -o /dev/null -w '%{{time_total}}s\\n' -H 'end-user: jason' {base}/api/v1/reviews/0  # fault: 2s delay");
+    println!("  curl -si -H 'x-envoy-fault-abort-request: 503' {base}/productpage             # fault: abort 503");
+    println!("  curl -s -o /dev/null -w '%{{time_total}}s\\n' -H 'x-envoy-fault-delay-request: 500' {base}/productpage  # fault: 500ms");
     println!(
         "  curl -s http://{}/stats/prometheus | grep envoy_cluster_upstream_rq_total",
         envoy.admin_address()
     );
     println!(
-        "  curl -s http://{}/stats/prometheus | grep '^gateway_requests_total'   # metrics module",
+        "  curl -s http://{}/stats/prometheus | grep -E '^(gateway_requests_total|fault_)'   # metrics",
         envoy.admin_address()
     );
     println!();

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod duration;
 pub mod error;
+pub mod fault;
 pub mod header_name;
 pub mod headers;
 pub mod metrics;

@@ -1,13 +1,15 @@
-//! Envoy stats defined by a module: each name is defined once per VM and its id cached.
+//! Envoy stats defined by a module through proxy-wasm `define_metric`.
 //!
-//! `define_metric` on a name Envoy already knows returns the existing stat, so every VM (one per
-//! worker thread) shares the same counter; the cache only saves the host call and the name's
-//! symbolisation on every request after the first.
+//! Envoy files them under the `wasmcustom.` stat namespace, shared by every worker's VM (the
+//! same name is the same stat), and `/stats/prometheus` lists them without that prefix:
+//! `fault.delays_injected` is scraped as `fault_delays_injected`. Fixed names are defined once
+//! as [`Counter`] or [`Gauge`]; names built per label set go through the [`Metrics`] cache, so
+//! each is defined once per VM and its id reused.
 
 use std::collections::HashMap;
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
+use proxy_wasm::types::{MetricType, Status};
 
 /// A VM's metric ids by name.
 #[derive(Debug, Default)]
@@ -69,5 +71,36 @@ pub fn increment(id: u32, delta: i64) {
 pub fn record(id: u32, value: u64) {
     if let Err(status) = hostcalls::record_metric(id, value) {
         log::warn!("cannot record metric {id}: {status:?}");
+    }
+}
+
+/// A monotonically increasing counter with a fixed name.
+#[derive(Debug, Clone, Copy)]
+pub struct Counter(u32);
+
+/// A gauge with a fixed name, which goes up and down.
+#[derive(Debug, Clone, Copy)]
+pub struct Gauge(u32);
+
+impl Counter {
+    pub fn define(name: &str) -> Result<Self, Status> {
+        hostcalls::define_metric(MetricType::Counter, name).map(Self)
+    }
+
+    pub fn increment(self, by: u64) {
+        if by > 0 {
+            increment(self.0, i64::try_from(by).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+impl Gauge {
+    pub fn define(name: &str) -> Result<Self, Status> {
+        hostcalls::define_metric(MetricType::Gauge, name).map(Self)
+    }
+
+    /// Adds `delta` (negative to lower it).
+    pub fn add(self, delta: i64) {
+        increment(self.0, delta);
     }
 }

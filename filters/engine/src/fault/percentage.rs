@@ -1,0 +1,74 @@
+//! Envoy's `FractionalPercent` and the way Istio translates its `Percent` into one.
+
+use crate::error::FieldPath;
+use crate::ConfigError;
+
+/// `numerator / denominator` of requests, decided as Envoy does: a random draw is enabled when
+/// `draw % denominator < numerator`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FractionalPercent {
+    numerator: u32,
+    denominator: u32,
+}
+
+const HUNDRED: u32 = 100;
+const MILLION: u32 = 1_000_000;
+
+impl FractionalPercent {
+    /// Never enabled: what an absent percentage means.
+    pub const ZERO: Self = Self {
+        numerator: 0,
+        denominator: HUNDRED,
+    };
+
+    /// `percent` out of a hundred, as Istio translates the deprecated integer `percent`.
+    pub fn per_hundred(percent: i32, path: &FieldPath) -> Result<Self, ConfigError> {
+        u32::try_from(percent)
+            .ok()
+            .filter(|&percent| percent <= HUNDRED)
+            .map(|numerator| Self {
+                numerator,
+                denominator: HUNDRED,
+            })
+            .ok_or_else(|| path.error(format!("percentage {percent} is not in range 0..100")))
+    }
+
+    /// Istio's `Percent{value}`: 0, or 0.0001 to 100; Istio sends Envoy
+    /// `uint32(value * 10000)` per million, truncating, and so does this.
+    pub fn from_istio(value: f64, path: &FieldPath) -> Result<Self, ConfigError> {
+        let valid = value.is_finite() && (value == 0.0 || (0.0001..=100.0).contains(&value));
+        if !valid {
+            return Err(path.error(format!(
+                "percentage {value} is neither 0.0, nor in range [0.0001, 100.0]"
+            )));
+        }
+        // In range, so the truncating conversion cannot saturate.
+        Ok(Self {
+            numerator: (value * 10_000.0) as u32,
+            denominator: MILLION,
+        })
+    }
+
+    pub fn numerator(self) -> u32 {
+        self.numerator
+    }
+
+    pub fn denominator(self) -> u32 {
+        self.denominator
+    }
+
+    /// Whether a request with random draw `draw` is selected.
+    pub fn enabled(self, draw: u64) -> bool {
+        draw % u64::from(self.denominator) < u64::from(self.numerator)
+    }
+
+    /// This percentage lowered to `percent` out of a hundred when that is smaller: how a
+    /// `x-envoy-fault-*-percentage` header applies, the configured percentage being the cap.
+    pub fn capped_at_percent(self, percent: u32) -> Self {
+        let requested = percent.saturating_mul(self.denominator / HUNDRED);
+        Self {
+            numerator: requested.min(self.numerator),
+            ..self
+        }
+    }
+}

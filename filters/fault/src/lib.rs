@@ -1,0 +1,108 @@
+//! The fault module: delays and aborts requests as Istio's `HTTPFaultInjection` and Envoy's
+//! fault filter do.
+//!
+//! A delayed request is paused (`Action::Pause`) and waits in the root context's
+//! [`host::StreamTimers`]; the root's `on_tick` resumes exactly that stream, or aborts it when an
+//! abort was drawn too. Nothing blocks: other requests flow while some wait.
+
+mod runtime;
+
+use std::rc::Rc;
+
+use engine::fault::FaultRules;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType};
+
+use runtime::Runtime;
+
+proxy_wasm::main! {{
+    host::init_logging();
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(FaultRoot::default()) });
+}}
+
+#[derive(Default)]
+struct FaultRoot {
+    rules: Option<Rc<FaultRules>>,
+    runtime: Option<Rc<Runtime>>,
+}
+
+impl Context for FaultRoot {}
+
+impl RootContext for FaultRoot {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        if !host::configure("fault", &mut self.rules, FaultRules::from_json) {
+            return false;
+        }
+        if self.runtime.is_none() {
+            match Runtime::start() {
+                Ok(runtime) => self.runtime = Some(Rc::new(runtime)),
+                Err(error) => {
+                    log::error!("fault: {error}");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(runtime) = &self.runtime {
+            runtime.on_tick();
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(FaultStream {
+            id: context_id,
+            rules: self.rules.clone(),
+            runtime: self.runtime.clone(),
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct FaultStream {
+    id: u32,
+    rules: Option<Rc<FaultRules>>,
+    runtime: Option<Rc<Runtime>>,
+}
+
+impl FaultStream {
+    /// While delayed, the body and trailers wait too, so they cannot push the request on.
+    fn hold_while_delayed(&self) -> Action {
+        match &self.runtime {
+            Some(runtime) if runtime.is_delayed(self.id) => Action::Pause,
+            _ => Action::Continue,
+        }
+    }
+}
+
+impl Context for FaultStream {
+    fn on_done(&mut self) -> bool {
+        // The stream is over (answered, or reset by the client): drop its timer and its slot.
+        if let Some(runtime) = &self.runtime {
+            runtime.finish(self.id);
+        }
+        true
+    }
+}
+
+impl HttpContext for FaultStream {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        match (&self.rules, &self.runtime) {
+            (Some(rules), Some(runtime)) => runtime.on_request(self.id, rules),
+            _ => Action::Continue,
+        }
+    }
+
+    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+        self.hold_while_delayed()
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.hold_while_delayed()
+    }
+}
