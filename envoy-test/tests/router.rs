@@ -580,3 +580,95 @@ async fn sticky_weights_keep_each_user_on_one_version() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_and_destination_headers_are_applied_as_istio_orders_them() -> Result<()> {
+    let config = r#"{"hosts": ["*"], "http": [{
+        "headers": {
+            "request": {"set": {"x-route": "r", "x-both": "route"}, "add": {"x-added": "a"}, "remove": ["x-secret"]},
+            "response": {"set": {"x-frame-options": "DENY"}, "remove": ["x-powered-by"]}},
+        "route": [{"destination": {"host": "static"},
+                   "headers": {"request": {"set": {"x-destination": "d", "x-both": "destination"}},
+                               "response": {"add": {"x-served-by": "static"}}}}]}]}"#;
+    let upstream = UpstreamOptions {
+        response_headers: vec![("x-powered-by".into(), "php".into())],
+        ..UpstreamOptions::default()
+    };
+    let gateway = Gateway::with_upstreams(config, [(STATIC, upstream)]).await?;
+    for client in [Client::http1(), Client::http2()] {
+        let response = client
+            .get(gateway.url("/")?)
+            .header("x-secret", "s3cret")
+            .header("x-added", "client")
+            .send()
+            .await?;
+        assert_eq!(response.header("x-frame-options"), Some("DENY"));
+        assert_eq!(response.header("x-served-by"), Some("static"));
+        assert_eq!(response.header("x-powered-by"), None);
+        let echo: Echo = response.json()?;
+        assert_eq!(echo.header("x-route"), Some("r"));
+        assert_eq!(echo.header("x-destination"), Some("d"));
+        // The route's operations come after the destination's, so the route's `set` wins.
+        assert_eq!(echo.header("x-both"), Some("route"));
+        assert_eq!(echo.header_all("x-added"), ["client", "a"]);
+        assert_eq!(echo.header("x-secret"), None);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_faults_delay_and_abort_like_envoys_fault_filter() -> Result<()> {
+    let config = r#"{"hosts": ["*"], "http": [
+        {"match": [{"headers": {"end-user": {"exact": "jason"}}}],
+         "fault": {"delay": {"fixedDelay": "400ms", "percentage": {"value": 100}}},
+         "route": [{"destination": {"host": "static"}}]},
+        {"match": [{"uri": {"prefix": "/ratings"}}],
+         "fault": {"abort": {"httpStatus": 503, "percentage": {"value": 100}}},
+         "route": [{"destination": {"host": "static"}}]},
+        {"route": [{"destination": {"host": "static"}}]}
+    ]}"#;
+    let gateway = Gateway::start(config).await?;
+    let client = Client::http1();
+    let started = std::time::Instant::now();
+    let response = client
+        .get(gateway.url("/reviews")?)
+        .header("end-user", "jason")
+        .send()
+        .await?;
+    let delayed = started.elapsed();
+    assert_eq!(response.status, 200);
+    assert!(
+        delayed >= std::time::Duration::from_millis(400),
+        "jason waited {delayed:?}"
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(
+        client.get(gateway.url("/reviews")?).send().await?.status,
+        200
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(300),
+        "others are not delayed"
+    );
+    let response = client.get(gateway.url("/ratings/1")?).send().await?;
+    assert_eq!(
+        (response.status, response.text()),
+        (503, "fault filter abort".to_owned())
+    );
+    assert_eq!(
+        gateway.upstream(STATIC).requests_received(),
+        2,
+        "the abort never reached upstream"
+    );
+    let stats = gateway.envoy.stats_prometheus().await?;
+    for counter in [
+        "router_fault_delays_injected{} 1",
+        "router_fault_aborts_injected{} 1",
+    ] {
+        assert!(
+            stats.lines().any(|line| line == counter),
+            "{counter} missing:\n{stats}"
+        );
+    }
+    Ok(())
+}

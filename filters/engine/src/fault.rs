@@ -7,18 +7,17 @@
 //! reads a clock, so every percentage edge is testable exactly.
 
 mod grpc_status;
-mod percentage;
 mod plan;
 mod policy;
 mod rules;
 mod spec;
 
+pub use crate::percentage::FractionalPercent;
 pub use grpc_status::{grpc_status_code, GRPC_STATUS_NAMES};
-pub use percentage::FractionalPercent;
 pub use plan::{FaultPlan, PlannedFaults};
 pub use policy::{Abort, Draws, FaultDecision, FaultPolicy, HeaderControl};
 pub use rules::FaultRules;
-pub use spec::{AbortSpec, DelaySpec, FaultConfigSpec, FaultRuleSpec, HttpFaultInjection, Percent};
+pub use spec::{AbortSpec, DelaySpec, FaultConfigSpec, FaultRuleSpec, HttpFaultInjection};
 
 /// The body of every injected abort, as Envoy's fault filter writes it.
 pub const ABORT_BODY: &str = "fault filter abort";

@@ -1,11 +1,12 @@
-//! Istio's `Percent` (`{value: 12.5}`), applied as Envoy applies it: a fraction per million.
+//! Istio's `Percent` (`{value: 12.5}`) and Envoy's `FractionalPercent`, into which Istio
+//! translates it: faults and mirrors select requests this way.
 
 use serde::Deserialize;
 
 use crate::error::FieldPath;
 use crate::ConfigError;
 
-/// `Percent` as written in a VirtualService.
+/// Istio's `Percent`: a double in `[0, 100]`; `{}` is 0.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PercentSpec {
@@ -13,68 +14,78 @@ pub struct PercentSpec {
     pub value: f64,
 }
 
-/// A validated percentage, held as Envoy's `FractionalPercent` with a `MILLION` denominator.
+/// `numerator / denominator` of requests, decided as Envoy does: a random draw is enabled when
+/// `draw % denominator < numerator`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Percentage {
-    per_million: u64,
+pub struct FractionalPercent {
+    numerator: u32,
+    denominator: u32,
 }
 
-impl Percentage {
-    pub const ALL: Self = Self {
-        per_million: 1_000_000,
+const HUNDRED: u32 = 100;
+const MILLION: u32 = 1_000_000;
+
+impl FractionalPercent {
+    /// Never enabled: what an absent percentage means.
+    pub const ZERO: Self = Self {
+        numerator: 0,
+        denominator: HUNDRED,
     };
 
-    /// Validates `0 <= value <= 100`; Istio keeps 4 decimals (`0.0001` steps).
-    pub fn compile(spec: &PercentSpec, path: &FieldPath) -> Result<Self, ConfigError> {
-        if !(0.0..=100.0).contains(&spec.value) {
-            return Err(path.field("value").error(format!(
-                "percentage {} must be in the range [0, 100]",
-                spec.value
+    /// Always enabled: what an absent mirror percentage means.
+    pub const ALL: Self = Self {
+        numerator: HUNDRED,
+        denominator: HUNDRED,
+    };
+
+    /// `percent` out of a hundred, as Istio translates the deprecated integer `percent`.
+    pub fn per_hundred(percent: i32, path: &FieldPath) -> Result<Self, ConfigError> {
+        u32::try_from(percent)
+            .ok()
+            .filter(|&percent| percent <= HUNDRED)
+            .map(|numerator| Self {
+                numerator,
+                denominator: HUNDRED,
+            })
+            .ok_or_else(|| path.error(format!("percentage {percent} is not in range 0..100")))
+    }
+
+    /// Istio's `Percent{value}`: 0, or 0.0001 to 100; Istio sends Envoy
+    /// `uint32(value * 10000)` per million, truncating, and so does this.
+    pub fn from_istio(value: f64, path: &FieldPath) -> Result<Self, ConfigError> {
+        let valid = value.is_finite() && (value == 0.0 || (0.0001..=100.0).contains(&value));
+        if !valid {
+            return Err(path.error(format!(
+                "percentage {value} is neither 0.0, nor in range [0.0001, 100.0]"
             )));
         }
+        // In range, so the truncating conversion cannot saturate.
         Ok(Self {
-            per_million: (spec.value * 10_000.0).round() as u64,
+            numerator: (value * 10_000.0) as u32,
+            denominator: MILLION,
         })
     }
 
-    /// Whether a uniform random `draw` falls inside the percentage.
-    pub fn hit(self, draw: u64) -> bool {
-        draw % 1_000_000 < self.per_million
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use wasm_bindgen_test::wasm_bindgen_test;
-
-    fn percentage(value: f64) -> Result<Percentage, ConfigError> {
-        Percentage::compile(
-            &PercentSpec { value },
-            &FieldPath::root().field("mirrorPercentage"),
-        )
+    pub fn numerator(self) -> u32 {
+        self.numerator
     }
 
-    #[wasm_bindgen_test(unsupported = test)]
-    fn hits_are_counted_per_million() {
-        let tenth = percentage(0.1).expect("valid");
-        assert_eq!(
-            (0..1_000_000).filter(|&draw| tenth.hit(draw)).count(),
-            1_000
-        );
-        let smallest = percentage(0.0001).expect("valid");
-        assert!(smallest.hit(0) && !smallest.hit(1));
-        assert!(!percentage(0.0).expect("valid").hit(0));
-        assert!(Percentage::ALL.hit(999_999));
+    pub fn denominator(self) -> u32 {
+        self.denominator
     }
 
-    #[wasm_bindgen_test(unsupported = test)]
-    fn out_of_range_values_are_refused() {
-        assert_eq!(
-            percentage(100.5).expect_err("too large").to_string(),
-            "mirrorPercentage.value: percentage 100.5 must be in the range [0, 100]"
-        );
-        assert!(percentage(-1.0).is_err());
-        assert!(percentage(f64::NAN).is_err());
+    /// Whether a request with random draw `draw` is selected.
+    pub fn enabled(self, draw: u64) -> bool {
+        draw % u64::from(self.denominator) < u64::from(self.numerator)
+    }
+
+    /// This percentage lowered to `percent` out of a hundred when that is smaller: how a
+    /// `x-envoy-fault-*-percentage` header applies, the configured percentage being the cap.
+    pub fn capped_at_percent(self, percent: u32) -> Self {
+        let requested = percent.saturating_mul(self.denominator / HUNDRED);
+        Self {
+            numerator: requested.min(self.numerator),
+            ..self
+        }
     }
 }

@@ -9,12 +9,14 @@ mod hosts;
 mod path_index;
 mod redirect;
 mod rewrite;
+mod route_headers;
 mod shadow;
 mod sticky;
 mod table;
 mod upstream_policy;
 
 pub use cluster::{cluster_name, fully_qualified_host};
+pub use route_headers::RouteHeaders;
 pub use shadow::{shadow_authority, DEFAULT_MIRROR_TIMEOUT};
 pub use sticky::StickySpec;
 pub use table::{Decision, ForwardTo, LocalResponse, Route, RouteTable};

@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+pub use crate::fault::HttpFaultInjection;
+pub use crate::headers::HeaderOperationsSpec;
 pub use crate::percentage::PercentSpec;
 pub use crate::request_match::HttpMatchRequest;
 use crate::string_match::StringMatchSpec;
@@ -40,6 +42,16 @@ pub struct HttpRoute {
     pub mirrors: Vec<HttpMirrorPolicy>,
     pub cors_policy: Option<CorsPolicySpec>,
     pub delegate: Option<Delegate>,
+    pub headers: Option<HeadersSpec>,
+    pub fault: Option<HttpFaultInjection>,
+}
+
+/// Istio's `Headers`: operations on the request before it goes upstream and on the response.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadersSpec {
+    pub request: Option<HeaderOperationsSpec>,
+    pub response: Option<HeaderOperationsSpec>,
 }
 
 /// `delegate`: this route's traffic is routed by another VirtualService's `http` routes.
@@ -139,6 +151,7 @@ pub struct HttpRetry {
 pub struct HttpRouteDestination {
     pub destination: Destination,
     pub weight: Option<i64>,
+    pub headers: Option<HeadersSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

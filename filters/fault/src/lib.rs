@@ -5,15 +5,13 @@
 //! [`host::StreamTimers`]; the root's `on_tick` resumes exactly that stream, or aborts it when an
 //! abort was drawn too. Nothing blocks: other requests flow while some wait.
 
-mod runtime;
-
 use std::rc::Rc;
 
 use engine::fault::FaultRules;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
-use runtime::Runtime;
+use host::FaultInjection;
 
 proxy_wasm::main! {{
     host::init_logging();
@@ -23,7 +21,7 @@ proxy_wasm::main! {{
 #[derive(Default)]
 struct FaultRoot {
     rules: Option<Rc<FaultRules>>,
-    runtime: Option<Rc<Runtime>>,
+    runtime: Option<Rc<FaultInjection>>,
 }
 
 impl Context for FaultRoot {}
@@ -34,7 +32,7 @@ impl RootContext for FaultRoot {
             return false;
         }
         if self.runtime.is_none() {
-            match Runtime::start() {
+            match FaultInjection::start("fault") {
                 Ok(runtime) => self.runtime = Some(Rc::new(runtime)),
                 Err(error) => {
                     log::error!("fault: {error}");
@@ -67,7 +65,7 @@ impl RootContext for FaultRoot {
 struct FaultStream {
     id: u32,
     rules: Option<Rc<FaultRules>>,
-    runtime: Option<Rc<Runtime>>,
+    runtime: Option<Rc<FaultInjection>>,
 }
 
 impl FaultStream {
@@ -92,10 +90,20 @@ impl Context for FaultStream {
 
 impl HttpContext for FaultStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        match (&self.rules, &self.runtime) {
-            (Some(rules), Some(runtime)) => runtime.on_request(self.id, rules),
-            _ => Action::Continue,
-        }
+        let (Some(rules), Some(runtime)) = (&self.rules, &self.runtime) else {
+            return Action::Continue;
+        };
+        let request = host::RequestHeaders::new();
+        let cluster = if rules.uses_upstream_cluster() {
+            host::route_cluster(&request)
+        } else {
+            None
+        };
+        let Some(policy) = rules.select(&request, cluster.as_deref()) else {
+            return Action::Continue;
+        };
+        let max_active = rules.max_active_faults().map_or(u64::MAX, u64::from);
+        runtime.inject(self.id, policy, &request, max_active)
     }
 
     fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {

@@ -1,6 +1,7 @@
 //! The thin shell shared by every module: it adapts proxy-wasm host calls to the engine.
 
 mod delay_queue;
+mod fault_injection;
 mod header_map;
 pub mod label_set_cap;
 mod local_reply;
@@ -16,6 +17,7 @@ mod shared_counter;
 mod stream_attributes;
 mod stream_timers;
 
+pub use fault_injection::FaultInjection;
 pub use header_map::HeaderMap;
 pub use local_reply::{send_local_reply, LocalReply};
 pub use logging::init_logging;

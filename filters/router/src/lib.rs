@@ -8,6 +8,7 @@
 //! The chosen route is also published as properties ([`route_properties`]) for later modules.
 
 mod mirror;
+mod route_headers;
 
 use std::rc::Rc;
 
@@ -16,18 +17,22 @@ use engine::router::{Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CON
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
+use host::FaultInjection;
 use mirror::PendingMirror;
+use route_headers::{apply_request_operations, PendingResponseEdits};
 
 proxy_wasm::main! {{
     host::init_logging();
     proxy_wasm::set_root_context(|root_id| -> Box<dyn RootContext> {
-        Box::new(RouterRoot { root_id, table: None })
+        Box::new(RouterRoot { root_id, table: None, faults: None })
     });
 }}
 
 struct RouterRoot {
     root_id: u32,
     table: Option<Rc<RouteTable>>,
+    /// VirtualService `fault`s in flight; stats under `router.fault.*`.
+    faults: Option<Rc<FaultInjection>>,
 }
 
 /// Mirror answers arrive here and are ignored.
@@ -35,7 +40,25 @@ impl Context for RouterRoot {}
 
 impl RootContext for RouterRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        host::configure("router", &mut self.table, RouteTable::from_json)
+        if !host::configure("router", &mut self.table, RouteTable::from_json) {
+            return false;
+        }
+        if self.faults.is_none() {
+            match FaultInjection::start("router.fault") {
+                Ok(faults) => self.faults = Some(Rc::new(faults)),
+                Err(error) => {
+                    log::error!("router: {error}");
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(faults) = &self.faults {
+            faults.on_tick();
+        }
     }
 
     fn create_http_context(&self, stream_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -43,8 +66,10 @@ impl RootContext for RouterRoot {
             root_id: self.root_id,
             stream_id,
             table: self.table.clone(),
+            faults: self.faults.clone(),
             mirror: None,
-            response_headers: Vec::new(),
+            cors_headers: Vec::new(),
+            response_edits: None,
         }))
     }
 
@@ -57,12 +82,32 @@ struct RouterStream {
     root_id: u32,
     stream_id: u32,
     table: Option<Rc<RouteTable>>,
+    faults: Option<Rc<FaultInjection>>,
     mirror: Option<PendingMirror>,
-    /// Set on the response once it comes back (CORS).
-    response_headers: Vec<(&'static str, String)>,
+    /// Set on the response once it comes back.
+    cors_headers: Vec<(&'static str, String)>,
+    response_edits: Option<PendingResponseEdits>,
 }
 
-impl Context for RouterStream {}
+impl Context for RouterStream {
+    fn on_done(&mut self) -> bool {
+        // Answered or reset: a delayed stream must never be resumed after this.
+        if let Some(faults) = &self.faults {
+            faults.finish(self.stream_id);
+        }
+        true
+    }
+}
+
+impl RouterStream {
+    /// While a fault delays the request, its body and trailers wait too.
+    fn hold_while_delayed(&self) -> Action {
+        match &self.faults {
+            Some(faults) if faults.is_delayed(self.stream_id) => Action::Pause,
+            _ => Action::Continue,
+        }
+    }
+}
 
 impl HttpContext for RouterStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
@@ -73,13 +118,19 @@ impl HttpContext for RouterStream {
         let Some(table) = self.table.clone() else {
             return Action::Continue;
         };
-        match table.select(&host::RequestHeaders::new(), &mut host::random::next_u64) {
+        let request = host::RequestHeaders::new();
+        match table.select(&request, &mut host::random::next_u64) {
             Decision::Forward(forward) => {
-                self.forward(&forward);
+                self.forward(&forward, &request);
                 if end_of_stream {
                     self.send_mirror(&[]);
                 }
-                Action::Continue
+                match (forward.fault, &self.faults) {
+                    (Some(fault), Some(faults)) => {
+                        faults.inject(self.stream_id, fault, &request, u64::MAX)
+                    }
+                    _ => Action::Continue,
+                }
             }
             Decision::Respond(response) => {
                 let headers: Vec<(&str, &str)> = response
@@ -106,11 +157,14 @@ impl HttpContext for RouterStream {
                 self.send_mirror(&[]);
             }
         }
-        Action::Continue
+        self.hold_while_delayed()
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        for (name, value) in &self.response_headers {
+        if let Some(edits) = &self.response_edits {
+            edits.apply();
+        }
+        for (name, value) in &self.cors_headers {
             self.set_http_response_header(name, Some(value));
         }
         Action::Continue
@@ -121,12 +175,14 @@ impl HttpContext for RouterStream {
             let trailers = self.get_http_request_trailers();
             self.send_mirror(&trailers);
         }
-        Action::Continue
+        self.hold_while_delayed()
     }
 }
 
 impl RouterStream {
-    fn forward(&mut self, forward: &ForwardTo) {
+    fn forward(&mut self, forward: &ForwardTo, request: &host::RequestHeaders) {
+        apply_request_operations(&forward.headers, request);
+        self.response_edits = PendingResponseEdits::new(&forward.headers, request);
         if let Some(path) = &forward.path {
             self.set_http_request_header(":path", Some(path));
         }
@@ -147,7 +203,7 @@ impl RouterStream {
                 forward.mirror_timeout,
             ));
         }
-        self.response_headers.clone_from(&forward.response_headers);
+        self.cors_headers.clone_from(&forward.cors_headers);
         self.set_http_request_header(CLUSTER_HEADER, Some(forward.cluster));
         // Published for the modules after this one (the metrics module's route labels).
         host::properties::set_string(route_properties::ROUTE_NAME, forward.route_name);

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use super::grpc_status::grpc_status_code;
 use super::headers;
-use super::percentage::FractionalPercent;
 use super::spec::{AbortSpec, DelaySpec, HttpFaultInjection};
 use crate::error::FieldPath;
+use crate::percentage::FractionalPercent;
 use crate::request::RequestView;
 use crate::ConfigError;
 

@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::percentage::PercentSpec;
+
 use crate::request_match::HttpMatchRequest;
 
 /// Istio's `HTTPFaultInjection`, the `fault` of a VirtualService HTTP route.
@@ -20,7 +22,7 @@ pub struct DelaySpec {
     pub fixed_delay: Option<String>,
     /// Hidden in Istio's docs and refused by its validation; refused here too.
     pub exponential_delay: Option<String>,
-    pub percentage: Option<Percent>,
+    pub percentage: Option<PercentSpec>,
     /// Deprecated integer percent; Istio still uses it when `percentage` is absent.
     pub percent: Option<i32>,
     /// Module extension (Envoy's `header_delay`): the delay comes from
@@ -37,18 +39,10 @@ pub struct AbortSpec {
     pub grpc_status: Option<String>,
     /// Hidden in Istio's docs and refused by its validation; refused here too.
     pub http2_error: Option<String>,
-    pub percentage: Option<Percent>,
+    pub percentage: Option<PercentSpec>,
     /// Module extension (Envoy's `header_abort`): the status comes from
     /// `x-envoy-fault-abort-request` or `x-envoy-fault-abort-grpc-request`.
     pub header_abort: Option<Empty>,
-}
-
-/// Istio's `Percent`: a double in `[0, 100]`; `{}` is 0.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Percent {
-    #[serde(default)]
-    pub value: f64,
 }
 
 /// An empty message (`{}`), for fields whose presence is the setting.

@@ -6,7 +6,7 @@ use crate::error::FieldPath;
 use crate::request_match::{qualify_gateway, RequestMatch};
 use base64::Engine as _;
 
-use crate::percentage::{PercentSpec, Percentage};
+use crate::percentage::{FractionalPercent, PercentSpec};
 use crate::virtual_service::{
     Delegate, Destination, HttpDirectResponse, HttpRoute, NamedVirtualService, RouterConfig,
 };
@@ -19,10 +19,12 @@ use super::destinations::WeightedClusters;
 use super::path_index::PathIndex;
 use super::redirect::Redirect;
 use super::rewrite::Rewrite;
+use super::route_headers::RouteHeaders;
 use super::sticky::StickyKey;
 use super::table::{Forward, Route, RouteAction, RouteTable, VirtualHost, LINEAR_SCAN_ROUTES};
 use super::upstream_policy;
 use super::DEFAULT_MIRROR_TIMEOUT;
+use crate::fault::{FaultPolicy, HeaderControl};
 
 pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
     let mut table = RouteTable {
@@ -264,9 +266,6 @@ fn compile_route(
         .as_ref()
         .map(|cors| CorsPolicy::compile(cors, &path.field("corsPolicy")))
         .transpose()?;
-    if matches.is_empty() && !http.matches.is_empty() {
-        return Ok(None);
-    }
     let name = http.name.clone().unwrap_or_default();
     let block_names = matches
         .iter()
@@ -276,7 +275,18 @@ fn compile_route(
             (None, _) => name.clone(),
         })
         .collect();
+    let headers = RouteHeaders::compile(http.headers.as_ref(), &path.field("headers"))?;
+    let fault = http
+        .fault
+        .as_ref()
+        .map(|fault| FaultPolicy::compile(fault, HeaderControl::Refused, &path.field("fault")))
+        .transpose()?;
+    if matches.is_empty() && !http.matches.is_empty() {
+        return Ok(None);
+    }
     Ok(Some(Route {
+        headers,
+        fault,
         cors,
         name,
         block_names,
@@ -385,6 +395,10 @@ fn compile_destinations(
                 &destination_path,
             )?,
             weighted.weight,
+            RouteHeaders::compile(
+                weighted.headers.as_ref(),
+                &route_path.index(index).field("headers"),
+            )?,
         ));
     }
     WeightedClusters::new(destinations, &route_path)
@@ -396,22 +410,28 @@ fn compile_mirrors(
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
     path: &FieldPath,
-) -> Result<Vec<(String, Percentage)>, ConfigError> {
+) -> Result<Vec<(String, FractionalPercent)>, ConfigError> {
     let percentage = |spec: Option<&PercentSpec>, path: &FieldPath| {
-        spec.map_or(Ok(Percentage::ALL), |spec| Percentage::compile(spec, path))
+        spec.map_or(Ok(FractionalPercent::ALL), |spec| {
+            FractionalPercent::from_istio(spec.value, path)
+        })
     };
     let mirrors = match (&http.mirror, http.mirrors.is_empty()) {
         (Some(_), false) => {
             return Err(path.error("only one of mirror or mirrors may be set"));
         }
         (Some(mirror), true) => {
-            let legacy = http.mirror_percent.map(|value| PercentSpec {
-                value: f64::from(value),
-            });
-            let spec = http.mirror_percentage.as_ref().or(legacy.as_ref());
+            let share = match (&http.mirror_percentage, http.mirror_percent) {
+                (Some(spec), _) => percentage(Some(spec), &path.field("mirrorPercentage"))?,
+                (None, Some(percent)) => FractionalPercent::per_hundred(
+                    i32::try_from(percent).unwrap_or(i32::MAX),
+                    &path.field("mirrorPercent"),
+                )?,
+                (None, None) => FractionalPercent::ALL,
+            };
             vec![(
                 destination_cluster(mirror, virtual_service, config, &path.field("mirror"))?,
-                percentage(spec, &path.field("mirrorPercentage"))?,
+                share,
             )]
         }
         (None, _) => http

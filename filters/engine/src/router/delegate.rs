@@ -23,6 +23,8 @@ pub fn merge_route(root: &HttpRoute, leaf: &HttpRoute) -> Option<HttpRoute> {
     fill(&mut merged.mirror_percent, &root.mirror_percent);
     fill(&mut merged.mirror_percentage, &root.mirror_percentage);
     fill(&mut merged.cors_policy, &root.cors_policy);
+    fill(&mut merged.headers, &root.headers);
+    fill(&mut merged.fault, &root.fault);
     if merged.mirrors.is_empty() {
         merged.mirrors.clone_from(&root.mirrors);
     }

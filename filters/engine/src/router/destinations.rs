@@ -4,18 +4,28 @@
 use crate::error::FieldPath;
 use crate::ConfigError;
 
+use super::route_headers::RouteHeaders;
+
 /// The clusters of one route with their weights; a single destination takes everything.
 #[derive(Debug, Clone)]
 pub struct WeightedClusters {
-    /// `(cluster, cumulative weight)`, ascending; the last cumulative weight is the total.
-    cumulative: Vec<(String, u64)>,
+    /// Ascending by cumulative weight; the last cumulative weight is the total.
+    cumulative: Vec<WeightedCluster>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WeightedCluster {
+    pub cluster: String,
+    /// The destination's own `headers`.
+    pub headers: RouteHeaders,
+    upper: u64,
 }
 
 impl WeightedClusters {
     /// Validates weights as Istio does: none negative and, with several destinations, a
     /// positive total. `weights` are `None` where the config gave none.
     pub fn new(
-        destinations: Vec<(String, Option<i64>)>,
+        destinations: Vec<(String, Option<i64>, RouteHeaders)>,
         path: &FieldPath,
     ) -> Result<Self, ConfigError> {
         if destinations.is_empty() {
@@ -24,7 +34,7 @@ impl WeightedClusters {
         let single = destinations.len() == 1;
         let mut total: u64 = 0;
         let mut cumulative = Vec::with_capacity(destinations.len());
-        for (index, (cluster, weight)) in destinations.into_iter().enumerate() {
+        for (index, (cluster, weight, headers)) in destinations.into_iter().enumerate() {
             let weight = match weight {
                 Some(weight) if weight < 0 => {
                     return Err(path
@@ -36,7 +46,11 @@ impl WeightedClusters {
                 None => 0,
             };
             total += if single { 1 } else { weight };
-            cumulative.push((cluster, total));
+            cumulative.push(WeightedCluster {
+                cluster,
+                headers,
+                upper: total,
+            });
         }
         if total == 0 {
             return Err(path.error("total destination weight = 0"));
@@ -46,20 +60,18 @@ impl WeightedClusters {
 
     /// The cluster for a draw; `draw` is uniform over `u64` (random, or a hash for sticky
     /// splits), reduced to `0..total`.
-    pub fn pick(&self, draw: u64) -> &str {
-        let total = self.total();
-        let point = draw % total;
+    pub fn pick(&self, draw: u64) -> Option<&WeightedCluster> {
+        let point = draw % self.total();
         self.cumulative
             .iter()
-            .find(|(_, upper)| point < *upper)
+            .find(|destination| point < destination.upper)
             .or(self.cumulative.last())
-            .map_or("", |(cluster, _)| cluster.as_str())
     }
 
     pub fn total(&self) -> u64 {
         self.cumulative
             .last()
-            .map_or(1, |(_, total)| (*total).max(1))
+            .map_or(1, |destination| destination.upper.max(1))
     }
 }
 
@@ -72,7 +84,7 @@ mod tests {
         let destinations = weights
             .iter()
             .enumerate()
-            .map(|(index, weight)| (format!("c{index}"), *weight))
+            .map(|(index, weight)| (format!("c{index}"), *weight, RouteHeaders::default()))
             .collect();
         WeightedClusters::new(destinations, &FieldPath::root().field("route"))
     }
@@ -82,7 +94,7 @@ mod tests {
         let split = clusters(&[Some(20), Some(30), Some(50)]).expect("valid");
         let mut counts = [0usize; 3];
         for draw in 0..100u64 {
-            let cluster = split.pick(draw);
+            let cluster = &split.pick(draw).expect("a destination").cluster;
             let index: usize = cluster[1..].parse().expect("index");
             counts[index] += 1;
         }
@@ -92,11 +104,14 @@ mod tests {
     #[wasm_bindgen_test(unsupported = test)]
     fn zero_weight_gets_nothing_and_a_single_destination_gets_everything() {
         let split = clusters(&[Some(0), Some(1)]).expect("valid");
-        assert!((0..1000).all(|draw| split.pick(draw) == "c1"));
+        let pick = |split: &WeightedClusters, draw| {
+            split.pick(draw).expect("a destination").cluster.clone()
+        };
+        assert!((0..1000).all(|draw| pick(&split, draw) == "c1"));
         let single = clusters(&[Some(0)]).expect("a lone destination ignores its weight");
-        assert_eq!(single.pick(u64::MAX), "c0");
+        assert_eq!(pick(&single, u64::MAX), "c0");
         let unweighted = clusters(&[None]).expect("valid");
-        assert_eq!(unweighted.pick(7), "c0");
+        assert_eq!(pick(&unweighted, 7), "c0");
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -7,7 +7,7 @@ use crate::ConfigError;
 
 use std::time::Duration;
 
-use crate::percentage::Percentage;
+use crate::percentage::FractionalPercent;
 
 use super::cors::{CorsOutcome, CorsPolicy};
 use super::destinations::WeightedClusters;
@@ -15,9 +15,11 @@ use super::hosts::HostIndex;
 use super::path_index::{PathIndex, WHOLE_ROUTE};
 use super::redirect::Redirect;
 use super::rewrite::Rewrite;
+use super::route_headers::RouteHeaders;
 use super::sticky::StickyKey;
 #[cfg(doc)]
 use super::DEFAULT_MIRROR_TIMEOUT;
+use crate::fault::FaultPolicy;
 
 /// Every VirtualService of a config, compiled; built once per config, shared by all requests.
 #[derive(Debug, Clone, Default)]
@@ -51,6 +53,9 @@ pub struct Route {
     pub(super) matches: Vec<RequestMatch>,
     pub(super) action: RouteAction,
     pub(super) cors: Option<CorsPolicy>,
+    /// The route's own `headers`; a destination's apply first, then these.
+    pub(super) headers: RouteHeaders,
+    pub(super) fault: Option<FaultPolicy>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,7 +69,7 @@ pub(super) enum RouteAction {
 pub(super) struct Forward {
     pub(super) clusters: WeightedClusters,
     /// Mirror clusters, each with the share of requests it gets a copy of.
-    pub(super) mirrors: Vec<(String, Percentage)>,
+    pub(super) mirrors: Vec<(String, FractionalPercent)>,
     /// How long a mirrored copy may take: the route's timeout, else [`DEFAULT_MIRROR_TIMEOUT`].
     pub(super) mirror_timeout: Duration,
     pub(super) rewrite: Rewrite,
@@ -98,8 +103,12 @@ pub struct ForwardTo<'a> {
     /// Clusters that get a copy of this request; their answers are ignored.
     pub mirrors: Vec<&'a str>,
     pub mirror_timeout: Duration,
-    /// Headers to add to the response (CORS).
-    pub response_headers: Vec<(&'static str, String)>,
+    /// CORS headers for the response.
+    pub cors_headers: Vec<(&'static str, String)>,
+    /// The destination's `headers`, then the route's: applied in this order.
+    pub headers: [&'a RouteHeaders; 2],
+    /// The route's `fault`, injected before the request goes upstream.
+    pub fault: Option<&'a FaultPolicy>,
 }
 
 /// A response the gateway sends itself.
@@ -222,6 +231,12 @@ impl Route {
         };
         match &self.action {
             RouteAction::Forward(forward) => {
+                let Some(destination) = forward
+                    .clusters
+                    .pick(sticky_draw.unwrap_or_else(&mut *random))
+                else {
+                    return Decision::NoRoute;
+                };
                 let path = forward.rewrite.path.as_ref().map(|rewrite| {
                     let path = request.header(":path").unwrap_or_default();
                     let rewritten_len = block_match
@@ -233,20 +248,20 @@ impl Route {
                 Decision::Forward(ForwardTo {
                     route_name,
                     virtual_service: &self.virtual_service,
-                    cluster: forward
-                        .clusters
-                        .pick(sticky_draw.unwrap_or_else(&mut *random)),
+                    cluster: &destination.cluster,
                     path,
                     authority: forward.rewrite.authority.as_deref(),
                     router_headers: &forward.router_headers,
                     mirrors: forward
                         .mirrors
                         .iter()
-                        .filter(|(_, percentage)| percentage.hit(random()))
+                        .filter(|(_, percentage)| percentage.enabled(random()))
                         .map(|(cluster, _)| cluster.as_str())
                         .collect(),
                     mirror_timeout: forward.mirror_timeout,
-                    response_headers: cors_headers,
+                    cors_headers,
+                    headers: [&destination.headers, &self.headers],
+                    fault: self.fault.as_ref(),
                 })
             }
             RouteAction::Redirect(redirect) => {

@@ -1,16 +1,17 @@
-//! Per-VM state shared by the root context and its streams: paused streams, active-fault
-//! slots, randomness and metrics.
+//! Fault injection for a module's streams: Envoy's fault filter behaviour around a compiled
+//! [`FaultPolicy`] — paused streams resumed from the root's tick, aborts as local replies,
+//! active-fault slots shared by every worker, and the fault filter's stats. The fault module
+//! and the router (VirtualService `fault`) both run their faults through it.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
-use engine::fault::{Abort, Draws, FaultPlan, FaultRules, ABORT_BODY, ABORT_DETAILS};
-use host::{Counter, Gauge, LocalReply, SharedCounter, StreamTimers};
+use engine::fault::{Abort, Draws, FaultPlan, FaultPolicy, ABORT_BODY, ABORT_DETAILS};
+use engine::RequestView;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, Status};
 
-/// The shared-data key of the active-fault count, one per VM id (every worker sees it).
-const ACTIVE_FAULTS_KEY: &str = "fault.active_faults";
+use crate::{Counter, Gauge, LocalReply, SharedCounter, StreamTimers};
 
 /// What a delayed stream does when its delay is over.
 #[derive(Debug, Clone, Copy)]
@@ -18,7 +19,7 @@ struct AfterDelay {
     abort: Option<Abort>,
 }
 
-/// Envoy's fault filter stats, as `wasmcustom.fault.*`.
+/// Envoy's fault filter stats, as `wasmcustom.<prefix>.*`.
 struct Metrics {
     delays_injected: Counter,
     aborts_injected: Counter,
@@ -27,17 +28,17 @@ struct Metrics {
 }
 
 impl Metrics {
-    fn define() -> Result<Self, Status> {
+    fn define(prefix: &str) -> Result<Self, Status> {
         Ok(Self {
-            delays_injected: Counter::define("fault.delays_injected")?,
-            aborts_injected: Counter::define("fault.aborts_injected")?,
-            faults_overflow: Counter::define("fault.faults_overflow")?,
-            active_faults: Gauge::define("fault.active_faults")?,
+            delays_injected: Counter::define(&format!("{prefix}.delays_injected"))?,
+            aborts_injected: Counter::define(&format!("{prefix}.aborts_injected"))?,
+            faults_overflow: Counter::define(&format!("{prefix}.faults_overflow"))?,
+            active_faults: Gauge::define(&format!("{prefix}.active_faults"))?,
         })
     }
 }
 
-pub struct Runtime {
+pub struct FaultInjection {
     timers: RefCell<StreamTimers<AfterDelay>>,
     /// Streams of this VM that hold an active-fault slot.
     active: RefCell<BTreeSet<u32>>,
@@ -46,37 +47,36 @@ pub struct Runtime {
     metrics: Metrics,
 }
 
-impl Runtime {
-    pub fn start() -> Result<Self, String> {
-        let metrics =
-            Metrics::define().map_err(|status| format!("cannot define metrics: {status:?}"))?;
+impl FaultInjection {
+    /// Defines the stats `<stats_prefix>.delays_injected` (and the rest) and opens the
+    /// shared active-fault count `<stats_prefix>.active_faults`, seen by every worker.
+    pub fn start(stats_prefix: &str) -> Result<Self, String> {
+        let metrics = Metrics::define(stats_prefix)
+            .map_err(|status| format!("cannot define metrics: {status:?}"))?;
         Ok(Self {
             timers: RefCell::default(),
             active: RefCell::default(),
-            slots: SharedCounter::open(ACTIVE_FAULTS_KEY),
+            slots: SharedCounter::open(format!("{stats_prefix}.active_faults")),
             metrics,
         })
     }
 
-    /// Decides and starts the faults of stream `id`, in its `on_http_request_headers`.
-    pub fn on_request(&self, id: u32, rules: &FaultRules) -> Action {
-        let request = host::RequestHeaders::new();
-        let cluster = if rules.uses_upstream_cluster() {
-            host::route_cluster(&request)
-        } else {
-            None
-        };
-        let Some(policy) = rules.select(&request, cluster.as_deref()) else {
-            return Action::Continue;
-        };
+    /// Decides and starts `policy`'s faults for stream `id`, in its `on_http_request_headers`;
+    /// at most `max_active` faults run at once across workers.
+    pub fn inject(
+        &self,
+        id: u32,
+        policy: &FaultPolicy,
+        request: &impl RequestView,
+        max_active: u64,
+    ) -> Action {
         let draws = Draws {
-            delay: host::random::next_u64(),
-            abort: host::random::next_u64(),
+            delay: crate::random::next_u64(),
+            abort: crate::random::next_u64(),
         };
-        let limit = rules.max_active_faults().map_or(u64::MAX, u64::from);
         let planned = policy
-            .decide(&request, draws)
-            .plan(|| self.take_slot(id, limit));
+            .decide(request, draws)
+            .plan(|| self.take_slot(id, max_active));
         self.metrics
             .faults_overflow
             .increment(u64::from(planned.overflows));
@@ -94,7 +94,7 @@ impl Runtime {
                 self.metrics.delays_injected.increment(1);
                 self.timers.borrow_mut().schedule(
                     id,
-                    host::now() + duration,
+                    crate::now() + duration,
                     AfterDelay { abort: then_abort },
                 );
                 Action::Pause
@@ -106,7 +106,7 @@ impl Runtime {
     pub fn on_tick(&self) {
         let due = self.timers.borrow_mut().take_due();
         for (id, after) in due {
-            if !host::enter_stream(id) {
+            if !crate::enter_stream(id) {
                 self.release_slot(id);
                 continue;
             }
@@ -146,7 +146,7 @@ impl Runtime {
             details: ABORT_DETAILS,
             grpc_status,
         };
-        if let Err(status) = host::send_local_reply(reply) {
+        if let Err(status) = crate::send_local_reply(reply) {
             log::warn!("fault: cannot send the abort reply: {status:?}");
         }
     }

@@ -1,0 +1,33 @@
+//! VirtualService `headers` (route and destination level), compiled with the header module's
+//! engine, so both apply Istio's `HeaderOperations` the same way.
+
+use crate::error::FieldPath;
+use crate::headers::{HeaderOperations, Phase};
+use crate::virtual_service::HeadersSpec;
+use crate::ConfigError;
+
+/// A route's or a destination's header operations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteHeaders {
+    pub request: HeaderOperations,
+    pub response: HeaderOperations,
+}
+
+impl RouteHeaders {
+    pub fn compile(spec: Option<&HeadersSpec>, path: &FieldPath) -> Result<Self, ConfigError> {
+        let Some(spec) = spec else {
+            return Ok(Self::default());
+        };
+        let compile = |operations: &Option<_>, phase, field: &str| {
+            operations
+                .as_ref()
+                .map(|operations| HeaderOperations::compile(operations, phase, &path.field(field)))
+                .transpose()
+                .map(Option::unwrap_or_default)
+        };
+        Ok(Self {
+            request: compile(&spec.request, Phase::Request, "request")?,
+            response: compile(&spec.response, Phase::Response, "response")?,
+        })
+    }
+}
