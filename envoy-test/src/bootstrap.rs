@@ -29,6 +29,9 @@ pub struct Bootstrap {
     pub clusters: Vec<Cluster>,
     /// `stats_config.stats_tags`; Envoy's default tags stay on.
     pub stats_tags: Vec<StatsTag>,
+    /// Serve `listeners` through LDS from a file the harness writes, so a test can update them
+    /// while Envoy runs ([`crate::Envoy::update_listeners`]).
+    pub dynamic_listeners: bool,
     /// Raw JSON merged into the rendered bootstrap last, for anything the typed fields
     /// do not cover: objects merge key by key, arrays are appended (so a patch can add
     /// a cluster), `null` changes nothing, anything else replaces what was there.
@@ -83,23 +86,48 @@ impl Bootstrap {
         self
     }
 
+    /// Serves the listeners through LDS from a file, so they can be updated while Envoy runs.
+    pub fn with_dynamic_listeners(mut self) -> Self {
+        self.dynamic_listeners = true;
+        self
+    }
+
     /// Merges `patch` into the rendered bootstrap (after any earlier patch).
     pub fn extra(mut self, patch: Value) -> Self {
         add_patch(&mut self.extra, patch);
         self
     }
 
-    /// The bootstrap exactly as Envoy will read it.
+    /// The bootstrap exactly as Envoy will read it (with static listeners).
     pub fn to_json(&self) -> Value {
+        self.render(None)
+    }
+
+    /// The bootstrap, with the listeners in the LDS file `lds_path` when given.
+    fn render(&self, lds_path: Option<&Path>) -> Value {
+        let static_listeners: Vec<Value> = match lds_path {
+            Some(_) => Vec::new(),
+            None => self.listeners.iter().map(Listener::to_json).collect(),
+        };
         let mut bootstrap = json!({
             "admin": {
                 "address": socket_address("127.0.0.1", 0),
             },
             "static_resources": {
-                "listeners": self.listeners.iter().map(Listener::to_json).collect::<Vec<_>>(),
+                "listeners": static_listeners,
                 "clusters": self.clusters.iter().map(Cluster::to_json).collect::<Vec<_>>(),
             },
         });
+        if let Some(lds_path) = lds_path {
+            // Dynamic resources need a node identity, even from a file.
+            bootstrap["node"] = json!({ "id": "envoy-test", "cluster": "envoy-test" });
+            bootstrap["dynamic_resources"] = json!({
+                "lds_config": {
+                    "resource_api_version": "V3",
+                    "path_config_source": { "path": lds_path },
+                },
+            });
+        }
         if !self.stats_tags.is_empty() {
             let tags: Vec<Value> = self
                 .stats_tags
@@ -117,15 +145,43 @@ impl Bootstrap {
         bootstrap
     }
 
-    /// Writes the rendered config into `dir` and returns its path.
-    pub(crate) fn write_to(&self, dir: &Path) -> Result<PathBuf> {
+    /// Writes the rendered config (and, for dynamic listeners, the LDS file) into `dir`;
+    /// returns the config's path and the LDS file's.
+    pub(crate) fn write_to(&self, dir: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
+        let lds_path = self.dynamic_listeners.then(|| dir.join(LDS_FILE));
+        if let Some(lds_path) = &lds_path {
+            write_listeners(lds_path, &self.listeners)?;
+        }
         let path = dir.join(CONFIG_FILE);
-        let text = serde_json::to_string_pretty(&self.to_json())
+        let text = serde_json::to_string_pretty(&self.render(lds_path.as_deref()))
             .map_err(|e| HarnessError::io("rendering the bootstrap", e.into()))?;
         std::fs::write(&path, text)
             .map_err(|e| HarnessError::io(format!("writing {}", path.display()), e))?;
-        Ok(path)
+        Ok((path, lds_path))
     }
+}
+
+/// File name of the LDS resources inside an Envoy's scratch directory.
+const LDS_FILE: &str = "lds.json";
+
+/// Writes `listeners` as an LDS `DiscoveryResponse` to `path`, by rename, which is the file
+/// change Envoy's path config source watches for.
+pub(crate) fn write_listeners(path: &Path, listeners: &[Listener]) -> Result<()> {
+    let resources: Vec<Value> = listeners
+        .iter()
+        .map(|listener| {
+            let mut resource = listener.to_json();
+            resource["@type"] = json!("type.googleapis.com/envoy.config.listener.v3.Listener");
+            resource
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&json!({ "resources": resources }))
+        .map_err(|e| HarnessError::io("rendering the listeners", e.into()))?;
+    let staging = path.with_extension("staging");
+    std::fs::write(&staging, text)
+        .map_err(|e| HarnessError::io(format!("writing {}", staging.display()), e))?;
+    std::fs::rename(&staging, path)
+        .map_err(|e| HarnessError::io(format!("moving {} into place", path.display()), e))
 }
 
 /// Merges `patch` into `base`: objects merge key by key, arrays are appended (so a

@@ -10,10 +10,11 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tokio::time::{sleep, timeout, Instant};
 
-use crate::bootstrap::Bootstrap;
+use crate::bootstrap::{write_listeners, Bootstrap};
 use crate::client::Client;
 use crate::envoy_binary::EnvoyBinary;
 use crate::error::{HarnessError, Result};
+use crate::listener::Listener;
 use crate::process::{read_lossy, spawn_logged, temp_dir, terminate, POLL_INTERVAL};
 
 /// How the Envoy process is run.
@@ -51,7 +52,20 @@ pub struct Envoy {
     /// Listener names and the ports Envoy bound for them.
     listeners: Vec<(String, u16)>,
     admin_client: Client,
+    /// The LDS file, when the bootstrap serves its listeners dynamically.
+    lds_path: Option<PathBuf>,
 }
+
+/// What Envoy made of a listener update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerUpdate {
+    Accepted,
+    /// Envoy kept the listeners it had (`listener_manager.lds.update_rejected`).
+    Rejected,
+}
+
+/// How long Envoy may take to act on a changed LDS file.
+const LDS_UPDATE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Envoy {
     /// Starts Envoy with default [`EnvoyOptions`] and waits until it is ready.
@@ -67,7 +81,7 @@ impl Envoy {
     pub async fn start_with(bootstrap: &Bootstrap, options: &EnvoyOptions) -> Result<Envoy> {
         let binary = EnvoyBinary::shared()?;
         let dir = temp_dir()?;
-        let config = bootstrap.write_to(dir.path())?;
+        let (config, lds_path) = bootstrap.write_to(dir.path())?;
         let admin_address_file = dir.path().join("admin_address");
         let mut command = binary.command();
         command
@@ -103,6 +117,7 @@ impl Envoy {
             admin,
             listeners,
             admin_client,
+            lds_path,
         })
     }
 
@@ -146,6 +161,56 @@ impl Envoy {
     /// `GET`s `path` (e.g. `/clusters`) from the admin interface: status and body.
     pub async fn admin_get(&self, path: &str) -> Result<(u16, String)> {
         admin_get(&self.admin_client, self.admin, path).await
+    }
+
+    /// Replaces the listeners served through LDS (see [`Bootstrap::with_dynamic_listeners`])
+    /// and waits, bounded, until Envoy accepts or rejects them.
+    pub async fn update_listeners(&self, listeners: &[Listener]) -> Result<ListenerUpdate> {
+        let Some(lds_path) = &self.lds_path else {
+            return Err(HarnessError::http(
+                "updating listeners",
+                "this Envoy's listeners are static; build it with Bootstrap::with_dynamic_listeners",
+            ));
+        };
+        let before = self.lds_counters().await?;
+        write_listeners(lds_path, listeners)?;
+        let deadline = std::time::Instant::now() + LDS_UPDATE_TIMEOUT;
+        while std::time::Instant::now() < deadline {
+            let (accepted, rejected) = self.lds_counters().await?;
+            if rejected > before.1 {
+                return Ok(ListenerUpdate::Rejected);
+            }
+            if accepted > before.0 {
+                return Ok(ListenerUpdate::Accepted);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(HarnessError::http(
+            "updating listeners",
+            format!("Envoy neither accepted nor rejected the update within {LDS_UPDATE_TIMEOUT:?}"),
+        ))
+    }
+
+    /// `listener_manager.lds.update_success` and `update_rejected`.
+    async fn lds_counters(&self) -> Result<(u64, u64)> {
+        let (_, body) = self
+            .admin_get("/stats?filter=^listener_manager\\.lds\\.update_(success|rejected)$")
+            .await?;
+        let counter = |name: &str| {
+            body.lines()
+                .find_map(|line| {
+                    line.strip_prefix(name)?
+                        .strip_prefix(": ")?
+                        .trim()
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or(0)
+        };
+        Ok((
+            counter("listener_manager.lds.update_success"),
+            counter("listener_manager.lds.update_rejected"),
+        ))
     }
 
     /// All stats in Prometheus text format.

@@ -129,7 +129,7 @@ impl EnvoyBinary {
     /// Blocks the calling thread while Envoy runs (well under a second).
     pub fn validate(&self, bootstrap: &Bootstrap) -> Result<()> {
         let dir = temp_dir()?;
-        let config = bootstrap.write_to(dir.path())?;
+        let (config, _) = bootstrap.write_to(dir.path())?;
         let mut command = self.command();
         command
             .arg("-c")

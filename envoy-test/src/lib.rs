@@ -34,7 +34,7 @@ mod workspace;
 pub use bootstrap::{Bootstrap, StatsTag};
 pub use client::{Client, RequestBuilder, Response};
 pub use cluster::Cluster;
-pub use envoy::{Envoy, EnvoyOptions};
+pub use envoy::{Envoy, EnvoyOptions, ListenerUpdate};
 pub use envoy_binary::{EnvoyBinary, PINNED_ENVOY_VERSION};
 pub use error::{HarnessError, Result};
 pub use http_filter::{HttpFilter, WasmFilter};

@@ -2,8 +2,8 @@
 
 use engine::router::CLUSTER_HEADER;
 use envoy_test::{
-    wasm_module, Bootstrap, Client, Cluster, Echo, Envoy, Listener, Result, Upstream,
-    UpstreamOptions, WasmFilter,
+    wasm_module, Bootstrap, Client, Cluster, Echo, Envoy, Listener, ListenerUpdate, Result,
+    Upstream, UpstreamOptions, WasmFilter,
 };
 
 const PRODUCTPAGE: &str = "outbound|9080||productpage.default.svc.cluster.local";
@@ -671,4 +671,85 @@ async fn route_faults_delay_and_abort_like_envoys_fault_filter() -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_config_update_is_rejected_and_the_last_good_one_keeps_serving() -> Result<()> {
+    let good = r#"{"hosts": ["*"], "http": [{"route": [{"destination": {"host": "static"}}]}]}"#;
+    let bad = r#"{"hosts": ["*"], "http": [{"match": [{"uri": {"regex": "(("}}], "route": [{"destination": {"host": "static"}}]}]}"#;
+    let better = r#"{"hosts": ["*"], "http": [{"route": [{"destination": {"host": "productpage", "port": {"number": 9080}}}]}]}"#;
+    let listener = |config: &str| -> Result<Listener> {
+        // A fixed port, so the updated listener keeps the address the client uses.
+        Ok(router_listener(config)?.port(free_port()?))
+    };
+    let first = listener(good)?;
+    let port = first.port;
+    let mut bootstrap = Bootstrap::new().with_dynamic_listeners().listener(first);
+    let mut upstreams = Vec::new();
+    for cluster in [STATIC, PRODUCTPAGE] {
+        let upstream = Upstream::start(cluster, UpstreamOptions::default()).await?;
+        bootstrap = bootstrap.cluster(Cluster::new(cluster, [upstream.addr()]));
+        upstreams.push(upstream);
+    }
+    let envoy = Envoy::start(&bootstrap).await?;
+    let url = format!("http://127.0.0.1:{port}/");
+    let client = Client::http1();
+    assert_eq!(
+        client.get(&url).send().await?.json::<Echo>()?.upstream,
+        STATIC
+    );
+
+    let update = envoy.update_listeners(&[listener(bad)?.port(port)]).await?;
+    assert_eq!(update, ListenerUpdate::Rejected);
+    assert!(
+        envoy.log().contains(
+            "router: invalid plugin configuration: http[0].match[0].uri.regex: unclosed group"
+        ),
+        "{}",
+        envoy.log()
+    );
+    for _ in 0..20 {
+        assert_eq!(
+            client.get(&url).send().await?.json::<Echo>()?.upstream,
+            STATIC
+        );
+    }
+
+    let update = envoy
+        .update_listeners(&[listener(better)?.port(port)])
+        .await?;
+    assert_eq!(update, ListenerUpdate::Accepted);
+    let mut upstream = String::new();
+    for _ in 0..50 {
+        // The old listener drains; new connections get the new config.
+        upstream = Client::http1()
+            .get(&url)
+            .send()
+            .await?
+            .json::<Echo>()?
+            .upstream;
+        if upstream == PRODUCTPAGE {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(upstream, PRODUCTPAGE);
+    Ok(())
+}
+
+/// A free loopback port, for the one test that needs to know its listener's port up front.
+fn free_port() -> Result<u16> {
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").map_err(|error| {
+        envoy_test::HarnessError::Io {
+            context: "finding a free port".into(),
+            source: error,
+        }
+    })?;
+    socket
+        .local_addr()
+        .map(|address| address.port())
+        .map_err(|error| envoy_test::HarnessError::Io {
+            context: "finding a free port".into(),
+            source: error,
+        })
 }
