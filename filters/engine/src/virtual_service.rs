@@ -18,6 +18,14 @@ pub struct VirtualServiceSpec {
     pub gateways: Vec<String>,
     #[serde(default)]
     pub http: Vec<HttpRoute>,
+    /// Namespaces that see this VirtualService; a gateway in another namespace does not.
+    #[serde(default)]
+    pub export_to: Vec<String>,
+    /// TLS and TCP routes belong to other listeners than an HTTP filter's: accepted, unused.
+    #[serde(default)]
+    pub tls: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub tcp: Vec<serde_json::Value>,
 }
 
 /// One entry of `http`: the first whose `match` fits the request wins.

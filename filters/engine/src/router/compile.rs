@@ -178,11 +178,24 @@ fn delegated_routes<'a>(
 }
 
 /// Istio binds a VirtualService to the gateways it names (`name` in its own namespace, or
-/// `namespace/name`). Without a configured gateway, every VirtualService applies.
+/// `namespace/name`) that can see it (`exportTo`). Without a configured gateway, every
+/// VirtualService applies.
 fn applies_to_gateway(virtual_service: &NamedVirtualService, gateway: Option<&str>) -> bool {
     let Some(gateway) = gateway else {
         return true;
     };
+    let export_to = &virtual_service.spec.export_to;
+    if let Some((gateway_namespace, _)) = gateway.split_once('/') {
+        let visible = export_to.is_empty()
+            || export_to.iter().any(|namespace| {
+                namespace == "*"
+                    || namespace == gateway_namespace
+                    || (namespace == "." && virtual_service.namespace == gateway_namespace)
+            });
+        if !visible {
+            return false;
+        }
+    }
     virtual_service
         .spec
         .gateways

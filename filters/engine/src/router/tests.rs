@@ -520,3 +520,31 @@ fn missing_or_nested_delegates_are_errors() {
         "virtualServices[0].spec.http[0]: a route with delegate must not set route, redirect or directResponse"
     );
 }
+
+#[wasm_bindgen_test(unsupported = test)]
+fn export_to_hides_a_virtual_service_from_gateways_in_other_namespaces() {
+    let config = |export_to: &str| {
+        format!(
+            r#"{{"gateway": "istio-system/ingress", "virtualServices": [{{"name": "shop", "namespace": "shop",
+                "spec": {{"hosts": ["*"], "gateways": ["istio-system/ingress"], "exportTo": {export_to},
+                         "http": [{{"route": [{{"destination": {{"host": "shop"}}}}]}}]}}}}]}}"#
+        )
+    };
+    assert!(cluster_for(&table(&config(r#"["*"]"#)), "x", "/").is_some());
+    assert!(cluster_for(&table(&config(r#"["istio-system"]"#)), "x", "/").is_some());
+    assert!(cluster_for(&table(&config("[]")), "x", "/").is_some());
+    assert!(cluster_for(&table(&config(r#"["."]"#)), "x", "/").is_none());
+    assert!(cluster_for(&table(&config(r#"["other"]"#)), "x", "/").is_none());
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn tcp_and_tls_routes_are_accepted_but_route_nothing_here() {
+    let table = table(
+        r#"{"hosts": ["*"], "tcp": [{"route": [{"destination": {"host": "db"}}]}],
+            "http": [{"route": [{"destination": {"host": "web"}}]}]}"#,
+    );
+    assert_eq!(
+        cluster_for(&table, "x", "/"),
+        Some("outbound|80||web.default.svc.cluster.local")
+    );
+}

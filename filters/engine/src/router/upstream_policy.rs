@@ -86,6 +86,11 @@ fn router_headers(
     let (attempts, retry_on, per_try_timeout) = match retries {
         None => (ISTIO_DEFAULT_ATTEMPTS, ISTIO_DEFAULT_RETRY_ON, None),
         Some(retries) => {
+            if retries.retry_remote_localities == Some(true) {
+                return Err(retries_path.field("retryRemoteLocalities").error(
+                    "not supported: it needs a retry host predicate, which a request header cannot set",
+                ));
+            }
             if retries.attempts < 0 {
                 return Err(retries_path
                     .field("attempts")
