@@ -22,6 +22,15 @@ fn parse_plugin_config(module: &str, config: &Value) -> Result<(), String> {
         "router" => engine::router::RouteTable::from_json(&bytes)
             .map(drop)
             .map_err(|error| error.to_string()),
+        "headers" => engine::headers::HeaderRules::from_json(&bytes)
+            .map(drop)
+            .map_err(|error| error.to_string()),
+        "fault" => engine::fault::FaultRules::from_json(&bytes)
+            .map(drop)
+            .map_err(|error| error.to_string()),
+        "metrics" => engine::metrics::MetricsConfig::from_json(&bytes)
+            .map(drop)
+            .map_err(|error| error.to_string()),
         other => Err(format!(
             "no config parser registered for module {other:?}: add it to this test"
         )),
