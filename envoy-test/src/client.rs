@@ -167,11 +167,7 @@ impl Response {
 
     /// Every value of header `name` (case-insensitive), in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        header_values(&self.headers, name)
     }
 
     /// The body as text; invalid UTF-8 is replaced, not an error.
@@ -201,4 +197,13 @@ fn describe(error: &dyn Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Every value of header `name` (case-insensitive) in `headers`, in order.
+pub(crate) fn header_values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
+        .collect()
 }

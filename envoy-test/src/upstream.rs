@@ -75,11 +75,7 @@ impl Echo {
 
     /// Every value of header `name` (case-insensitive), in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        crate::client::header_values(&self.headers, name)
     }
 }
 

@@ -121,22 +121,8 @@ pub fn image_annotations(module: &str) -> Result<Annotations> {
 
 /// `1970-01-01T00:00:00Z` style UTC time for a Unix timestamp (civil-from-days, proleptic Gregorian).
 fn rfc3339_utc(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
     let second_of_day = seconds.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = engine::civil_time::civil_from_days(seconds.div_euclid(86_400));
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
         second_of_day / 3600,

@@ -53,6 +53,14 @@ impl FieldPath {
         Self(format!("{}[{index}]", self.0))
     }
 
+    /// `number` as a port (1..65535), or an error at this path.
+    pub fn port(&self, number: u32) -> Result<u16, ConfigError> {
+        u16::try_from(number)
+            .ok()
+            .filter(|&port| port != 0)
+            .ok_or_else(|| self.error(format!("port {number} must be in 1..65535")))
+    }
+
     /// An error located at this path.
     pub fn error(&self, reason: impl Into<String>) -> ConfigError {
         ConfigError::new(self.0.clone(), reason)

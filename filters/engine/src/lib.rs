@@ -4,6 +4,7 @@
 //! requests are then evaluated through the small [`RequestView`] trait, so everything here runs
 //! natively under `cargo test` and compiled to wasm, with no proxy-wasm host in sight.
 
+pub mod civil_time;
 pub mod config;
 pub mod duration;
 pub mod error;

@@ -88,15 +88,7 @@ impl RequestMatch {
         };
         let port = spec
             .port
-            .map(|port| {
-                u16::try_from(port)
-                    .ok()
-                    .filter(|&port| port != 0)
-                    .ok_or_else(|| {
-                        path.field("port")
-                            .error(format!("port {port} must be in 1..65535"))
-                    })
-            })
+            .map(|port| path.field("port").port(port))
             .transpose()?;
         Ok(Self {
             name: spec.name.clone(),

@@ -491,16 +491,8 @@ fn destination_port(
     config: &RouterConfig,
     path: &FieldPath,
 ) -> Result<u16, ConfigError> {
-    let Some(port) = destination.port else {
-        return Ok(config.default_port);
-    };
-    u16::try_from(port.number)
-        .ok()
-        .filter(|&number| number != 0)
-        .ok_or_else(|| {
-            path.field("port").field("number").error(format!(
-                "port number {} must be in the range 1..65535",
-                port.number
-            ))
-        })
+    match destination.port {
+        None => Ok(config.default_port),
+        Some(port) => path.field("port").field("number").port(port.number),
+    }
 }

@@ -39,15 +39,7 @@ impl Redirect {
             (Some(_), Some(_)) => {
                 return Err(path.error("only one of port or derivePort may be set"));
             }
-            (Some(port), None) => RedirectPort::Fixed(
-                u16::try_from(port)
-                    .ok()
-                    .filter(|&port| port != 0)
-                    .ok_or_else(|| {
-                        path.field("port")
-                            .error(format!("port {port} must be in 1..65535"))
-                    })?,
-            ),
+            (Some(port), None) => RedirectPort::Fixed(path.field("port").port(port)?),
             (None, Some("FROM_REQUEST_PORT")) => RedirectPort::FromRequest,
             (None, Some("FROM_PROTOCOL_DEFAULT")) | (None, None) => RedirectPort::Unchanged,
             (None, Some(other)) => {

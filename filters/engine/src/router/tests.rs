@@ -183,7 +183,7 @@ fn errors_name_the_field_and_the_reason() {
     );
     assert_eq!(
         error(r#"{"virtualServices": [{"name": "a", "spec": {"hosts": ["*"], "http": [{"route": [{"destination": {"host": "a", "port": {"number": 70000}}}]}]}}]}"#),
-        "virtualServices[0].spec.http[0].route[0].destination.port.number: port number 70000 must be in the range 1..65535"
+        "virtualServices[0].spec.http[0].route[0].destination.port.number: port 70000 must be in 1..65535"
     );
     assert_eq!(
         error(r#"{"hosts": ["*"], "http": [{"route": []}]}"#),
