@@ -16,7 +16,7 @@
 //!   `treat_missing_header_as_empty` unless they are presence matches), then `:method`,
 //!   `:authority`, `:scheme`, then `queryParams`;
 //! - actions: `cluster` for one destination, `weighted_clusters` without the zero weights
-//!   otherwise; `timeout` (`0s` when unset), `max_grpc_timeout`, the retry policy (Istio's
+//!   otherwise; `timeout` (`0s` when unset), the retry policy (Istio's
 //!   default when `retries` is unset, none for `attempts: 0`), `prefix_rewrite` /
 //!   `regex_rewrite`, `host_rewrite_literal`, mirrors; `redirect` with Istio's port rules;
 //!   `direct_response`; `corsPolicy` as `typed_per_filter_config` for
@@ -68,8 +68,9 @@ pub fn route_configuration(config: &RouterConfig, listen_port: u16) -> Result<Va
             continue;
         }
         for host in &virtual_service.spec.hosts {
-            let fqdn = fully_qualified_host(host, &virtual_service.namespace, &config.domain_suffix)
-                .to_ascii_lowercase();
+            let fqdn =
+                fully_qualified_host(host, &virtual_service.namespace, &config.domain_suffix)
+                    .to_ascii_lowercase();
             let index = *host_index.entry(fqdn.clone()).or_insert_with(|| {
                 hosts.push((fqdn, Vec::new()));
                 hosts.len() - 1
@@ -163,9 +164,7 @@ fn virtual_service_routes(
         }
         let mut catch_all = false;
         for block in &http.matches {
-            let port_applies = block
-                .port
-                .is_none_or(|port| port == u32::from(listen_port));
+            let port_applies = block.port.is_none_or(|port| port == u32::from(listen_port));
             let gateway_applies = match (&config.gateway, block.gateways.is_empty()) {
                 (Some(gateway), false) => block.gateways.iter().any(|bound| {
                     names_gateway(&qualify_gateway(bound, &virtual_service.namespace), gateway)
@@ -227,7 +226,10 @@ fn translate_route(
         )}}}),
     );
     let single_cluster = if let Some(redirect) = &http.redirect {
-        route.insert("redirect".into(), translate_redirect(redirect, listen_port)?);
+        route.insert(
+            "redirect".into(),
+            translate_redirect(redirect, listen_port)?,
+        );
         None
     } else if let Some(direct) = &http.direct_response {
         let mut action = json!({"status": direct.status});
@@ -372,10 +374,9 @@ fn translate_action(
         .map(engine::duration::parse)
         .transpose()?
         .unwrap_or(Duration::ZERO);
-    let mut action = json!({
-        "timeout": proto_duration(timeout),
-        "max_grpc_timeout": proto_duration(timeout),
-    });
+    // Istio also sets `max_grpc_timeout` to the same value; Envoy 1.40 deprecates that field
+    // and warns for every route, and no request here carries `grpc-timeout`.
+    let mut action = json!({"timeout": proto_duration(timeout)});
     if let Some(rewrite) = &http.rewrite {
         if let Some(regex_rewrite) = &rewrite.uri_regex_rewrite {
             action["regex_rewrite"] = json!({
@@ -447,9 +448,9 @@ fn mirror_policies(
     let fraction = |percentage: Option<PercentSpec>| -> Option<Value> {
         match percentage {
             None => Some(json!({"numerator": 100, "denominator": "HUNDRED"})),
-            Some(spec) if spec.value > 0.0 => Some(
-                json!({"numerator": (spec.value * 10_000.0) as u32, "denominator": "MILLION"}),
-            ),
+            Some(spec) if spec.value > 0.0 => {
+                Some(json!({"numerator": (spec.value * 10_000.0) as u32, "denominator": "MILLION"}))
+            }
             Some(_) => None,
         }
     };
