@@ -18,9 +18,9 @@ use envoy_test::{
 use serde_json::{json, Value};
 
 /// Generated configs; each gets a pair of listeners.
-const CONFIGS: usize = 6;
+const CONFIGS: usize = 8;
 /// Requests per config, each sent to both listeners.
-const REQUESTS_PER_CONFIG: usize = 600;
+const REQUESTS_PER_CONFIG: usize = 1000;
 /// Request loops running at once, each with its own keep-alive connections.
 const CONCURRENCY: usize = 8;
 const SEED: u64 = 0x5EED_D1FF;
@@ -32,10 +32,12 @@ const DESTINATION_PORTS: [Option<u16>; 2] = [None, Some(9080)];
 /// The router's `defaultPort`, used by destinations without a port.
 const DEFAULT_PORT: u16 = 80;
 
-const VS_HOSTS: [&str; 6] = [
+/// `*` twice: VirtualServices sharing a host merge their routes, which must be exercised.
+const VS_HOSTS: [&str; 7] = [
     "shop.example.com",
     "*.example.com",
     "api.example.com",
+    "*",
     "*",
     "blog.example.org",
     "reviews",
@@ -161,7 +163,7 @@ fn generate_rule(rng: &mut Rng, listen_port: u16) -> Value {
         rule["name"] = json!(format!("r{}", rng.below(100)));
     }
     match rng.below(100) {
-        0..=64 => {
+        0..=54 => {
             let destinations = 1 + usize::from(rng.chance(35)) * (1 + rng.below(2));
             let chosen = rng.below(destinations);
             let route: Vec<Value> = (0..destinations)
@@ -202,7 +204,7 @@ fn generate_rule(rng: &mut Rng, listen_port: u16) -> Value {
                 _ => {}
             }
         }
-        65..=82 => rule["redirect"] = generate_redirect(rng),
+        55..=77 => rule["redirect"] = generate_redirect(rng),
         _ => {
             let status = rng.pick(&[200, 403, 418, 503]);
             let mut direct = json!({"status": status});

@@ -157,6 +157,27 @@ impl RequestMatch {
             && self.query_params_match(request)
     }
 
+    /// Istio's `IsCatchAllRoute` for the Envoy route this block becomes: a `uri` of prefix `/`
+    /// or regex `.*` (or none), and no header, method, authority, scheme or query condition.
+    /// A block with `port` is never one here: Istio drops it from other ports' routes at build
+    /// time, so it is a catch-all on one port only, which a module serving any port cannot know.
+    pub fn is_catch_all(&self) -> bool {
+        let any_path = match &self.uri {
+            None => true,
+            Some(StringMatch::Prefix { value, .. }) => value == "/",
+            Some(StringMatch::Regex(regex)) => regex.pattern() == ".*",
+            Some(_) => false,
+        };
+        any_path
+            && self.scheme.is_none()
+            && self.method.is_none()
+            && self.authority.is_none()
+            && self.headers.is_empty()
+            && self.without_headers.is_empty()
+            && self.query_params.is_empty()
+            && self.port.is_none()
+    }
+
     /// The block's `uri` condition, which routing indexes.
     pub fn uri(&self) -> Option<&StringMatch> {
         self.uri.as_ref()

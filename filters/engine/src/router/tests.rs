@@ -520,3 +520,42 @@ fn missing_or_nested_delegates_are_errors() {
         "virtualServices[0].spec.http[0]: a route with delegate must not set route, redirect or directResponse"
     );
 }
+
+/// Istio ends a VirtualService at its first catch-all and sorts the catch-alls of every
+/// VirtualService on a host after all other routes (found by the differential test,
+/// `envoy-test/tests/differential.rs`).
+#[wasm_bindgen_test(unsupported = test)]
+fn catch_alls_go_after_every_virtual_service_sharing_the_host() {
+    let table = table(
+        r#"{"virtualServices": [
+          {"name": "first", "spec": {"hosts": ["shop.com"], "http": [
+            {"name": "login", "match": [{"uri": {"exact": "/login"}}, {"uri": {"prefix": "/"}}, {"uri": {"exact": "/never"}}],
+             "route": [{"destination": {"host": "login"}}]},
+            {"match": [{"uri": {"prefix": "/api"}}], "route": [{"destination": {"host": "unreachable"}}]}]}},
+          {"name": "second", "spec": {"hosts": ["shop.com", "*"], "http": [
+            {"match": [{"uri": {"prefix": "/api"}}], "route": [{"destination": {"host": "api"}}]},
+            {"match": [{"uri": {"regex": ".*"}, "headers": {"x-a": {}}}], "route": [{"destination": {"host": "header"}}]},
+            {"route": [{"destination": {"host": "rest"}}]}]}}
+        ]}"#,
+    );
+    let cluster = |authority, path| cluster_for(&table, authority, path);
+    let login = Some("outbound|80||login.default.svc.cluster.local");
+    let api = Some("outbound|80||api.default.svc.cluster.local");
+    assert_eq!(cluster("shop.com", "/login"), login);
+    // `first`'s catch-all block comes after `second`'s routes; its later rule is never used.
+    assert_eq!(cluster("shop.com", "/api/x"), api);
+    assert_eq!(cluster("shop.com", "/other"), login);
+    assert_eq!(cluster("shop.com", "/never"), login);
+    // A block with a header condition is no catch-all.
+    let with_header = HeaderList::get("shop.com", "/other").with("x-a", "1");
+    assert_eq!(
+        forward(&table, &with_header).map(|forward| forward.cluster),
+        Some("outbound|80||header.default.svc.cluster.local")
+    );
+    // Each host orders its own routes: `*` has only `second`'s.
+    assert_eq!(
+        cluster("other.org", "/other"),
+        Some("outbound|80||rest.default.svc.cluster.local")
+    );
+    assert_eq!(cluster("other.org", "/api"), api);
+}
