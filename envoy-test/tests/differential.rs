@@ -23,7 +23,15 @@ const CONFIGS: usize = 8;
 const REQUESTS_PER_CONFIG: usize = 1000;
 /// Request loops running at once, each with its own keep-alive connections.
 const CONCURRENCY: usize = 8;
+/// The generator's seed; `DIFFERENTIAL_SEED=<n>` explores other configs and requests.
 const SEED: u64 = 0x5EED_D1FF;
+
+fn seed() -> u64 {
+    std::env::var("DIFFERENTIAL_SEED")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(SEED)
+}
 
 const NAMESPACES: [&str; 2] = ["default", "shop"];
 const DESTINATION_HOSTS: [&str; 3] = ["reviews", "ratings", "details.shop.svc.cluster.local"];
@@ -504,7 +512,7 @@ async fn router_module_routes_as_istios_native_routes() -> TestResult {
     let mut pairs = Vec::new();
     let mut configs = Vec::new();
     for index in 0..CONFIGS {
-        let seed = SEED.wrapping_add(index as u64);
+        let seed = seed().wrapping_add(index as u64);
         let (module_port, native_port) = (ports[2 * index], ports[2 * index + 1]);
         let module_config = generate_config(seed, module_port);
         let native_config = generate_config(seed, native_port);
@@ -540,7 +548,7 @@ async fn router_module_routes_as_istios_native_routes() -> TestResult {
     }
     let envoy = Envoy::start(&bootstrap).await?;
 
-    let mut rng = Rng(SEED ^ 0xFFFF);
+    let mut rng = Rng(seed() ^ 0xFFFF);
     let mut work: Vec<(usize, Probe)> = Vec::new();
     for config in 0..CONFIGS {
         for _ in 0..REQUESTS_PER_CONFIG {
@@ -591,7 +599,10 @@ async fn router_module_routes_as_istios_native_routes() -> TestResult {
             }
         }
     }
-    eprintln!("{compared} requests compared per listener; outcomes: {kinds:?}");
+    eprintln!(
+        "seed {}: {compared} requests compared per listener; outcomes: {kinds:?}",
+        seed()
+    );
     if !divergences.is_empty() {
         for (index, config) in configs.iter().enumerate() {
             eprintln!("config {index}: {config}");

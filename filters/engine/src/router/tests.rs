@@ -559,3 +559,34 @@ fn catch_alls_go_after_every_virtual_service_sharing_the_host() {
     );
     assert_eq!(cluster("other.org", "/api"), api);
 }
+
+/// Envoy's CORS filter skips routes that do not forward, so on an Istio gateway a redirect or
+/// direct response gets no CORS headers and its preflights are not answered by CORS (found by
+/// the differential test, `envoy-test/tests/differential.rs`).
+#[wasm_bindgen_test(unsupported = test)]
+fn cors_applies_only_to_forwarding_routes() {
+    let table = table(
+        r#"{"hosts": ["*"], "http": [
+          {"match": [{"uri": {"prefix": "/moved"}}], "redirect": {"uri": "/new"},
+           "corsPolicy": {"allowOrigins": [{"exact": "https://a.com"}]}},
+          {"directResponse": {"status": 418},
+           "corsPolicy": {"allowOrigins": [{"exact": "https://a.com"}]}}]}"#,
+    );
+    let preflight = |path| {
+        HeaderList::default()
+            .with(":method", "OPTIONS")
+            .with(":authority", "shop.com")
+            .with(":path", path)
+            .with("x-forwarded-proto", "http")
+            .with("origin", "https://a.com")
+            .with("access-control-request-method", "POST")
+    };
+    let redirect = respond(&table, &preflight("/moved"));
+    assert_eq!(redirect.status, 301);
+    assert_eq!(
+        redirect.headers,
+        [("location", "http://shop.com/new".to_owned())]
+    );
+    let direct = respond(&table, &preflight("/x"));
+    assert_eq!((direct.status, direct.headers.len()), (418, 0));
+}
