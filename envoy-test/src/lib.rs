@@ -26,6 +26,7 @@ mod envoy;
 mod envoy_binary;
 mod error;
 mod http_filter;
+pub mod istio_routes;
 mod listener;
 mod process;
 mod upstream;

@@ -14,9 +14,20 @@ pub trait RequestView {
         self.header(name)
     }
 
+    /// Every value of header `name`, in order. Envoy's route header matchers test each value
+    /// on its own (any may match); the default suits views holding one value per header.
+    fn header_values(&self, name: &str) -> Vec<Cow<'_, str>> {
+        self.header(name).into_iter().collect()
+    }
+
     /// The local port the request arrived on (the gateway listener's port), if known.
     fn destination_port(&self) -> Option<u16> {
         None
+    }
+
+    /// Whether the request came over a TLS connection (an Istio gateway's HTTPS server).
+    fn downstream_tls(&self) -> bool {
+        false
     }
 }
 
@@ -25,6 +36,7 @@ pub trait RequestView {
 pub struct HeaderList {
     headers: Vec<(String, String)>,
     destination_port: Option<u16>,
+    tls: bool,
 }
 
 impl HeaderList {
@@ -43,6 +55,12 @@ impl HeaderList {
         self
     }
 
+    /// Marks the request as received over TLS.
+    pub fn over_tls(mut self) -> Self {
+        self.tls = true;
+        self
+    }
+
     /// Adds a header; adding a name twice makes it multi-valued.
     pub fn with(mut self, name: &str, value: &str) -> Self {
         self.headers
@@ -56,11 +74,23 @@ impl RequestView for HeaderList {
         self.destination_port
     }
 
+    fn downstream_tls(&self) -> bool {
+        self.tls
+    }
+
     fn first_header_value(&self, name: &str) -> Option<Cow<'_, str>> {
         self.headers
             .iter()
             .find(|(candidate, _)| candidate == name)
             .map(|(_, value)| Cow::Borrowed(value.as_str()))
+    }
+
+    fn header_values(&self, name: &str) -> Vec<Cow<'_, str>> {
+        self.headers
+            .iter()
+            .filter(|(candidate, _)| candidate == name)
+            .map(|(_, value)| Cow::Borrowed(value.as_str()))
+            .collect()
     }
 
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {

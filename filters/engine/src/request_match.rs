@@ -138,16 +138,36 @@ impl RequestMatch {
             && self
                 .port
                 .is_none_or(|port| request.destination_port() == Some(port))
-            && self.headers.iter().all(|(name, condition)| {
-                request
-                    .header(name)
-                    .is_some_and(|value| condition.matches(&value))
-            })
+            && self
+                .headers
+                .iter()
+                .all(|(name, condition)| any_value_matches(request, name, condition))
             && self
                 .without_headers
                 .iter()
                 .all(|(name, condition)| !header_matches_or_empty(request, name, condition))
             && self.query_params_match(request)
+    }
+
+    /// Istio's `IsCatchAllRoute` for the Envoy route this block becomes: a `uri` of prefix `/`
+    /// or regex `.*` (or none), and no header, method, authority, scheme or query condition.
+    /// A block with `port` is never one here: Istio drops it from other ports' routes at build
+    /// time, so it is a catch-all on one port only, which a module serving any port cannot know.
+    pub fn is_catch_all(&self) -> bool {
+        let any_path = match &self.uri {
+            None => true,
+            Some(StringMatch::Prefix { value, .. }) => value == "/",
+            Some(StringMatch::Regex(regex)) => regex.pattern() == ".*",
+            Some(_) => false,
+        };
+        any_path
+            && self.scheme.is_none()
+            && self.method.is_none()
+            && self.authority.is_none()
+            && self.headers.is_empty()
+            && self.without_headers.is_empty()
+            && self.query_params.is_empty()
+            && self.port.is_none()
     }
 
     /// The block's `uri` condition, which routing indexes.
@@ -178,17 +198,27 @@ impl RequestMatch {
     }
 }
 
-/// `withoutHeaders` semantics: a missing header counts as empty, except that `{}` (presence)
-/// inverted means "absent".
+/// Envoy 1.40's route header matching: a repeated header matches when any one of its values
+/// does (values are not joined, and one value is never split at commas).
+fn any_value_matches(request: &impl RequestView, name: &str, condition: &StringMatch) -> bool {
+    request
+        .header_values(name)
+        .iter()
+        .any(|value| condition.matches(value))
+}
+
+/// `withoutHeaders` semantics (Istio's `invert_match` with `treat_missing_header_as_empty`): a
+/// missing header counts as empty, except that `{}` (presence) inverted means "absent".
 fn header_matches_or_empty(
     request: &impl RequestView,
     name: &str,
     condition: &StringMatch,
 ) -> bool {
-    match (request.header(name), condition) {
-        (None, StringMatch::Present) => false,
-        (None, condition) => condition.matches(""),
-        (Some(value), condition) => condition.matches(&value),
+    let values = request.header_values(name);
+    match (values.is_empty(), condition) {
+        (true, StringMatch::Present) => false,
+        (true, condition) => condition.matches(""),
+        (false, condition) => values.iter().any(|value| condition.matches(value)),
     }
 }
 
@@ -304,10 +334,35 @@ mod tests {
         assert!(!block.matches(&HeaderList::get("a", "/")));
     }
 
+    /// As measured against Envoy 1.40 (found by the differential test, `envoy-test/tests/differential.rs`).
     #[wasm_bindgen_test(unsupported = test)]
-    fn multi_valued_headers_are_joined_before_matching() {
-        let block = block(r#"{"headers": {"x-v": {"exact": "a,b"}}}"#);
-        assert!(block.matches(&HeaderList::get("a", "/").with("x-v", "a").with("x-v", "b")));
+    fn a_repeated_header_matches_when_any_value_does() {
+        let twice = HeaderList::get("a", "/")
+            .with("end-user", "jason")
+            .with("end-user", "mary");
+        for condition in [
+            r#"{"exact": "mary"}"#,
+            r#"{"exact": "jason"}"#,
+            r#"{"prefix": "ma"}"#,
+            r#"{"regex": "(jason|mary)"}"#,
+        ] {
+            let headers = block(&format!(r#"{{"headers": {{"end-user": {condition}}}}}"#));
+            assert!(headers.matches(&twice), "{condition}");
+            let without = block(&format!(
+                r#"{{"withoutHeaders": {{"end-user": {condition}}}}}"#
+            ));
+            assert!(!without.matches(&twice), "{condition}");
+        }
+        let joined = block(r#"{"headers": {"end-user": {"exact": "jason,mary"}}}"#);
+        assert!(!joined.matches(&twice));
+        assert!(joined.matches(&HeaderList::get("a", "/").with("end-user", "jason,mary")));
+        let not_jason = block(r#"{"withoutHeaders": {"end-user": {"exact": "jason"}}}"#);
+        assert!(not_jason.matches(&HeaderList::get("a", "/").with("end-user", "jason,mary")));
+        assert!(not_jason.matches(
+            &HeaderList::get("a", "/")
+                .with("end-user", "mary")
+                .with("end-user", "mary")
+        ));
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -37,6 +37,14 @@ impl RequestView for RequestHeaders {
         u16::try_from(i64::from_le_bytes(raw)).ok()
     }
 
+    fn downstream_tls(&self) -> bool {
+        // Envoy's `connection.tls_version` attribute is empty on plaintext connections.
+        hostcalls::get_property(vec!["connection", "tls_version"])
+            .ok()
+            .flatten()
+            .is_some_and(|version| !version.is_empty())
+    }
+
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {
         if name.starts_with(':') {
             return hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
@@ -52,6 +60,17 @@ impl RequestView for RequestHeaders {
             return self.header(name);
         }
         first_value(self.all(), name)
+    }
+
+    fn header_values(&self, name: &str) -> Vec<Cow<'_, str>> {
+        if name.starts_with(':') {
+            return self.header(name).into_iter().collect();
+        }
+        self.all()
+            .iter()
+            .filter(|(candidate, _)| candidate == name)
+            .map(|(_, value)| Cow::Borrowed(value.as_str()))
+            .collect()
     }
 }
 

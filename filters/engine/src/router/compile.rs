@@ -36,6 +36,8 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
         ..RouteTable::default()
     };
     let mut virtual_host_of: HashMap<String, usize> = HashMap::new();
+    // Per virtual host, the catch-all routes, which come after every other route.
+    let mut catch_alls: Vec<Vec<usize>> = Vec::new();
     let delegates = delegate_targets(config);
     for (index, virtual_service) in config.virtual_services.iter().enumerate() {
         let path = spec_path(config, index);
@@ -47,38 +49,47 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
             continue;
         }
         let hosts = compile_hosts(virtual_service, config, &path)?;
-        let first_route = table.routes.len();
+        let mut routes = Vec::new();
         for (route_index, http) in virtual_service.spec.http.iter().enumerate() {
             let route_path = path.field("http").index(route_index);
             match &http.delegate {
-                None => {
-                    table
-                        .routes
-                        .extend(compile_route(http, virtual_service, config, &route_path)?)
-                }
+                None => routes.extend(compile_route(http, virtual_service, config, &route_path)?),
                 Some(delegate) => {
                     for (leaf, leaf_owner, leaf_path) in
                         delegated_routes(http, delegate, virtual_service, config, &route_path)?
                     {
-                        table
-                            .routes
-                            .extend(compile_route(&leaf, leaf_owner, config, &leaf_path)?);
+                        routes.extend(compile_route(&leaf, leaf_owner, config, &leaf_path)?);
                     }
                 }
             }
         }
+        let (routes, catch_all) = split_at_catch_all(routes);
+        let first_route = table.routes.len();
+        table.routes.extend(routes);
         let route_ids = first_route..table.routes.len();
+        let catch_all_id = catch_all.map(|route| {
+            table.routes.push(route);
+            table.routes.len() - 1
+        });
         for host in hosts {
             let next_index = table.virtual_hosts.len();
             let virtual_host = *virtual_host_of.entry(host.clone()).or_insert(next_index);
             if virtual_host == next_index {
                 table.virtual_hosts.push(VirtualHost::default());
                 table.hosts.insert(&host, virtual_host);
+                catch_alls.push(Vec::new());
             }
             if let Some(virtual_host) = table.virtual_hosts.get_mut(virtual_host) {
                 virtual_host.route_ids.extend(route_ids.clone());
             }
+            if let Some(host_catch_alls) = catch_alls.get_mut(virtual_host) {
+                host_catch_alls.extend(catch_all_id);
+            }
         }
+    }
+    // Istio's `SortVHostRoutes`: the catch-alls of all VirtualServices sharing a host go last.
+    for (virtual_host, host_catch_alls) in table.virtual_hosts.iter_mut().zip(catch_alls) {
+        virtual_host.route_ids.extend(host_catch_alls);
     }
     for virtual_host in &mut table.virtual_hosts {
         if virtual_host.route_ids.len() > LINEAR_SCAN_ROUTES {
@@ -90,6 +101,51 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
         }
     }
     Ok(table)
+}
+
+/// Istio's `BuildHTTPRoutesForVirtualService` ends a VirtualService's routes at its first
+/// catch-all block (later blocks and rules can never match), and the catch-all is then sorted
+/// after the other VirtualServices' routes on a shared host. Returns the routes before it, the
+/// catch-all's own route cut just before its catch-all block, and that block as a route.
+fn split_at_catch_all(routes: Vec<Route>) -> (Vec<Route>, Option<Route>) {
+    let mut kept = Vec::with_capacity(routes.len());
+    for route in routes {
+        let catch_all_block = if route.matches.is_empty() {
+            Some(None)
+        } else {
+            route
+                .matches
+                .iter()
+                .position(RequestMatch::is_catch_all)
+                .map(Some)
+        };
+        let Some(block) = catch_all_block else {
+            kept.push(route);
+            continue;
+        };
+        let Some(block) = block else {
+            return (kept, Some(route));
+        };
+        let mut catch_all = route.clone();
+        catch_all.matches = route
+            .matches
+            .get(block..=block)
+            .unwrap_or_default()
+            .to_vec();
+        catch_all.block_names = route
+            .block_names
+            .get(block..=block)
+            .unwrap_or_default()
+            .to_vec();
+        if block > 0 {
+            let mut before = route;
+            before.matches.truncate(block);
+            before.block_names.truncate(block);
+            kept.push(before);
+        }
+        return (kept, Some(catch_all));
+    }
+    (kept, None)
 }
 
 /// Where the spec of VirtualService `index` is, for error paths.
@@ -278,7 +334,11 @@ fn compile_route(
         .cors_policy
         .as_ref()
         .map(|cors| CorsPolicy::compile(cors, &path.field("corsPolicy")))
-        .transpose()?;
+        .transpose()?
+        // Istio puts the policy on redirect and direct-response routes too, but Envoy's CORS
+        // filter only acts on routes that forward: those answer preflights and responses
+        // without CORS headers on an Istio gateway (measured by the differential test).
+        .filter(|_| matches!(action, RouteAction::Forward(_)));
     let name = http.name.clone().unwrap_or_default();
     let block_names = matches
         .iter()

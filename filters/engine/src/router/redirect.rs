@@ -79,12 +79,20 @@ impl Redirect {
             .clone()
             .unwrap_or_else(|| forwarded_proto.clone());
         let port = match self.port {
-            RedirectPort::Unchanged => String::new(),
-            RedirectPort::Fixed(port) => format!(":{port}"),
-            RedirectPort::FromRequest => request
-                .destination_port()
-                .map(|port| format!(":{port}"))
-                .unwrap_or_default(),
+            RedirectPort::Unchanged => None,
+            RedirectPort::Fixed(port) => Some(port),
+            RedirectPort::FromRequest => request.destination_port(),
+        };
+        // Istio writes no port for 80 with http or 443 with https, the scheme being the
+        // redirect's or else the gateway server's; the request's authority then keeps its own.
+        let server_scheme = if request.downstream_tls() {
+            "https"
+        } else {
+            "http"
+        };
+        let port = match (port, self.scheme.as_deref().unwrap_or(server_scheme)) {
+            (Some(80), "http") | (Some(443), "https") | (None, _) => String::new(),
+            (Some(port), _) => format!(":{port}"),
         };
         let host = match &self.authority {
             Some(authority) => authority.clone(),
@@ -185,6 +193,40 @@ mod tests {
         assert_eq!(
             port_only.location(&request("[::1]:80", "/a")),
             "http://[::1]:9000/a"
+        );
+    }
+
+    /// Istio's `ApplyRedirect` omits a default port, so Envoy keeps the request's authority as
+    /// it came (found by the differential test, `envoy-test/tests/differential.rs`).
+    #[wasm_bindgen_test(unsupported = test)]
+    fn the_default_port_of_the_scheme_is_not_written() {
+        let to_80 = redirect(r#"{"port": 80, "uri": "/login"}"#).expect("valid");
+        assert_eq!(
+            to_80.location(&request("shop.com", "/a")),
+            "http://shop.com/login"
+        );
+        assert_eq!(
+            to_80.location(&request("shop.com:8080", "/a")),
+            "http://shop.com:8080/login"
+        );
+        // The server's scheme decides, not the client's x-forwarded-proto.
+        assert_eq!(
+            to_80.location(&HeaderList::get("shop.com", "/a").with("x-forwarded-proto", "https")),
+            "https://shop.com/login"
+        );
+        assert_eq!(
+            to_80.location(&request("shop.com", "/a").over_tls()),
+            "http://shop.com:80/login"
+        );
+        let to_443 = redirect(r#"{"port": 443, "scheme": "https"}"#).expect("valid");
+        assert_eq!(
+            to_443.location(&request("shop.com:8080", "/a")),
+            "https://shop.com:8080/a"
+        );
+        let derived = redirect(r#"{"derivePort": "FROM_REQUEST_PORT"}"#).expect("valid");
+        assert_eq!(
+            derived.location(&request("shop.com:8080", "/a").on_port(80)),
+            "http://shop.com:8080/a"
         );
     }
 

@@ -548,3 +548,73 @@ fn tcp_and_tls_routes_are_accepted_but_route_nothing_here() {
         Some("outbound|80||web.default.svc.cluster.local")
     );
 }
+
+/// Istio ends a VirtualService at its first catch-all and sorts the catch-alls of every
+/// VirtualService on a host after all other routes (found by the differential test,
+/// `envoy-test/tests/differential.rs`).
+#[wasm_bindgen_test(unsupported = test)]
+fn catch_alls_go_after_every_virtual_service_sharing_the_host() {
+    let table = table(
+        r#"{"virtualServices": [
+          {"name": "first", "spec": {"hosts": ["shop.com"], "http": [
+            {"name": "login", "match": [{"uri": {"exact": "/login"}}, {"uri": {"prefix": "/"}}, {"uri": {"exact": "/never"}}],
+             "route": [{"destination": {"host": "login"}}]},
+            {"match": [{"uri": {"prefix": "/api"}}], "route": [{"destination": {"host": "unreachable"}}]}]}},
+          {"name": "second", "spec": {"hosts": ["shop.com", "*"], "http": [
+            {"match": [{"uri": {"prefix": "/api"}}], "route": [{"destination": {"host": "api"}}]},
+            {"match": [{"uri": {"regex": ".*"}, "headers": {"x-a": {}}}], "route": [{"destination": {"host": "header"}}]},
+            {"route": [{"destination": {"host": "rest"}}]}]}}
+        ]}"#,
+    );
+    let cluster = |authority, path| cluster_for(&table, authority, path);
+    let login = Some("outbound|80||login.default.svc.cluster.local");
+    let api = Some("outbound|80||api.default.svc.cluster.local");
+    assert_eq!(cluster("shop.com", "/login"), login);
+    // `first`'s catch-all block comes after `second`'s routes; its later rule is never used.
+    assert_eq!(cluster("shop.com", "/api/x"), api);
+    assert_eq!(cluster("shop.com", "/other"), login);
+    assert_eq!(cluster("shop.com", "/never"), login);
+    // A block with a header condition is no catch-all.
+    let with_header = HeaderList::get("shop.com", "/other").with("x-a", "1");
+    assert_eq!(
+        forward(&table, &with_header).map(|forward| forward.cluster),
+        Some("outbound|80||header.default.svc.cluster.local")
+    );
+    // Each host orders its own routes: `*` has only `second`'s.
+    assert_eq!(
+        cluster("other.org", "/other"),
+        Some("outbound|80||rest.default.svc.cluster.local")
+    );
+    assert_eq!(cluster("other.org", "/api"), api);
+}
+
+/// Envoy's CORS filter skips routes that do not forward, so on an Istio gateway a redirect or
+/// direct response gets no CORS headers and its preflights are not answered by CORS (found by
+/// the differential test, `envoy-test/tests/differential.rs`).
+#[wasm_bindgen_test(unsupported = test)]
+fn cors_applies_only_to_forwarding_routes() {
+    let table = table(
+        r#"{"hosts": ["*"], "http": [
+          {"match": [{"uri": {"prefix": "/moved"}}], "redirect": {"uri": "/new"},
+           "corsPolicy": {"allowOrigins": [{"exact": "https://a.com"}]}},
+          {"directResponse": {"status": 418},
+           "corsPolicy": {"allowOrigins": [{"exact": "https://a.com"}]}}]}"#,
+    );
+    let preflight = |path| {
+        HeaderList::default()
+            .with(":method", "OPTIONS")
+            .with(":authority", "shop.com")
+            .with(":path", path)
+            .with("x-forwarded-proto", "http")
+            .with("origin", "https://a.com")
+            .with("access-control-request-method", "POST")
+    };
+    let redirect = respond(&table, &preflight("/moved"));
+    assert_eq!(redirect.status, 301);
+    assert_eq!(
+        redirect.headers,
+        [("location", "http://shop.com/new".to_owned())]
+    );
+    let direct = respond(&table, &preflight("/x"));
+    assert_eq!((direct.status, direct.headers.len()), (418, 0));
+}
