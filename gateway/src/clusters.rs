@@ -96,7 +96,10 @@ fn cluster<'a>(
     endpoints: impl Iterator<Item = &'a Endpoint>,
 ) -> Cluster {
     let addresses = endpoints.map(|endpoint| {
-        SocketAddr::new(endpoint.address, ServiceEntry::endpoint_port(endpoint, port))
+        SocketAddr::new(
+            endpoint.address,
+            ServiceEntry::endpoint_port(endpoint, port),
+        )
     });
     let mut cluster = Cluster::new(name, addresses);
     if ["HTTP2", "GRPC", "GRPC-WEB"].contains(&port.protocol.as_str()) {

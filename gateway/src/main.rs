@@ -32,7 +32,11 @@ fn main() -> ExitCode {
         Ok(plan) => plan,
         Err(errors) => {
             eprintln!("{errors}");
-            eprintln!("gateway: {} error(s) in {}; Envoy not started", errors.0.len(), options.config_dir.display());
+            eprintln!(
+                "gateway: {} error(s) in {}; Envoy not started",
+                errors.0.len(),
+                options.config_dir.display()
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -111,7 +115,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     let mut admin_port = 15000;
     let mut cache_dir = default_cache_dir();
     while let Some(arg) = args.next() {
-        let mut value = || args.next().filter(|v| !v.is_empty()).ok_or(format!("{arg} needs a value"));
+        let mut value = || {
+            args.next()
+                .filter(|v| !v.is_empty())
+                .ok_or(format!("{arg} needs a value"))
+        };
         match arg.as_str() {
             "--config" => config_dir = Some(PathBuf::from(value()?)),
             "--port" => port = parse_port(&arg, &value()?)?,

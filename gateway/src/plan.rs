@@ -57,11 +57,14 @@ pub fn plan(options: &Options) -> Result<Plan, Errors> {
                 .map(|extension| parsed.extensions.push(extension)),
             "Gateway" => gateway::parse(resource).map(|gateway| parsed.gateways.push(gateway)),
             "VirtualService" => {
-                parsed.virtual_services.push(virtual_service::parse(resource));
+                parsed
+                    .virtual_services
+                    .push(virtual_service::parse(resource));
                 Ok(())
             }
-            "ServiceEntry" => service_entry::parse(resource)
-                .map(|entry| parsed.service_entries.push(entry)),
+            "ServiceEntry" => {
+                service_entry::parse(resource).map(|entry| parsed.service_entries.push(entry))
+            }
             _ => destination_rule::parse(resource).map(|rule| parsed.destination_rules.push(rule)),
         };
         if let Err(error) = result {
@@ -70,12 +73,23 @@ pub fn plan(options: &Options) -> Result<Plan, Errors> {
     }
     let parsed = errors.into_result(parsed)?;
 
-    let (gateway, server, hosts) = served_gateway(&parsed.gateways, &options.config_dir, &mut notes)?;
+    let (gateway, server, hosts) =
+        served_gateway(&parsed.gateways, &options.config_dir, &mut notes)?;
     let labels = &gateway.selector;
     let listener_info = plugins::Listener {
         labels,
         port: server.port,
     };
+    // Istio's validation refuses a bad VirtualService whether or not it is bound anywhere.
+    let unbound = virtual_service::router_config(&parsed.virtual_services, None);
+    if let Some(first) = parsed.virtual_services.first() {
+        virtual_service::check_router_config(
+            &unbound,
+            &parsed.virtual_services,
+            &first.origin,
+            "spec",
+        )?;
+    }
     let extensions = plugins::applicable(parsed.extensions, &listener_info, &mut notes);
     let configs = plugin_configs(&extensions, &parsed.virtual_services, gateway, &mut notes)?;
 
@@ -217,7 +231,7 @@ fn plugin_configs(
                 bound = true;
                 let config = virtual_service::router_config(
                     virtual_services,
-                    &gateway.origin.qualified_name(),
+                    Some(&gateway.origin.qualified_name()),
                 );
                 virtual_service::check_router_config(
                     &config,
@@ -306,15 +320,25 @@ mod tests {
 
     #[test]
     fn module_names_come_from_the_last_path_segment() {
-        assert_eq!(module_name("oci://127.0.0.1:5000/wasm/router@sha256:ab"), "router");
+        assert_eq!(
+            module_name("oci://127.0.0.1:5000/wasm/router@sha256:ab"),
+            "router"
+        );
         assert_eq!(module_name("oci://127.0.0.1:5000/wasm/router:v1"), "router");
-        assert_eq!(module_name("http://127.0.0.1:80/m/router.wasm?x=1"), "router");
+        assert_eq!(
+            module_name("http://127.0.0.1:80/m/router.wasm?x=1"),
+            "router"
+        );
         assert_eq!(module_name("file:///dist/headers.wasm"), "headers");
     }
 
     #[test]
     fn domains_cover_hosts_with_and_without_ports() {
-        let hosts = ["bookinfo.example.com".to_string(), "*.example.org".to_string(), "*".to_string()];
+        let hosts = [
+            "bookinfo.example.com".to_string(),
+            "*.example.org".to_string(),
+            "*".to_string(),
+        ];
         assert_eq!(
             domains(&hosts, 80, 10000),
             [

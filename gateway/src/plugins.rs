@@ -66,7 +66,9 @@ fn skip_reason(extension: &Extension, listener: &Listener<'_>) -> Option<String>
         ));
     }
     if extension.has_target_refs {
-        return Some("targetRef(s) select Gateway API gateways, not an Istio Gateway's pods".into());
+        return Some(
+            "targetRef(s) select Gateway API gateways, not an Istio Gateway's pods".into(),
+        );
     }
     if let Some((key, value)) = extension
         .match_labels
@@ -117,7 +119,12 @@ pub fn module(wasm: &WasmCode, cache: &ModuleCache) -> Result<(PathBuf, String),
 }
 
 /// The wasm filter running `module` with `config` (JSON; empty for none).
-pub fn wasm_filter(extension: &Extension, wasm: &WasmCode, module: &Path, config: String) -> HttpFilter {
+pub fn wasm_filter(
+    extension: &Extension,
+    wasm: &WasmCode,
+    module: &Path,
+    config: String,
+) -> HttpFilter {
     let mut filter = WasmFilter::new(&extension.filter_name, module, config)
         .plugin_name(&extension.plugin_name)
         .root_id(&wasm.root_id)

@@ -99,7 +99,10 @@ fn resource(
         return in_document("apiVersion and kind are required");
     };
     let metadata = object.get("metadata").cloned().unwrap_or(Value::Null);
-    let name = metadata.get("name").and_then(Value::as_str).unwrap_or_default();
+    let name = metadata
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let namespace = metadata
         .get("namespace")
         .and_then(Value::as_str)

@@ -167,39 +167,38 @@ struct LuaSpec {
 pub fn parse(resource: &Resource, notes: &mut Vec<String>) -> Result<Extension, ResourceError> {
     let origin = &resource.origin;
     let qualified = format!("{}.{}", origin.namespace, origin.name);
-    let (selector, has_target_refs, phase, priority, matches, code, filter_name) =
-        if origin.kind == "WasmPlugin" {
-            let spec: WasmPluginSpec = parse_spec(resource)?;
-            let code = wasm_code(origin, "spec", spec.wasm, notes)?;
-            (
-                spec.selector,
-                spec.target_ref.is_some() || !spec.target_refs.is_empty(),
-                phase(origin, spec.phase.as_deref(), "UNSPECIFIED_PHASE")?,
-                spec.priority,
-                spec.matches,
-                code,
-                format!("extensions.istio.io/wasmplugin/{qualified}"),
-            )
-        } else {
-            let spec: TrafficExtensionSpec = parse_spec(resource)?;
-            let code = match (spec.wasm, spec.lua) {
-                (Some(wasm), None) => wasm_code(origin, "spec.wasm", wasm, notes)?,
-                (None, Some(lua)) if !lua.inline_code.is_empty() => Code::Lua(lua.inline_code),
-                (None, Some(_)) => {
-                    return Err(origin.error("spec.lua.inlineCode", "must not be empty"))
-                }
-                _ => return Err(origin.error("spec", "exactly one of wasm or lua must be set")),
-            };
-            (
-                spec.selector,
-                !spec.target_refs.is_empty(),
-                phase(origin, spec.phase.as_deref(), "UNSPECIFIED")?,
-                spec.priority,
-                spec.matches,
-                code,
-                format!("extensions.istio.io/trafficextension/{qualified}"),
-            )
+    let (selector, has_target_refs, phase, priority, matches, code, filter_name) = if origin.kind
+        == "WasmPlugin"
+    {
+        let spec: WasmPluginSpec = parse_spec(resource)?;
+        let code = wasm_code(origin, "spec", spec.wasm, notes)?;
+        (
+            spec.selector,
+            spec.target_ref.is_some() || !spec.target_refs.is_empty(),
+            phase(origin, spec.phase.as_deref(), "UNSPECIFIED_PHASE")?,
+            spec.priority,
+            spec.matches,
+            code,
+            format!("extensions.istio.io/wasmplugin/{qualified}"),
+        )
+    } else {
+        let spec: TrafficExtensionSpec = parse_spec(resource)?;
+        let code = match (spec.wasm, spec.lua) {
+            (Some(wasm), None) => wasm_code(origin, "spec.wasm", wasm, notes)?,
+            (None, Some(lua)) if !lua.inline_code.is_empty() => Code::Lua(lua.inline_code),
+            (None, Some(_)) => return Err(origin.error("spec.lua.inlineCode", "must not be empty")),
+            _ => return Err(origin.error("spec", "exactly one of wasm or lua must be set")),
         };
+        (
+            spec.selector,
+            !spec.target_refs.is_empty(),
+            phase(origin, spec.phase.as_deref(), "UNSPECIFIED")?,
+            spec.priority,
+            spec.matches,
+            code,
+            format!("extensions.istio.io/trafficextension/{qualified}"),
+        )
+    };
     let traffic_selectors = matches
         .into_iter()
         .enumerate()
@@ -277,11 +276,13 @@ fn wasm_code(
     }
     let pull_policy = match spec.image_pull_policy.as_deref() {
         None => PullPolicy::Unspecified,
-        Some(text) => {
-            PullPolicy::parse(text).map_err(|error| origin.error(field("imagePullPolicy"), error))?
-        }
+        Some(text) => PullPolicy::parse(text)
+            .map_err(|error| origin.error(field("imagePullPolicy"), error))?,
     };
-    if spec.image_pull_secret.is_some_and(|secret| !secret.is_empty()) {
+    if spec
+        .image_pull_secret
+        .is_some_and(|secret| !secret.is_empty())
+    {
         notes.push(format!(
             "{}: {origin}: {} is a Kubernetes secret, which the local gateway cannot read: \
              registry credentials come from the docker config",
@@ -308,7 +309,13 @@ fn wasm_code(
     };
     let mut env = BTreeMap::new();
     let mut host_env_keys = Vec::new();
-    for (index, variable) in spec.vm_config.map(|vm| vm.env).unwrap_or_default().into_iter().enumerate() {
+    for (index, variable) in spec
+        .vm_config
+        .map(|vm| vm.env)
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
         let at = field(&format!("vmConfig.env[{index}]"));
         if variable.name.is_empty() {
             return Err(origin.error(format!("{at}.name"), "required"));

@@ -82,7 +82,9 @@ pub fn parse(resource: &Resource) -> Result<Gateway, ResourceError> {
             let valid = host == "*"
                 || (!host.is_empty()
                     && !host.strip_prefix("*.").unwrap_or(host).contains('*')
-                    && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.*".contains(&b)));
+                    && host
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.*".contains(&b)));
             if !valid {
                 return Err(origin.error(
                     format!("{at}.hosts[{host_index}]"),

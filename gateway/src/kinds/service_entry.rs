@@ -130,17 +130,19 @@ pub fn parse(resource: &Resource) -> Result<ServiceEntry, ResourceError> {
         let address = endpoint.address.parse::<IpAddr>().map_err(|_| {
             origin.error(
                 format!("{at}.address"),
-                format!("{:?} is not an IP address (STATIC resolution)", endpoint.address),
+                format!(
+                    "{:?} is not an IP address (STATIC resolution)",
+                    endpoint.address
+                ),
             )
         })?;
         let mut endpoint_ports = BTreeMap::new();
         for (name, number) in endpoint.ports {
             let number = port_number(number, format!("{at}.ports.{name}"))?;
             if !ports.iter().any(|port| port.name == name) {
-                return Err(origin.error(
-                    format!("{at}.ports.{name}"),
-                    "names no port of spec.ports",
-                ));
+                return Err(
+                    origin.error(format!("{at}.ports.{name}"), "names no port of spec.ports")
+                );
             }
             endpoint_ports.insert(name, number);
         }
@@ -152,7 +154,11 @@ pub fn parse(resource: &Resource) -> Result<ServiceEntry, ResourceError> {
     }
     Ok(ServiceEntry {
         origin: origin.clone(),
-        hosts: spec.hosts.iter().map(|host| host.to_ascii_lowercase()).collect(),
+        hosts: spec
+            .hosts
+            .iter()
+            .map(|host| host.to_ascii_lowercase())
+            .collect(),
         ports,
         endpoints,
     })

@@ -21,8 +21,8 @@ pub fn parse(resource: &Resource) -> VirtualService {
 }
 
 /// The router's long-form plugin config binding `virtual_services` to `gateway`
-/// (`namespace/name`).
-pub fn router_config(virtual_services: &[VirtualService], gateway: &str) -> Value {
+/// (`namespace/name`); without a gateway, every VirtualService applies.
+pub fn router_config(virtual_services: &[VirtualService], gateway: Option<&str>) -> Value {
     let entries: Vec<Value> = virtual_services
         .iter()
         .map(|vs| {
@@ -33,7 +33,10 @@ pub fn router_config(virtual_services: &[VirtualService], gateway: &str) -> Valu
             })
         })
         .collect();
-    json!({ "virtualServices": entries, "gateway": gateway })
+    match gateway {
+        Some(gateway) => json!({ "virtualServices": entries, "gateway": gateway }),
+        None => json!({ "virtualServices": entries }),
+    }
 }
 
 /// Checks `config` with the router's own parser; an error inside `virtualServices[i].spec` is
@@ -50,7 +53,11 @@ pub fn check_router_config(
     };
     if let Some(rest) = error.path.strip_prefix("virtualServices[") {
         if let Some((index, field)) = rest.split_once(']') {
-            if let Some(vs) = index.parse::<usize>().ok().and_then(|i| virtual_services.get(i)) {
+            if let Some(vs) = index
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| virtual_services.get(i))
+            {
                 let field = field.trim_start_matches('.');
                 return Err(vs.origin.error(field, error.reason));
             }

@@ -66,8 +66,12 @@ impl ModuleCache {
             }
         }
         let (checksum, module) = fetch(request.url, known.as_deref())?;
-        check_wasm_binary(&module)
-            .map_err(|_| Error::new(format!("fetched Wasm binary from {} is invalid", request.url)))?;
+        check_wasm_binary(&module).map_err(|_| {
+            Error::new(format!(
+                "fetched Wasm binary from {} is invalid",
+                request.url
+            ))
+        })?;
         let path = module_dir.join(format!("{checksum}.wasm"));
         write_atomically(&path, &module)?;
         if !pinned_by_url(request.url) {
@@ -80,7 +84,11 @@ impl ModuleCache {
         })
     }
 
-    fn known_checksum(&self, request: ModuleRequest<'_>, url_index: &Path) -> Result<Option<String>> {
+    fn known_checksum(
+        &self,
+        request: ModuleRequest<'_>,
+        url_index: &Path,
+    ) -> Result<Option<String>> {
         if let Some(sha256) = request.sha256.filter(|sha256| !sha256.is_empty()) {
             return Ok(Some(sha256.to_string()));
         }

@@ -118,7 +118,9 @@ mod tests {
         header.set_size(WASM.len() as u64);
         header.set_cksum();
         let mut builder = tar::Builder::new(Vec::new());
-        builder.append_data(&mut header, "anything.wasm", WASM).unwrap();
+        builder
+            .append_data(&mut header, "anything.wasm", WASM)
+            .unwrap();
         let tar = builder.into_inner().unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&tar).unwrap();
