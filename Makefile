@@ -21,7 +21,7 @@ export ENVOY_VERSION
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: help toolchain system-packages envoy wasm-bindgen-runner build lint test-unit test-wasm \
-        test-e2e test run clean image push manifests check-manifests
+        test-e2e test run gateway clean image push manifests check-manifests
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -66,13 +66,13 @@ lint: toolchain ## rustfmt and clippy (-D warnings) for the native and the wasm 
 	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,engine host $(MODULES)) -- -D warnings
 
 test-unit: toolchain system-packages ## Unit tests natively, and xtask's (images, manifests, loopback registry)
-	cargo test --workspace --exclude envoy-test
+	cargo test --workspace --exclude envoy-test --exclude gateway
 
 test-wasm: toolchain wasm-bindgen-runner ## The engine's unit tests compiled to wasm, run in node
 	cargo test -p engine --target wasm32-unknown-unknown
 
-test-e2e: build envoy ## End-to-end tests against a real Envoy with the modules in dist/
-	cargo test -p envoy-test
+test-e2e: build envoy system-packages ## End-to-end tests against a real Envoy with the modules in dist/ (and `make gateway`'s)
+	cargo test -p envoy-test -p gateway
 
 test: lint test-unit test-wasm test-e2e ## Everything CI runs
 
@@ -80,6 +80,12 @@ run: build envoy ## Start a local gateway (Envoy + every module + demo upstreams
 	cargo run -q -p envoy-test --bin demo-gateway -- --port $(PORT)
 
 PORT ?= 10000
+ADMIN_PORT ?= 15000
+
+gateway: envoy ## Run Istio resources as a local istio-ingressgateway: make gateway CONFIG=dir [PORT=..] [ADMIN_PORT=..]
+	@test -n "$(CONFIG)" || { echo "usage: make gateway CONFIG=<dir of Istio *.yaml> [PORT=$(PORT)] [ADMIN_PORT=$(ADMIN_PORT)]"; exit 2; }
+	cargo build -q -p gateway
+	exec target/debug/gateway --config $(CONFIG) --port $(PORT) --admin-port $(ADMIN_PORT)
 
 VARIANT ?= compat
 

@@ -230,6 +230,16 @@ impl Envoy {
     pub fn log(&self) -> String {
         self.process.log()
     }
+
+    /// The file Envoy logs to, for following it as it grows.
+    pub fn log_path(&self) -> &Path {
+        &self.process.log_path
+    }
+
+    /// Envoy's exit status once it has exited on its own, `None` while it runs.
+    pub fn exit_status(&mut self) -> Result<Option<ExitStatus>> {
+        self.process.exit_status()
+    }
 }
 
 /// The Envoy child process and its scratch directory, which live and die together.

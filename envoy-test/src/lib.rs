@@ -38,7 +38,7 @@ pub use cluster::Cluster;
 pub use envoy::{Envoy, EnvoyOptions, ListenerUpdate};
 pub use envoy_binary::{EnvoyBinary, PINNED_ENVOY_VERSION};
 pub use error::{HarnessError, Result};
-pub use http_filter::{HttpFilter, WasmFilter};
+pub use http_filter::{FailurePolicy, HttpFilter, WasmFilter};
 pub use listener::{Listener, RouteConfig};
 pub use upstream::{Echo, Upstream, UpstreamOptions};
 pub use workspace::{wasm_module, workspace_root};

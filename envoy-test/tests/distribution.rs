@@ -10,12 +10,12 @@ use envoy_test::{
     UpstreamOptions, WasmFilter,
 };
 use serde_json::{json, Value};
+use xtask::agent::cache::{ModuleCache, ModuleRequest};
+use xtask::agent::pull_policy::PullPolicy;
 use xtask::istio::{manifests, yaml};
-use xtask::oci::extract::wasm_from_image;
 use xtask::oci::image::{Image, Variant};
 use xtask::registry::client::Client as RegistryClient;
 use xtask::registry::local::LocalRegistry;
-use xtask::registry::reference::Reference;
 use xtask::workspace;
 
 const PRODUCTPAGE: &str = "outbound|9080||productpage.bookinfo.svc.cluster.local";
@@ -59,23 +59,15 @@ fn envoy_filter_route() -> Result<Value> {
 }
 
 /// Pulls `url` (`oci://host/repo@sha256:…`) and checks the manifest digest against `sha256`,
-/// as istio-agent does, returning the module's bytes.
+/// as istio-agent does (`xtask::agent`), into a fresh cache; returns the module's bytes.
 fn pull_as_istio_agent(url: &str, sha256: &str) -> Result<Vec<u8>> {
-    let reference = Reference::parse(
-        url.strip_prefix("oci://")
-            .ok_or_else(|| error("not oci://"))?,
-    )?;
-    let client = RegistryClient::with_credentials(&reference.registry, None);
-    let pulled = client.pull_manifest(&reference)?;
-    if pulled.digest.hex() != sha256 {
-        return Err(error(format!(
-            "checksum {} does not match {sha256}",
-            pulled.digest
-        )));
-    }
-    Ok(wasm_from_image(&pulled.manifest, |descriptor| {
-        client.pull_blob(&reference.repository, descriptor)
-    })?)
+    let cache_dir = tempfile::tempdir()?;
+    let cached = ModuleCache::new(cache_dir.path()).get(ModuleRequest {
+        url,
+        sha256: Some(sha256),
+        pull_policy: PullPolicy::IfNotPresent,
+    })?;
+    Ok(fs::read(cached.path)?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,81 @@
+//! `DestinationRule` (networking.istio.io): its subsets, which select endpoints by labels.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::parse_spec;
+use crate::error::{Origin, ResourceError};
+use crate::resources::Resource;
+
+#[derive(Debug, Clone)]
+pub struct DestinationRule {
+    pub origin: Origin,
+    /// Fully qualified: a short host is in the rule's own namespace, as Istio resolves it.
+    pub host: String,
+    pub subsets: Vec<Subset>,
+    pub has_traffic_policy: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Subset {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DestinationRuleSpec {
+    #[serde(default)]
+    host: String,
+    #[serde(default)]
+    subsets: Vec<SubsetSpec>,
+    traffic_policy: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubsetSpec {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    traffic_policy: Option<serde_json::Value>,
+}
+
+pub fn parse(resource: &Resource) -> Result<DestinationRule, ResourceError> {
+    let origin = &resource.origin;
+    let spec: DestinationRuleSpec = parse_spec(resource)?;
+    if spec.host.is_empty() {
+        return Err(origin.error("spec.host", "required"));
+    }
+    let mut subsets: Vec<Subset> = Vec::new();
+    let mut has_traffic_policy = spec.traffic_policy.is_some();
+    for (index, subset) in spec.subsets.into_iter().enumerate() {
+        let at = format!("spec.subsets[{index}]");
+        if subset.name.is_empty() {
+            return Err(origin.error(format!("{at}.name"), "required"));
+        }
+        if subsets.iter().any(|known| known.name == subset.name) {
+            return Err(origin.error(
+                format!("{at}.name"),
+                format!("duplicate subset name {:?}", subset.name),
+            ));
+        }
+        has_traffic_policy |= subset.traffic_policy.is_some();
+        subsets.push(Subset {
+            name: subset.name,
+            labels: subset.labels,
+        });
+    }
+    Ok(DestinationRule {
+        origin: origin.clone(),
+        host: engine::router::fully_qualified_host(
+            &spec.host.to_ascii_lowercase(),
+            &origin.namespace,
+            &engine::virtual_service::default_domain_suffix(),
+        ),
+        subsets,
+        has_traffic_policy,
+    })
+}

@@ -1,0 +1,10 @@
+//! `make gateway`: a local stand-in for istio-ingressgateway on a stock Envoy, built from the
+//! Istio resources of a directory (WasmPlugin/TrafficExtension, VirtualService, ServiceEntry,
+//! DestinationRule, Gateway). See README.md, "Running an Istio config locally".
+
+pub mod clusters;
+pub mod error;
+pub mod kinds;
+pub mod plan;
+pub mod plugins;
+pub mod resources;

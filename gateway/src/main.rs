@@ -1,0 +1,152 @@
+//! `make gateway CONFIG=<dir> PORT=<port> ADMIN_PORT=<port>`: runs Envoy as a stand-in for
+//! istio-ingressgateway, built from the Istio resources in `<dir>`, until SIGINT or SIGTERM.
+//! Envoy's log follows on stderr.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use envoy_test::{Envoy, EnvoyOptions};
+use gateway::plan::{plan, Options, LISTENER};
+
+const USAGE: &str = "usage: gateway --config DIR [--port PORT] [--admin-port PORT] [--cache-dir DIR]
+
+  --config DIR       Istio resources: every *.yaml in DIR (multi-document)
+  --port PORT        where the Gateway's first HTTP server is served on 127.0.0.1 (default 8080; 0: any free port)
+  --admin-port PORT  Envoy's admin interface on 127.0.0.1 (default 15000; 0: any free port)
+  --cache-dir DIR    the Wasm module cache (default $XDG_CACHE_HOME or ~/.cache, /istio-wasm-gateway)";
+
+/// How often Envoy's log is copied to stderr and its liveness checked.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("gateway: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let plan = match plan(&options) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "gateway: {} error(s) in {}; Envoy not started",
+                errors.0.len(),
+                options.config_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    for note in &plan.notes {
+        eprintln!("note: {note}");
+    }
+    for line in &plan.summary {
+        println!("{line}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("gateway: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(plan)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("gateway: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(plan: gateway::plan::Plan) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let options = EnvoyOptions {
+        ready_timeout: Duration::from_secs(60),
+        ..EnvoyOptions::default()
+    };
+    let mut envoy = Envoy::start_with(&plan.bootstrap, &options).await?;
+    println!(
+        "gateway listening on {} (Envoy admin: http://{})",
+        envoy.listener_url(LISTENER)?,
+        envoy.admin_address()
+    );
+    let _ = std::io::stdout().flush();
+    let mut log = std::fs::File::open(envoy.log_path())?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut ticks = tokio::time::interval(FOLLOW_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = interrupt.recv() => break,
+            _ = terminate.recv() => break,
+            _ = ticks.tick() => {
+                follow(&mut log);
+                if let Some(status) = envoy.exit_status()? {
+                    eprintln!("gateway: envoy exited on its own ({status})");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    drop(envoy);
+    follow(&mut log);
+    println!("gateway stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Copies what Envoy logged since the last call to stderr.
+fn follow(log: &mut std::fs::File) {
+    let mut new = Vec::new();
+    if log.read_to_end(&mut new).is_ok() && !new.is_empty() {
+        let _ = std::io::stderr().write_all(&new);
+    }
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+    let mut config_dir = None;
+    let mut port = 8080;
+    let mut admin_port = 15000;
+    let mut cache_dir = default_cache_dir();
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .filter(|v| !v.is_empty())
+                .ok_or(format!("{arg} needs a value"))
+        };
+        match arg.as_str() {
+            "--config" => config_dir = Some(PathBuf::from(value()?)),
+            "--port" => port = parse_port(&arg, &value()?)?,
+            "--admin-port" => admin_port = parse_port(&arg, &value()?)?,
+            "--cache-dir" => cache_dir = PathBuf::from(value()?),
+            "-h" | "--help" => return Err("help".into()),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Options {
+        config_dir: config_dir.ok_or("--config is required")?,
+        port,
+        admin_port,
+        cache_dir,
+    })
+}
+
+fn parse_port(option: &str, value: &str) -> Result<u16, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{option} {value}: not a port number"))
+}
+
+fn default_cache_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("istio-wasm-gateway")
+}

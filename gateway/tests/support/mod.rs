@@ -1,0 +1,187 @@
+//! Running the gateway binary against a config directory, and serving a module over http.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rustix::process::{kill_process, Pid, Signal};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// A running `gateway` process; stopped with SIGTERM when dropped.
+pub struct Gateway {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// `http://127.0.0.1:PORT` of Envoy's admin interface.
+    pub admin_url: String,
+    /// What it printed before it listened: one line per filter and cluster.
+    pub summary: Vec<String>,
+    stderr_path: std::path::PathBuf,
+}
+
+impl Gateway {
+    /// Starts the gateway on free ports and waits until it says it is listening.
+    pub fn start(config: &Path, cache: &Path, scratch: &Path) -> Result<Gateway> {
+        let stderr_path = scratch.join(format!(
+            "gateway-{}.stderr",
+            config.file_name().and_then(|n| n.to_str()).unwrap_or("x")
+        ));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .args(["--port", "0", "--admin-port", "0", "--config"])
+            .arg(config)
+            .arg("--cache-dir")
+            .arg(cache)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path)?)
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (lines, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout)
+                .lines()
+                .map_while(std::result::Result::ok)
+            {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut gateway = Gateway {
+            child,
+            url: String::new(),
+            admin_url: String::new(),
+            summary: Vec::new(),
+            stderr_path,
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while Instant::now() < deadline {
+            match received.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("gateway listening on ") {
+                        let (url, admin) = rest
+                            .split_once(" (Envoy admin: ")
+                            .ok_or_else(|| format!("unexpected line {line:?}"))?;
+                        gateway.url = url.to_string();
+                        gateway.admin_url = admin.trim_end_matches(')').to_string();
+                        return Ok(gateway);
+                    }
+                    gateway.summary.push(line);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        Err(format!("the gateway did not start:\n{}", gateway.stderr()).into())
+    }
+
+    /// What the gateway wrote to stderr: notes, then Envoy's log.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status (killed after 15 s).
+    pub fn stop(mut self) -> Result<std::process::ExitStatus> {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> Result<std::process::ExitStatus> {
+        if let Some(status) = self.child.try_wait()? {
+            return Ok(status);
+        }
+        let _ = kill_process(Pid::from_child(&self.child), Signal::TERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.child.kill()?;
+        Ok(self.child.wait()?)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.terminate();
+    }
+}
+
+/// Runs the gateway expecting it to refuse the config: its exit status and stderr.
+pub fn run_expect_failure(
+    config: &Path,
+    cache: &Path,
+) -> Result<(std::process::ExitStatus, String)> {
+    let stderr_path = cache.with_extension("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["--port", "0", "--admin-port", "0", "--config"])
+        .arg(config)
+        .arg("--cache-dir")
+        .arg(cache)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path)?)
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait()? {
+            return Ok((status, std::fs::read_to_string(&stderr_path)?));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill()?;
+    child.wait()?;
+    Err(format!(
+        "the gateway accepted the config and ran:\n{}",
+        std::fs::read_to_string(&stderr_path)?
+    )
+    .into())
+}
+
+/// A loopback HTTP/1.1 server answering every request with `body`; stops when dropped.
+pub struct FileServer {
+    pub url_base: String,
+    task: JoinHandle<()>,
+}
+
+impl FileServer {
+    pub async fn start(body: Vec<u8>) -> Result<FileServer> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url_base = format!("http://{}", listener.local_addr()?);
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buffer = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    let header = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/wasm\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(header.as_bytes()).await;
+                    let _ = stream.write_all(&body).await;
+                });
+            }
+        });
+        Ok(FileServer { url_base, task })
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
