@@ -22,9 +22,9 @@
 //!   `direct_response`; `corsPolicy` as `typed_per_filter_config` for
 //!   `envoy.filters.http.cors` (the listener needs [`http_filters`] for it to act).
 //!
-//! Left out, because the router's config has no place for them or they need a cluster Istio
-//! would have: `headers` operations and `fault` (not in the router's VirtualService types
-//! here), consistent-hash policies and stateful sessions (DestinationRule), the HTTP/3 alt-svc
+//! Left out, and refused when a config uses them: `headers` operations and `fault` (Istio
+//! renders them as `request_headers_to_add`/… and the fault filter's per-route config; the
+//! comparisons here do not need them yet). Also left out: consistent-hash policies and stateful sessions (DestinationRule), the HTTP/3 alt-svc
 //! header (TLS/QUIC servers), and `delegate` (its merge is the engine's; a config using it is
 //! refused). A destination without a port uses the router's `defaultPort`, as the router does,
 //! where Istio would use the service's only port.
@@ -151,6 +151,10 @@ fn virtual_service_routes(
     for http in &virtual_service.spec.http {
         if http.delegate.is_some() {
             return Err("delegate is not translated: the router merges delegates itself".into());
+        }
+        let destination_headers = http.route.iter().any(|route| route.headers.is_some());
+        if http.headers.is_some() || destination_headers || http.fault.is_some() {
+            return Err("headers and fault are not translated yet".into());
         }
         if http.matches.is_empty() {
             routes.push(translate_route(
