@@ -21,7 +21,7 @@ export ENVOY_VERSION
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: help toolchain system-packages envoy wasm-bindgen-runner build lint test-unit test-wasm \
-        test-e2e test run clean image push manifests check-manifests
+        test-e2e test run clean image push manifests check-manifests bench bench-quick
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -80,6 +80,14 @@ run: build envoy ## Start a local gateway (Envoy + every module + demo upstreams
 	cargo run -q -p envoy-test --bin demo-gateway -- --port $(PORT)
 
 PORT ?= 10000
+
+BENCH_NOTE ?=
+
+bench: build envoy ## Benchmarks vs native Envoy (~30 min): writes docs/benchmarks.md and docs/bench/*.svg
+	cargo run -q --release -p envoy-test --bin bench -- --output docs/benchmarks.md --plots docs/bench --note "$(BENCH_NOTE)"
+
+bench-quick: build envoy ## A subset of the benchmarks in under two minutes, printed (and in target/bench-quick.md)
+	cargo run -q --release -p envoy-test --bin bench -- --quick --output target/bench-quick.md
 
 VARIANT ?= compat
 

@@ -28,6 +28,8 @@ mod error;
 mod http_filter;
 mod listener;
 mod process;
+mod reference_filters;
+mod synthetic_routes;
 mod upstream;
 mod workspace;
 
@@ -39,5 +41,10 @@ pub use envoy_binary::{EnvoyBinary, PINNED_ENVOY_VERSION};
 pub use error::{HarnessError, Result};
 pub use http_filter::{HttpFilter, WasmFilter};
 pub use listener::{Listener, RouteConfig};
+pub use reference_filters::{
+    native_fault_delay_and_abort, native_header_mutation_ten_rules, FAULT_DELAY_AND_ABORT,
+    HEADERS_BENCH_REQUEST_HEADERS, HEADERS_TEN_RULES,
+};
+pub use synthetic_routes::{table_clusters, SyntheticTable, TableKind, TABLE_CLUSTERS};
 pub use upstream::{Echo, Upstream, UpstreamOptions};
 pub use workspace::{wasm_module, workspace_root};
