@@ -5,6 +5,7 @@
 //! `prefix`, `regex` becomes `safe_regex` (RE2, full match), the destination becomes the cluster
 //! `outbound|<port>|<subset>|<fqdn>`, and a route without `timeout` gets `timeout: 0s`.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::listener::RouteConfig;
@@ -16,7 +17,7 @@ pub const TABLE_CLUSTERS: usize = 8;
 const SERVICE_PORT: u16 = 80;
 
 /// Which matcher the routes of a table use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TableKind {
     /// `uri.prefix` on every route: `/s<i>/`.
     Prefix,
@@ -35,7 +36,7 @@ impl TableKind {
 }
 
 /// A table of `routes` routes of one kind, route `i` sending to cluster `i % TABLE_CLUSTERS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyntheticTable {
     pub kind: TableKind,
     pub routes: usize,

@@ -11,6 +11,8 @@ use envoy_test::{
     TableKind, WasmFilter, FAULT_DELAY_AND_ABORT, HEADERS_BENCH_REQUEST_HEADERS, HEADERS_TEN_RULES,
 };
 
+use serde::{Deserialize, Serialize};
+
 use crate::load::{self, Load, Protocol, Sample};
 use crate::BenchError;
 
@@ -21,7 +23,7 @@ pub const SINK_CLUSTER: &str = "sink";
 const TABLE_SAMPLES: usize = 100;
 
 /// What part a variant plays in its comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
     /// Our wasm module(s).
     Module,
@@ -77,7 +79,7 @@ pub struct Comparison {
 }
 
 /// How long and how hard each comparison is driven.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     pub rounds: usize,
     pub round: Duration,
@@ -87,7 +89,7 @@ pub struct Settings {
 }
 
 /// A comparison's samples: per protocol, per variant (in the comparison's order), per round.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Measured {
     pub id: String,
     pub title: String,

@@ -6,11 +6,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::stats::percentile;
 use crate::BenchError;
 
 /// The wire protocol a round is driven over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Protocol {
     Http1,
     Http2,
@@ -55,7 +57,7 @@ pub struct Load<'a> {
 }
 
 /// One measured run.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Sample {
     pub rps: f64,
     pub p50_us: f64,

@@ -2,7 +2,9 @@
 //! with Envoy's native routes and filters, on loopback, written up as docs/benchmarks.md with
 //! SVG plots in docs/bench/.
 //!
-//! Usage: `bench [--quick] [--output FILE] [--plots DIR] [--note TEXT] [--no-opt-levels]`.
+//! Usage: `bench [--quick] [--output FILE] [--plots DIR] [--note TEXT] [--no-opt-levels]
+//! [--render]`. The measurements are saved next to the report (`FILE` with `.json`);
+//! `--render` writes the report and plots again from them without measuring.
 
 mod comparisons;
 mod load;
@@ -48,6 +50,7 @@ struct Options {
     plots: Option<PathBuf>,
     note: String,
     opt_levels: bool,
+    render_only: bool,
 }
 
 fn parse_options() -> Result<Options, BenchError> {
@@ -57,6 +60,7 @@ fn parse_options() -> Result<Options, BenchError> {
         plots: None,
         note: String::new(),
         opt_levels: true,
+        render_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -67,6 +71,7 @@ fn parse_options() -> Result<Options, BenchError> {
             "--plots" => options.plots = Some(PathBuf::from(value()?)),
             "--note" => options.note = value()?,
             "--no-opt-levels" => options.opt_levels = false,
+            "--render" => options.render_only = true,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -86,6 +91,22 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), BenchError> {
     let options = parse_options()?;
+    if let Some(parent) = options.output.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let results = options.output.with_extension("json");
+    let report = if options.render_only {
+        serde_json::from_str(&std::fs::read_to_string(&results)?)?
+    } else {
+        let report = measure(&options).await?;
+        std::fs::write(&results, serde_json::to_string_pretty(&report)?)?;
+        eprintln!("bench: wrote {}", results.display());
+        report
+    };
+    write_report(&report, &options)
+}
+
+async fn measure(options: &Options) -> Result<Report, BenchError> {
     let started = Instant::now();
     let settings = if options.quick {
         Settings {
@@ -173,10 +194,12 @@ async fn run() -> Result<(), BenchError> {
     }
 
     report.elapsed = started.elapsed();
+    report.load_at_end = report::load_average();
+    Ok(report)
+}
+
+fn write_report(report: &Report, options: &Options) -> Result<(), BenchError> {
     let markdown = report.markdown(options.plots.is_some());
-    if let Some(parent) = options.output.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
     std::fs::write(&options.output, &markdown)?;
     eprintln!("bench: wrote {}", options.output.display());
     if let Some(plots) = &options.plots {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use envoy_test::workspace_root;
+use serde::{Deserialize, Serialize};
 
 use crate::resources::{file_size, gzipped_size};
 use crate::BenchError;
@@ -12,7 +13,7 @@ use crate::BenchError;
 pub const LEVELS: [&str; 3] = ["3", "s", "z"];
 
 /// One build of the router.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Build {
     pub level: String,
     pub raw: u64,

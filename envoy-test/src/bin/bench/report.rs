@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use envoy_test::TableKind;
+use serde::{Deserialize, Serialize};
 
 use crate::comparisons::{Measured, Role, Settings};
 use crate::load::{Protocol, Sample};
@@ -12,12 +13,16 @@ use crate::resources::{Footprint, GatewayFootprint, ModuleSize, TableFootprint};
 use crate::stats::median;
 use crate::svg::BarChart;
 
-/// Everything one run measured.
+/// Everything one run measured (saved as JSON next to the report, so the report can be
+/// rendered again without measuring).
+#[derive(Serialize, Deserialize)]
 pub struct Report {
     pub note: String,
     pub settings: Settings,
     pub envoy_version: String,
     pub load_at_start: String,
+    pub load_at_end: String,
+    pub machine: Machine,
     pub measured: Vec<Measured>,
     pub module_sizes: Vec<ModuleSize>,
     pub tables: Vec<TableFootprint>,
@@ -80,6 +85,8 @@ impl Report {
             settings: settings.clone(),
             envoy_version,
             load_at_start: load_average(),
+            load_at_end: String::new(),
+            machine: Machine::current(),
             measured: Vec::new(),
             module_sizes: Vec::new(),
             tables: Vec::new(),
@@ -132,19 +139,17 @@ impl Report {
     fn machine(&self, md: &mut String) {
         let s = &self.settings;
         let _ = writeln!(md, "## Machine and method\n");
+        let m = &self.machine;
         let _ = writeln!(
             md,
             "- CPU: {} ({} cores visible), memory {}",
-            cpu_model(),
-            cores(),
-            mem_total()
+            m.cpu, m.cores, m.memory
         );
-        let _ = writeln!(md, "- Kernel: {}", kernel());
+        let _ = writeln!(md, "- Kernel: {}", m.kernel);
         let _ = writeln!(
             md,
             "- Load average (1/5/15 min) at start: {}; at end: {}",
-            self.load_at_start,
-            load_average()
+            self.load_at_start, self.load_at_end
         );
         if !self.note.is_empty() {
             let _ = writeln!(md, "- **Note:** {}", self.note);
@@ -680,7 +685,28 @@ fn kernel() -> String {
     read("/proc/sys/kernel/osrelease").trim().to_owned()
 }
 
-fn load_average() -> String {
+/// The machine the run measured on.
+#[derive(Serialize, Deserialize)]
+pub struct Machine {
+    cpu: String,
+    cores: usize,
+    memory: String,
+    kernel: String,
+}
+
+impl Machine {
+    fn current() -> Self {
+        Machine {
+            cpu: cpu_model(),
+            cores: cores(),
+            memory: mem_total(),
+            kernel: kernel(),
+        }
+    }
+}
+
+/// The 1, 5 and 15 minute load averages.
+pub fn load_average() -> String {
     read("/proc/loadavg")
         .split_whitespace()
         .take(3)

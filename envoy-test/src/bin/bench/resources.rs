@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use engine::router::RouteTable;
 use envoy_test::{workspace_root, Bootstrap, Envoy, EnvoyOptions, Listener, SyntheticTable};
+use serde::{Deserialize, Serialize};
 
 use crate::comparisons::{all_modules_listener, clusters, proxy_options, router_listener};
 use crate::stats::median;
 use crate::BenchError;
 
 /// Sizes of one module: as cargo built it, after wasm-opt, and gzipped (`gzip -9`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModuleSize {
     pub module: String,
     pub raw: u64,
@@ -54,7 +55,7 @@ pub fn gzipped_size(path: &Path) -> Result<u64, BenchError> {
 }
 
 /// What one Envoy costs once it is ready.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Footprint {
     /// From start to `/ready` answering `LIVE` (polled every 20 ms).
     pub ready: Duration,
@@ -110,7 +111,7 @@ fn rss_bytes(pid: u32) -> Result<u64, BenchError> {
 }
 
 /// The module and the native side of one table, each alone in its Envoy.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct TableFootprint {
     pub table: SyntheticTable,
     pub module: Footprint,
@@ -157,7 +158,7 @@ pub async fn table_footprint(table: SyntheticTable) -> Result<TableFootprint, Be
 }
 
 /// Envoy with every module vs Envoy with the same work done natively vs a bare Envoy.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct GatewayFootprint {
     pub table: SyntheticTable,
     pub bare: Footprint,
