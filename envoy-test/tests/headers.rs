@@ -8,7 +8,7 @@ use envoy_test::{
     HttpFilter, Listener, Response, Result, RouteConfig, Upstream, UpstreamOptions, WasmFilter,
     HEADERS_TEN_RULES,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Routes: `/api/ok` → `backend` (200), `/api/fail` → `failing` (503), `/direct` → Envoy's
 /// own 503 direct response; anything else has no route (404 `route_not_found`).
