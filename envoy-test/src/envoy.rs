@@ -226,6 +226,11 @@ impl Envoy {
         }
     }
 
+    /// The Envoy process's id (for reading its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.process.child.id()
+    }
+
     /// Everything Envoy has logged so far.
     pub fn log(&self) -> String {
         self.process.log()

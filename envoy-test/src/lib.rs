@@ -29,6 +29,8 @@ mod http_filter;
 pub mod istio_routes;
 mod listener;
 mod process;
+mod reference_filters;
+mod synthetic_routes;
 mod upstream;
 mod workspace;
 
@@ -40,5 +42,10 @@ pub use envoy_binary::{EnvoyBinary, PINNED_ENVOY_VERSION};
 pub use error::{HarnessError, Result};
 pub use http_filter::{FailurePolicy, HttpFilter, WasmFilter};
 pub use listener::{Listener, RouteConfig};
+pub use reference_filters::{
+    native_fault_delay_and_abort, native_header_mutation_ten_rules, FAULT_DELAY_AND_ABORT,
+    HEADERS_BENCH_REQUEST_HEADERS, HEADERS_TEN_RULES,
+};
+pub use synthetic_routes::{table_clusters, SyntheticTable, TableKind, TABLE_CLUSTERS};
 pub use upstream::{Echo, Upstream, UpstreamOptions};
 pub use workspace::{wasm_module, workspace_root};

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use engine::router::CLUSTER_HEADER;
 use envoy_test::{
-    wasm_module, Bootstrap, Client, Cluster, Echo, Envoy, HarnessError, HttpFilter, Listener,
-    Response, Result, RouteConfig, Upstream, UpstreamOptions, WasmFilter,
+    native_fault_delay_and_abort, wasm_module, Bootstrap, Client, Cluster, Echo, Envoy,
+    HarnessError, HttpFilter, Listener, Response, Result, RouteConfig, Upstream, UpstreamOptions,
+    WasmFilter, FAULT_DELAY_AND_ABORT,
 };
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -665,52 +666,18 @@ async fn thousands_of_concurrent_delays_resume_with_measured_accuracy() -> Resul
     Ok(())
 }
 
-/// The native `envoy.filters.http.fault` with one delay and one abort, each selected by a header,
-/// as the benchmark's side-by-side configuration uses it.
-fn native_fault_filters() -> [HttpFilter; 2] {
-    let fault = |name: &str, selector: &str, fault: Value| {
-        let mut config = json!({
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault",
-            "headers": [{"name": "x-fault", "string_match": {"exact": selector}}],
-        });
-        if let (Some(config), Some(fault)) = (config.as_object_mut(), fault.as_object()) {
-            config.extend(fault.clone());
-        }
-        HttpFilter::Raw(json!({"name": name, "typed_config": config}))
-    };
-    [
-        fault(
-            "native-delay",
-            "delay",
-            json!({"delay": {"fixed_delay": "0.3s", "percentage": {"numerator": 100}}}),
-        ),
-        fault(
-            "native-abort",
-            "abort",
-            json!({"abort": {"http_status": 503, "percentage": {"numerator": 100}}}),
-        ),
-    ]
-}
-
-const MODULE_EQUIVALENT: &str = r#"{"rules": [
-    {"match": [{"headers": {"x-fault": {"exact": "delay"}}}],
-     "delay": {"fixedDelay": "300ms", "percentage": {"value": 100}}},
-    {"match": [{"headers": {"x-fault": {"exact": "abort"}}}],
-     "abort": {"httpStatus": 503, "percentage": {"value": 100}}}
-]}"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envoys_native_fault_filter_and_the_module_answer_alike() -> Result<()> {
     let logs = scratch_dir()?;
     let route = || RouteConfig::direct_response(200, UPSTREAM_BODY);
-    let [native_delay, native_abort] = native_fault_filters();
+    let [native_delay, native_abort] = native_fault_delay_and_abort();
     let bootstrap = Bootstrap::new()
         .listener(
             Listener::new("module", route())
                 .filter(WasmFilter::new(
                     "fault",
                     wasm_module("fault")?,
-                    MODULE_EQUIVALENT,
+                    FAULT_DELAY_AND_ABORT,
                 ))
                 .extra(access_log(&logs.path().join("module"))),
         )

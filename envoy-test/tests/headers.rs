@@ -4,10 +4,11 @@
 
 use engine::router::CLUSTER_HEADER;
 use envoy_test::{
-    wasm_module, Bootstrap, Client, Cluster, Echo, Envoy, HttpFilter, Listener, Response, Result,
-    RouteConfig, Upstream, UpstreamOptions, WasmFilter,
+    native_header_mutation_ten_rules, wasm_module, Bootstrap, Client, Cluster, Echo, Envoy,
+    HttpFilter, Listener, Response, Result, RouteConfig, Upstream, UpstreamOptions, WasmFilter,
+    HEADERS_TEN_RULES,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Routes: `/api/ok` → `backend` (200), `/api/fail` → `failing` (503), `/direct` → Envoy's
 /// own 503 direct response; anything else has no route (404 `route_not_found`).
@@ -522,61 +523,11 @@ async fn filter_order_decides_whether_a_header_steers_the_router() -> Result<()>
     Ok(())
 }
 
-/// The ten rules of the benchmark entry (docs/headers.md), as the module's config...
-const TEN_RULES: &str = r#"{"rules": [
-    {"request": {"set": {"x-gateway": "edge-1"}}},
-    {"request": {"add": {"x-forwarded-client": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"}}},
-    {"request": {"remove": ["x-internal-secret"]}},
-    {"request": {"set": {"x-legacy-user": "%REQ(x-user)%"}}},
-    {"request": {"add": {"x-tags": "gateway"}}},
-    {"response": {"set": {"strict-transport-security": "max-age=31536000"}}},
-    {"response": {"set": {"x-content-type-options": "nosniff"}}},
-    {"response": {"set": {"x-frame-options": "DENY"}}},
-    {"response": {"remove": ["x-powered-by"]}},
-    {"response": {"add": {"x-request-id-echo": "%REQ(x-request-id)%"}}}
-]}"#;
-
-/// ...and as Envoy's native `header_mutation` filter.
-fn native_ten_rules() -> HttpFilter {
-    let set = |key: &str, value: &str| {
-        json!({"append": {"header": {"key": key, "value": value},
-                          "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}})
-    };
-    let add = |key: &str, value: &str| {
-        json!({"append": {"header": {"key": key, "value": value},
-                          "append_action": "APPEND_IF_EXISTS_OR_ADD"}})
-    };
-    let remove = |key: &str| json!({"remove": key});
-    let mutations: Value = json!({
-        "request_mutations": [
-            set("x-gateway", "edge-1"),
-            add("x-forwarded-client", "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"),
-            remove("x-internal-secret"),
-            set("x-legacy-user", "%REQ(x-user)%"),
-            add("x-tags", "gateway"),
-        ],
-        "response_mutations": [
-            set("strict-transport-security", "max-age=31536000"),
-            set("x-content-type-options", "nosniff"),
-            set("x-frame-options", "DENY"),
-            remove("x-powered-by"),
-            add("x-request-id-echo", "%REQ(x-request-id)%"),
-        ],
-    });
-    HttpFilter::Raw(json!({
-        "name": "envoy.filters.http.header_mutation",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
-            "mutations": mutations,
-        },
-    }))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn module_and_native_header_mutation_agree_on_the_ten_benchmark_rules() -> Result<()> {
     let gateway = Gateway::start(vec![
-        Listener::new("module", routes()).filter(headers_filter(TEN_RULES)?),
-        Listener::new("native", routes()).filter(native_ten_rules()),
+        Listener::new("module", routes()).filter(headers_filter(HEADERS_TEN_RULES)?),
+        Listener::new("native", routes()).filter(native_header_mutation_ten_rules()),
     ])
     .await?;
     let request_headers = [

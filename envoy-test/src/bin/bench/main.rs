@@ -1,0 +1,227 @@
+//! `make bench` / `make bench-quick`: the router, headers, fault and metrics modules side by side
+//! with Envoy's native routes and filters, on loopback, written up as docs/benchmarks.md with
+//! SVG plots in docs/bench/.
+//!
+//! Usage: `bench [--quick] [--output FILE] [--plots DIR] [--note TEXT] [--no-opt-levels]
+//! [--render]`. The measurements are saved next to the report (`FILE` with `.json`);
+//! `--render` writes the report and plots again from them without measuring.
+
+mod comparisons;
+mod load;
+mod opt_levels;
+mod report;
+mod resources;
+mod stats;
+mod svg;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use envoy_test::{
+    workspace_root, Bootstrap, Envoy, EnvoyBinary, Listener, RouteConfig, SyntheticTable, TableKind,
+};
+use serde_json::json;
+
+use comparisons::{Settings, TABLE_KINDS};
+use load::Protocol;
+use report::Report;
+
+pub type BenchError = Box<dyn std::error::Error>;
+
+const MODULES: [&str; 4] = ["router", "headers", "fault", "metrics"];
+
+/// The table the all-modules comparison and the gateway footprint route with.
+const GATEWAY_TABLE: SyntheticTable = SyntheticTable {
+    kind: TableKind::Prefix,
+    routes: 100,
+};
+
+/// The table of the opt-level study (docs/build.md).
+const OPT_LEVEL_TABLE: SyntheticTable = SyntheticTable {
+    kind: TableKind::Regex,
+    routes: 1000,
+};
+
+#[derive(Debug)]
+struct Options {
+    quick: bool,
+    output: PathBuf,
+    plots: Option<PathBuf>,
+    note: String,
+    opt_levels: bool,
+    render_only: bool,
+}
+
+fn parse_options() -> Result<Options, BenchError> {
+    let mut options = Options {
+        quick: false,
+        output: workspace_root().join("docs/benchmarks.md"),
+        plots: None,
+        note: String::new(),
+        opt_levels: true,
+        render_only: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--quick" => options.quick = true,
+            "--output" => options.output = PathBuf::from(value()?),
+            "--plots" => options.plots = Some(PathBuf::from(value()?)),
+            "--note" => options.note = value()?,
+            "--no-opt-levels" => options.opt_levels = false,
+            "--render" => options.render_only = true,
+            other => return Err(format!("unknown argument {other:?}").into()),
+        }
+    }
+    Ok(options)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), BenchError> {
+    let options = parse_options()?;
+    if let Some(parent) = options.output.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let results = options.output.with_extension("json");
+    let report = if options.render_only {
+        serde_json::from_str(&std::fs::read_to_string(&results)?)?
+    } else {
+        let report = measure(&options).await?;
+        std::fs::write(&results, serde_json::to_string_pretty(&report)?)?;
+        eprintln!("bench: wrote {}", results.display());
+        report
+    };
+    write_report(&report, &options)
+}
+
+async fn measure(options: &Options) -> Result<Report, BenchError> {
+    let started = Instant::now();
+    let settings = if options.quick {
+        Settings {
+            rounds: 2,
+            round: Duration::from_secs(1),
+            warm_up: Duration::from_secs(1),
+            connections: 16,
+            protocols: Protocol::ALL.to_vec(),
+        }
+    } else {
+        Settings {
+            rounds: 5,
+            round: Duration::from_secs(3),
+            warm_up: Duration::from_secs(2),
+            connections: 16,
+            protocols: Protocol::ALL.to_vec(),
+        }
+    };
+    let route_counts: &[usize] = if options.quick {
+        &[10, 1000]
+    } else {
+        &[10, 100, 1000, 10_000]
+    };
+    let mut report = Report::new(&options.note, &settings, EnvoyBinary::shared()?.version()?);
+
+    let scratch = tempfile::tempdir()?;
+    let sink = start_sink().await?;
+    let sink_addr = std::net::SocketAddr::from(([127, 0, 0, 1], sink.listener_port("sink")?));
+
+    let mut plan = Vec::new();
+    for &routes in route_counts {
+        for kind in TABLE_KINDS {
+            // Quick mode: the smallest prefix table and the large regex table only.
+            if options.quick && (routes == 10) != (kind == TableKind::Prefix) {
+                continue;
+            }
+            plan.push(comparisons::router(
+                SyntheticTable::new(kind, routes),
+                routes == route_counts[0],
+            )?);
+        }
+    }
+    plan.push(comparisons::headers()?);
+    if !options.quick {
+        plan.push(comparisons::fault()?);
+        plan.push(comparisons::metrics()?);
+        plan.push(comparisons::all_modules(GATEWAY_TABLE)?);
+    }
+    plan.push(comparisons::ceiling());
+    for comparison in &plan {
+        report
+            .measured
+            .push(comparisons::measure(comparison, sink_addr, &settings, scratch.path()).await?);
+    }
+
+    report.module_sizes = resources::module_sizes(&MODULES)?;
+    for &routes in route_counts {
+        for kind in TABLE_KINDS {
+            if options.quick && routes != 1000 {
+                continue;
+            }
+            report
+                .tables
+                .push(resources::table_footprint(SyntheticTable::new(kind, routes)).await?);
+        }
+    }
+    if !options.quick {
+        report.gateway = Some(resources::gateway_footprint(GATEWAY_TABLE).await?);
+    }
+
+    if options.opt_levels && !options.quick {
+        let builds = opt_levels::LEVELS
+            .iter()
+            .map(|level| opt_levels::build(level))
+            .collect::<Result<Vec<_>, _>>()?;
+        let variants: Vec<(String, PathBuf)> = builds
+            .iter()
+            .map(|build| (build.level.clone(), build.wasm.clone()))
+            .collect();
+        let comparison = comparisons::router_builds(OPT_LEVEL_TABLE, &variants);
+        report.opt_levels = Some((
+            builds,
+            comparisons::measure(&comparison, sink_addr, &settings, scratch.path()).await?,
+        ));
+    }
+
+    report.elapsed = started.elapsed();
+    report.load_at_end = report::load_average();
+    Ok(report)
+}
+
+fn write_report(report: &Report, options: &Options) -> Result<(), BenchError> {
+    let markdown = report.markdown(options.plots.is_some());
+    std::fs::write(&options.output, &markdown)?;
+    eprintln!("bench: wrote {}", options.output.display());
+    if let Some(plots) = &options.plots {
+        std::fs::create_dir_all(plots)?;
+        for (name, svg) in report.plots() {
+            let path = plots.join(name);
+            std::fs::write(&path, svg)?;
+            eprintln!("bench: wrote {}", path.display());
+        }
+    }
+    if options.quick {
+        println!("{markdown}");
+    }
+    Ok(())
+}
+
+/// The upstream every forwarding listener uses: an Envoy of its own (one worker) answering
+/// 200 `ok` with an `x-powered-by` header (which the header rules remove).
+async fn start_sink() -> Result<Envoy, BenchError> {
+    let mut route = RouteConfig::direct_response(200, "ok");
+    route.0["response_headers_to_add"] =
+        json!([{"header": {"key": "x-powered-by", "value": "sink"}}]);
+    let bootstrap = Bootstrap::new().listener(Listener::new("sink", route));
+    Ok(Envoy::start_with(&bootstrap, &comparisons::proxy_options()).await?)
+}
