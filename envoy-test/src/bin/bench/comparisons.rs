@@ -196,6 +196,30 @@ pub fn fault() -> Result<Comparison, BenchError> {
     ))
 }
 
+/// The fault module and the native fault filter both delaying every request by 300 ms
+/// (`x-fault: delay`): the latency above 300 ms is each one's delay error.
+pub fn fault_delay() -> Result<Comparison, BenchError> {
+    let [native_delay, native_abort] = native_fault_delay_and_abort();
+    let mut comparison = simple(
+        "fault-delay",
+        "Fault: a 300 ms delay on every request (latency - 300 ms = delay error)",
+        vec![
+            Variant::new(
+                "fault module",
+                Role::Module,
+                to_sink("module").filter(fault_filter()?),
+            ),
+            Variant::new(
+                "native fault filters",
+                Role::Native,
+                to_sink("native").filter(native_delay).filter(native_abort),
+            ),
+        ],
+    );
+    comparison.headers = vec![("x-fault".to_owned(), "delay".to_owned())];
+    Ok(comparison)
+}
+
 /// The metrics module (default config) vs no filter.
 pub fn metrics() -> Result<Comparison, BenchError> {
     Ok(simple(

@@ -152,6 +152,7 @@ async fn measure(options: &Options) -> Result<Report, BenchError> {
     plan.push(comparisons::headers()?);
     if !options.quick {
         plan.push(comparisons::fault()?);
+        plan.push(comparisons::fault_delay()?);
         plan.push(comparisons::metrics()?);
         plan.push(comparisons::all_modules(GATEWAY_TABLE)?);
     }
