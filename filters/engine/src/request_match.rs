@@ -118,12 +118,6 @@ impl RequestMatch {
 
     /// Whether every condition holds for `request`.
     pub fn matches(&self, request: &impl RequestView) -> bool {
-        let pseudo = |name: &str, condition: &Option<StringMatch>| match condition {
-            None => true,
-            Some(condition) => request
-                .header(name)
-                .is_some_and(|value| condition.matches(&value)),
-        };
         if let Some(uri) = &self.uri {
             let Some(path) = request.header(":path") else {
                 return false;
@@ -132,6 +126,17 @@ impl RequestMatch {
                 return false;
             }
         }
+        self.matches_apart_from_uri(request)
+    }
+
+    /// Whether every condition but `uri` holds, for callers that already know the `uri` does.
+    pub fn matches_apart_from_uri(&self, request: &impl RequestView) -> bool {
+        let pseudo = |name: &str, condition: &Option<StringMatch>| match condition {
+            None => true,
+            Some(condition) => request
+                .header(name)
+                .is_some_and(|value| condition.matches(&value)),
+        };
         pseudo(":scheme", &self.scheme)
             && pseudo(":method", &self.method)
             && pseudo(":authority", &self.authority)

@@ -8,6 +8,7 @@ mod destinations;
 mod hosts;
 mod path_index;
 mod redirect;
+mod regex_index;
 mod rewrite;
 mod route_headers;
 mod shadow;

@@ -1,6 +1,10 @@
 //! Istio's `StringMatch`: `exact`, `prefix` or RE2-style `regex`, the regex matching the whole value.
 
+use std::sync::OnceLock;
+
 use regex::Regex;
+use regex_automata::nfa::thompson;
+use regex_syntax::hir::{Hir, HirKind};
 use serde::Deserialize;
 
 use crate::error::FieldPath;
@@ -104,22 +108,47 @@ impl StringMatch {
 }
 
 /// A regex that must match the whole input, as RE2's `FullMatch` (and so Istio) does.
+///
+/// The pattern is parsed (and so validated) once, when the config is compiled; the matcher is
+/// built on first use. A large route table's `uri` regexes are decided by the path index and
+/// never need their own matcher, and building 10,000 of them would dominate config compile
+/// time and memory.
 #[derive(Debug, Clone)]
 pub struct FullMatchRegex {
-    pattern: String,
-    anchored: Regex,
+    pattern: Box<str>,
+    /// Literal strings every full match contains (see [`required_literals`]).
+    required_literals: Box<[Box<[u8]>]>,
+    anchored: OnceLock<Option<Regex>>,
 }
+
+/// The compiled size the `regex` crate allows by default; checked when the config is compiled,
+/// so that a pattern the matcher would refuse is refused there.
+const COMPILED_SIZE_LIMIT: usize = 10 << 20;
 
 impl FullMatchRegex {
     pub fn new(pattern: &str, path: &FieldPath) -> Result<Self, ConfigError> {
-        // Checking the pattern alone first matters: wrapping an unchecked `a)|(b` in an
-        // anchoring group would compile into a different regex instead of failing.
-        check_regex(pattern, path)?;
-        let anchored = Regex::new(&format!(r"\A(?:{pattern})\z"))
-            .map_err(|error| path.error(error.to_string()))?;
+        // Checking the pattern alone matters: wrapping an unchecked `a)|(b` in an anchoring
+        // group would compile into a different regex instead of failing.
+        let hir = parse_regex(pattern, path)?;
+        thompson::Compiler::new()
+            .configure(
+                thompson::Config::new()
+                    .which_captures(thompson::WhichCaptures::None)
+                    .shrink(false)
+                    .nfa_size_limit(Some(COMPILED_SIZE_LIMIT)),
+            )
+            .build_from_hir(&hir)
+            .map_err(|_| {
+                path.error(format!(
+                    "compiled regex exceeds size limit of {COMPILED_SIZE_LIMIT} bytes"
+                ))
+            })?;
+        let mut literals = Vec::new();
+        required_literals(&hir, &mut literals);
         Ok(Self {
-            pattern: pattern.to_owned(),
-            anchored,
+            pattern: pattern.into(),
+            required_literals: literals.into_iter().map(Vec::into_boxed_slice).collect(),
+            anchored: OnceLock::new(),
         })
     }
 
@@ -127,13 +156,59 @@ impl FullMatchRegex {
         &self.pattern
     }
 
+    /// Byte strings that occur in every value this regex fully matches (possibly none).
+    pub fn required_literals(&self) -> &[Box<[u8]>] {
+        &self.required_literals
+    }
+
     pub fn is_full_match(&self, value: &str) -> bool {
-        self.anchored.is_match(value)
+        self.anchored
+            .get_or_init(|| Regex::new(&format!(r"\A(?:{})\z", self.pattern)).ok())
+            .as_ref()
+            .is_some_and(|regex| regex.is_match(value))
+    }
+}
+
+/// Collects literals that every match of `hir` contains: literal runs of concatenations and
+/// of what must occur at least once; nothing from alternations or optional parts.
+fn required_literals(hir: &Hir, out: &mut Vec<Vec<u8>>) {
+    match hir.kind() {
+        HirKind::Literal(literal) => out.push(literal.0.to_vec()),
+        HirKind::Capture(capture) => required_literals(&capture.sub, out),
+        HirKind::Repetition(repetition) if repetition.min > 0 => {
+            required_literals(&repetition.sub, out)
+        }
+        HirKind::Concat(parts) => {
+            let mut run: Vec<u8> = Vec::new();
+            for part in parts {
+                match part.kind() {
+                    HirKind::Literal(literal) => run.extend_from_slice(&literal.0),
+                    _ => {
+                        if !run.is_empty() {
+                            out.push(std::mem::take(&mut run));
+                        }
+                        required_literals(part, out);
+                    }
+                }
+            }
+            if !run.is_empty() {
+                out.push(run);
+            }
+        }
+        HirKind::Empty
+        | HirKind::Class(_)
+        | HirKind::Look(_)
+        | HirKind::Repetition(_)
+        | HirKind::Alternation(_) => {}
     }
 }
 
 /// Istio's checks on a regex: not empty, at most [`MAX_REGEX_LEN`] long, valid syntax.
 pub fn check_regex(pattern: &str, path: &FieldPath) -> Result<(), ConfigError> {
+    parse_regex(pattern, path).map(drop)
+}
+
+fn parse_regex(pattern: &str, path: &FieldPath) -> Result<Hir, ConfigError> {
     if pattern.is_empty() {
         return Err(path.error("regex string match should not be empty"));
     }
@@ -144,7 +219,6 @@ pub fn check_regex(pattern: &str, path: &FieldPath) -> Result<(), ConfigError> {
     }
     regex_syntax::Parser::new()
         .parse(pattern)
-        .map(drop)
         .map_err(|error| path.error(syntax_reason(&error)))
 }
 

@@ -1,24 +1,37 @@
 //! Route candidates by path, so that selecting a route does not test every route: exact
-//! paths in hash maps, prefixes in byte tries, every regex in one `RegexSet`. Candidates come
+//! paths in hash maps, prefixes in byte tries, regexes in a [`RegexIndex`]. Candidates come
 //! back in first-match order; the caller then tests their remaining conditions.
 
 use std::collections::HashMap;
 
-use regex::{RegexSet, RegexSetBuilder};
-
 use crate::string_match::StringMatch;
 
+use super::regex_index::RegexIndex;
 use super::table::Route;
 
-/// A match block of a virtual host: `(route position in the virtual host, block index)`.
-/// A route without blocks, which matches everything, has the block [`WHOLE_ROUTE`].
-pub type Candidate = (u32, u32);
+/// A match block of a virtual host, ordered as first-match order tests them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Candidate {
+    /// The route's position in the virtual host.
+    pub position: u32,
+    /// The block's index in the route; [`WHOLE_ROUTE`] for a route without blocks, which
+    /// matches everything.
+    pub block: u32,
+    /// Whether the index already established that the block's `uri` matches the path.
+    pub uri_decided: bool,
+}
 
 pub const WHOLE_ROUTE: u32 = u32::MAX;
 
-/// Compiled regexes of many routes together can be large; past this the index leaves
-/// regex blocks to be tested one by one.
-const REGEX_SET_SIZE_LIMIT: usize = 64 << 20;
+impl Candidate {
+    fn new(position: u32, block: u32) -> Self {
+        Self {
+            position,
+            block,
+            uri_decided: false,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct PathIndex {
@@ -29,23 +42,21 @@ pub struct PathIndex {
     exact_ignore_case: HashMap<Box<str>, Vec<Candidate>>,
     prefixes: Trie,
     prefixes_ignore_case: Trie,
-    regexes: Option<RegexSet>,
-    /// For each pattern of `regexes`, its block.
-    regex_candidates: Vec<Candidate>,
+    regexes: RegexIndex,
 }
 
 impl PathIndex {
     /// Indexes the blocks of `routes`, given in the virtual host's order.
     pub fn new<'a>(routes: impl IntoIterator<Item = &'a Route>) -> Self {
         let mut index = Self::default();
-        let mut patterns = Vec::new();
+        let mut regex_blocks = Vec::new();
         for (position, route) in routes.into_iter().enumerate() {
             let position = u32::try_from(position).unwrap_or(u32::MAX);
             if route.matches.is_empty() {
-                index.always.push((position, WHOLE_ROUTE));
+                index.always.push(Candidate::new(position, WHOLE_ROUTE));
             }
             for (block, request_match) in route.matches.iter().enumerate() {
-                let candidate = (position, u32::try_from(block).unwrap_or(u32::MAX));
+                let candidate = Candidate::new(position, u32::try_from(block).unwrap_or(u32::MAX));
                 match request_match.uri() {
                     Some(StringMatch::Exact {
                         value,
@@ -73,24 +84,14 @@ impl PathIndex {
                     }) => index
                         .prefixes_ignore_case
                         .insert(value.to_ascii_lowercase().as_bytes(), candidate),
-                    Some(StringMatch::Regex(regex)) => {
-                        patterns.push(format!(r"\A(?:{})\z", regex.pattern()));
-                        index.regex_candidates.push(candidate);
-                    }
+                    Some(StringMatch::Regex(regex)) => regex_blocks.push((candidate, regex)),
                     Some(StringMatch::Present) | None => index.always.push(candidate),
                 }
             }
         }
-        if !patterns.is_empty() {
-            match RegexSetBuilder::new(&patterns)
-                .size_limit(REGEX_SET_SIZE_LIMIT)
-                .build()
-            {
-                Ok(set) => index.regexes = Some(set),
-                // Too large together: test these blocks one by one instead.
-                Err(_) => index.always.append(&mut index.regex_candidates),
-            }
-        }
+        let (regexes, mut unindexed) = RegexIndex::new(&regex_blocks);
+        index.regexes = regexes;
+        index.always.append(&mut unindexed);
         index
     }
 
@@ -113,14 +114,7 @@ impl PathIndex {
             self.prefixes_ignore_case
                 .collect_prefixes_of(path.bytes().map(|byte| byte.to_ascii_lowercase()), out);
         }
-        if let Some(regexes) = &self.regexes {
-            out.extend(
-                regexes
-                    .matches(without_query)
-                    .iter()
-                    .filter_map(|pattern| self.regex_candidates.get(pattern).copied()),
-            );
-        }
+        self.regexes.candidates(without_query, out);
         out.sort_unstable();
         out.dedup();
     }
@@ -202,18 +196,22 @@ mod tests {
     #[wasm_bindgen_test(unsupported = test)]
     fn the_trie_finds_every_prefix_of_a_path() {
         let mut trie = Trie::default();
-        trie.insert(b"/", (0, 0));
-        trie.insert(b"/api", (1, 0));
-        trie.insert(b"/api/v1", (2, 0));
-        trie.insert(b"/apx", (3, 0));
-        trie.insert(b"", (4, 0));
+        let candidate = |position| Candidate::new(position, 0);
+        trie.insert(b"/", candidate(0));
+        trie.insert(b"/api", candidate(1));
+        trie.insert(b"/api/v1", candidate(2));
+        trie.insert(b"/apx", candidate(3));
+        trie.insert(b"", candidate(4));
         let mut found = Vec::new();
         trie.collect_prefixes_of(b"/api/v1/users".iter().copied(), &mut found);
         found.sort_unstable();
-        assert_eq!(found, [(0, 0), (1, 0), (2, 0), (4, 0)]);
+        assert_eq!(
+            found,
+            [candidate(0), candidate(1), candidate(2), candidate(4)]
+        );
         found.clear();
         trie.collect_prefixes_of(b"/ap".iter().copied(), &mut found);
         found.sort_unstable();
-        assert_eq!(found, [(0, 0), (4, 0)]);
+        assert_eq!(found, [candidate(0), candidate(4)]);
     }
 }

@@ -179,23 +179,26 @@ impl RouteTable {
         index: &PathIndex,
         request: &impl RequestView,
     ) -> Option<(&Route, Option<usize>)> {
-        let path = request.header(":path").unwrap_or_default();
+        let path = request.header(":path");
         let mut candidates = Vec::new();
-        index.candidates(&path, &mut candidates);
-        candidates.into_iter().find_map(|(position, block)| {
+        index.candidates(path.as_deref().unwrap_or_default(), &mut candidates);
+        candidates.into_iter().find_map(|candidate| {
             let route = virtual_host
                 .route_ids
-                .get(position as usize)
+                .get(candidate.position as usize)
                 .and_then(|&id| self.routes.get(id))?;
-            if block == WHOLE_ROUTE {
+            if candidate.block == WHOLE_ROUTE {
                 return Some((route, None));
             }
-            let block = block as usize;
-            route
-                .matches
-                .get(block)
-                .filter(|request_match| request_match.matches(request))
-                .map(|_| (route, Some(block)))
+            let block = candidate.block as usize;
+            let request_match = route.matches.get(block)?;
+            // Without a `:path`, a `uri` condition fails whatever the index made of "".
+            let matched = if candidate.uri_decided && path.is_some() {
+                request_match.matches_apart_from_uri(request)
+            } else {
+                request_match.matches(request)
+            };
+            matched.then_some((route, Some(block)))
         })
     }
 }

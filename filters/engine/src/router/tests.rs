@@ -422,6 +422,74 @@ fn indexed_selection_agrees_with_a_linear_scan() {
     }
 }
 
+/// Large regex tables exercise both ways the index handles regexes: blocks filed under a
+/// rare literal they require, and blocks whose literals are shared by many, in a regex set.
+#[wasm_bindgen_test(unsupported = test)]
+fn indexed_selection_of_large_regex_tables_agrees_with_a_linear_scan() {
+    let mut random = Lcg(11);
+    let patterns = |route: usize| {
+        [
+            format!("/api/v[0-9]+/s{route}/[a-z]+/[0-9]+"),
+            format!("(/s{})+/x", route % 7),
+            format!("/opt(/o{route})?/[a-z]+"),
+            "/shared/[0-9]+".to_owned(),
+            format!("(?i)/case/{route}"),
+            "[a-z/0-9]+/tail".to_owned(),
+            format!("/alt/(a{route}|b)/[0-9]+"),
+            format!("/s{}/.*", route % 50),
+        ]
+    };
+    let mut routes = Vec::new();
+    for route in 0..400 {
+        let choices = patterns(route);
+        let uri = &choices[random.next(choices.len())];
+        let extra = match random.next(4) {
+            0 => r#", "method": {"exact": "POST"}"#,
+            _ => "",
+        };
+        routes.push(format!(
+            r#"{{"name": "r{route}", "match": [{{"uri": {{"regex": "{uri}"}}{extra}}}], "route": [{{"destination": {{"host": "h{route}"}}}}]}}"#
+        ));
+    }
+    let config = format!(r#"{{"hosts": ["*"], "http": [{}]}}"#, routes.join(","));
+    let indexed = table(&config);
+    let scanned = indexed.clone().without_indexes();
+    let mut forwarded = 0;
+    for _ in 0..2_000 {
+        let route = random.next(450);
+        let path = match random.next(8) {
+            0 => format!(
+                "/api/v{}/s{route}/items/{}",
+                random.next(3),
+                random.next(100)
+            ),
+            1 => format!("/s{}/s{}/x", route % 7, route % 7),
+            2 => format!("/opt/o{route}/abc"),
+            3 => format!("/shared/{route}"),
+            4 => format!("/CASE/{route}"),
+            5 => format!("/abc/{route}/tail?q=/tail"),
+            6 => format!(
+                "/alt/{}/{route}",
+                ["a1", "b", &format!("a{route}")][random.next(3)]
+            ),
+            _ => format!("/s{}/anything", route % 60),
+        };
+        let request = HeaderList::default()
+            .with(":method", ["GET", "POST"][random.next(2)])
+            .with(":authority", "x")
+            .with(":path", &path);
+        let decision = indexed.select(&request, &mut || 0);
+        forwarded += usize::from(matches!(decision, Decision::Forward(_)));
+        assert_eq!(decision, scanned.select(&request, &mut || 0), "{path}");
+    }
+    assert!(
+        forwarded > 1_000,
+        "only {forwarded} requests matched a route"
+    );
+    let without_path = HeaderList::default().with(":authority", "x");
+    assert_eq!(indexed.select(&without_path, &mut || 0), Decision::NoRoute);
+}
+
 #[wasm_bindgen_test(unsupported = test)]
 fn sticky_weights_keep_a_user_on_one_destination() {
     let table = table(
