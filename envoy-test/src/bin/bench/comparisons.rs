@@ -176,48 +176,38 @@ pub fn headers() -> Result<Comparison, BenchError> {
 /// The fault module with a delay and an abort that no request selects vs the native fault
 /// filters configured alike vs no filter.
 pub fn fault() -> Result<Comparison, BenchError> {
-    let [native_delay, native_abort] = native_fault_delay_and_abort();
-    Ok(simple(
-        "fault",
-        "Fault: configured, not matching",
-        vec![
-            Variant::new(
-                "fault module",
-                Role::Module,
-                to_sink("module").filter(fault_filter()?),
-            ),
-            Variant::new(
-                "native fault filters",
-                Role::Native,
-                to_sink("native").filter(native_delay).filter(native_abort),
-            ),
-            no_filter(),
-        ],
-    ))
+    let mut variants = fault_variants()?;
+    variants.push(no_filter());
+    Ok(simple("fault", "Fault: configured, not matching", variants))
 }
 
 /// The fault module and the native fault filter both delaying every request by 300 ms
 /// (`x-fault: delay`): the latency above 300 ms is each one's delay error.
 pub fn fault_delay() -> Result<Comparison, BenchError> {
-    let [native_delay, native_abort] = native_fault_delay_and_abort();
     let mut comparison = simple(
         "fault-delay",
         "Fault: a 300 ms delay on every request (latency - 300 ms = delay error)",
-        vec![
-            Variant::new(
-                "fault module",
-                Role::Module,
-                to_sink("module").filter(fault_filter()?),
-            ),
-            Variant::new(
-                "native fault filters",
-                Role::Native,
-                to_sink("native").filter(native_delay).filter(native_abort),
-            ),
-        ],
+        fault_variants()?,
     );
     comparison.headers = vec![("x-fault".to_owned(), "delay".to_owned())];
     Ok(comparison)
+}
+
+/// The fault module and the native fault filters, with the same delay and abort rules.
+fn fault_variants() -> Result<Vec<Variant>, BenchError> {
+    let [native_delay, native_abort] = native_fault_delay_and_abort();
+    Ok(vec![
+        Variant::new(
+            "fault module",
+            Role::Module,
+            to_sink("module").filter(fault_filter()?),
+        ),
+        Variant::new(
+            "native fault filters",
+            Role::Native,
+            to_sink("native").filter(native_delay).filter(native_abort),
+        ),
+    ])
 }
 
 /// The metrics module (default config) vs no filter.
