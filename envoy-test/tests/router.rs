@@ -753,3 +753,73 @@ fn free_port() -> Result<u16> {
             source: error,
         })
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_fault_aborts_its_percentage_of_requests() -> Result<()> {
+    let config = r#"{"hosts": ["*"], "http": [{
+        "fault": {"abort": {"httpStatus": 503, "percentage": {"value": 20}}},
+        "route": [{"destination": {"host": "static"}}]}]}"#;
+    let gateway = Gateway::start(config).await?;
+    let client = Client::http1();
+    let url = gateway.url("/")?;
+    const REQUESTS: usize = 2_000;
+    let mut aborted = 0;
+    for _ in 0..REQUESTS {
+        aborted += usize::from(client.get(&url).send().await?.status == 503);
+    }
+    let percent = 100.0 * aborted as f64 / REQUESTS as f64;
+    assert!(
+        (17.0..=23.0).contains(&percent),
+        "{percent:.1}% aborted instead of 20% ± 3"
+    );
+    assert_eq!(
+        gateway.upstream(STATIC).requests_received(),
+        REQUESTS - aborted
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegate_routes_under_its_root() -> Result<()> {
+    let config = r#"{"virtualServices": [
+        {"name": "root", "namespace": "default", "spec": {"hosts": ["*"], "http": [
+            {"name": "reviews", "match": [{"uri": {"prefix": "/reviews"}}], "timeout": "200ms",
+             "delegate": {"name": "reviews"}},
+            {"route": [{"destination": {"host": "static"}}]}]}},
+        {"name": "reviews", "namespace": "default", "spec": {"http": [
+            {"name": "v2", "match": [{"uri": {"prefix": "/reviews/v2"}}],
+             "route": [{"destination": {"host": "reviews", "subset": "v2", "port": {"number": 9080}}}]},
+            {"name": "outside", "match": [{"uri": {"prefix": "/ratings"}}],
+             "route": [{"destination": {"host": "reviews", "subset": "v2", "port": {"number": 9080}}}]},
+            {"route": [{"destination": {"host": "productpage", "port": {"number": 9080}}}]}]}}
+    ]}"#;
+    let slow_reviews = UpstreamOptions {
+        delay: std::time::Duration::from_millis(600),
+        ..UpstreamOptions::default()
+    };
+    let gateway = Gateway::with_upstreams(
+        config,
+        [
+            (STATIC, UpstreamOptions::default()),
+            (PRODUCTPAGE, UpstreamOptions::default()),
+            (REVIEWS_V2, slow_reviews),
+        ],
+    )
+    .await?;
+    let client = Client::http1();
+    let upstream =
+        |response: envoy_test::Response| response.json::<Echo>().map(|echo| echo.upstream);
+    assert_eq!(
+        upstream(client.get(gateway.url("/reviews/1")?).send().await?)?,
+        PRODUCTPAGE
+    );
+    // The delegate's /ratings route widens the root's /reviews and is dropped, as in Istio.
+    assert_eq!(
+        upstream(client.get(gateway.url("/ratings")?).send().await?)?,
+        STATIC
+    );
+    // The root's timeout reaches the delegate's route: the slow v2 upstream times out.
+    let response = client.get(gateway.url("/reviews/v2/1")?).send().await?;
+    assert_eq!(response.status, 504);
+    Ok(())
+}
