@@ -33,15 +33,9 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let port = parse_port()?;
-    let config_path = workspace_root().join("envoy-test/demo/router.json");
-    let router_config = std::fs::read_to_string(&config_path)
-        .map_err(|error| format!("{}: {error}", config_path.display()))?;
-    let headers_path = workspace_root().join("envoy-test/demo/headers.json");
-    let headers_config = std::fs::read_to_string(&headers_path)
-        .map_err(|error| format!("{}: {error}", headers_path.display()))?;
-    let fault_config_path = workspace_root().join("envoy-test/demo/fault.json");
-    let fault_config = std::fs::read_to_string(&fault_config_path)
-        .map_err(|error| format!("{}: {error}", fault_config_path.display()))?;
+    let (config_path, router_config) = demo_config("router.json")?;
+    let (headers_path, headers_config) = demo_config("headers.json")?;
+    let (fault_config_path, fault_config) = demo_config("fault.json")?;
 
     let mut bootstrap = Bootstrap::new()
         .listener(
@@ -113,6 +107,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     drop(envoy);
     drop(upstreams);
     Ok(())
+}
+
+/// A module config of the demo, `envoy-test/demo/<name>`, and its path for the banner.
+fn demo_config(name: &str) -> Result<(std::path::PathBuf, String), String> {
+    let path = workspace_root().join("envoy-test/demo").join(name);
+    let text =
+        std::fs::read_to_string(&path).map_err(|error| format!("{}: {error}", path.display()))?;
+    Ok((path, text))
 }
 
 fn parse_port() -> Result<u16, String> {
