@@ -625,31 +625,29 @@ const WHY_SMALL_TABLE: &str = "Small tables: native Envoy matches 10 routes in w
      (closed-loop), so the p99 difference is mostly queueing behind that extra work, not the \
      work itself; a fixed-rate latency run is not part of this suite yet.";
 
-const WHY_LARGE_TABLE: &str = "Large regex tables: at 1,000 routes the module's one `RegexSet` \
-     pass beats RE2 route by route, but by less than 2×, because the rest of a request (codec, \
-     the hop to the sink, the VM call and the host calls above) is not made faster. At 10,000 \
-     regex routes the module is slower than native: the set of 10,000 patterns (all starting \
-     `/api/v[0-9]+/s`) still builds, but its lazy DFA gives up and the search runs as an NFA \
-     simulation carrying every pattern through the shared prefix. A standalone probe of the regex \
-     crate (same version and features, natively, outside this suite) took 7.7 ms per match for \
-     these 10,000 patterns against 9 µs for 1,000; RE2 in native Envoy rejects most routes after \
-     a few bytes each. The router needs a literal prefilter (e.g. index regex routes by a \
-     required literal such as `s<i>`) before it can win at this size.";
+const WHY_LARGE_TABLE: &str = "Large regex tables: the module files each regex route under the \
+     rarest literal it requires (here `/s<i>/`), finds the candidates with one Aho-Corasick pass \
+     over the path and tests only those, so its selection cost hardly grows with the table, while \
+     native Envoy runs RE2 route by route. At 1,000 routes that wins, but by less than 2×, because \
+     the rest of a request (codec, the hop to the sink, the VM call and the host calls above) is \
+     not made faster; at 10,000 routes native matching dominates and the module is far ahead.";
 
 const WHY_MODULE_ALONE: &str = "A module alone: each wasm filter costs a stream context in V8, a \
      VM call per request and response event, and one host call per header read or written; at \
      the request rates of one worker this fixed cost is a visible share of the whole request \
      (the µs/request column gives it per module).";
 
-const WHY_COMPILE: &str = "Compile time: both kinds miss, natively. The 10,000-route config is \
-     over 1 MiB of JSON, parsed into a `serde_json::Value` first (for error paths) and then into \
-     the typed config; every route is then validated and compiled (prefix: tries; regex: each \
-     route's own regex, then all of them again as one `RegexSet`, which dominates the regex \
-     table). Inside Envoy this runs once per VM (the main thread's and each worker's), in wasm.";
+const WHY_COMPILE: &str = "Compile time: the 10,000-route config is over 1 MiB of JSON, parsed \
+     into a `serde_json::Value` first (to tell its two forms apart and give error paths) and then \
+     into the typed config; every route is then validated and compiled (each regex parsed once, \
+     its literals extracted; prefixes into tries). Parsing straight into the typed config and \
+     fewer per-route allocations are the known next steps. Inside Envoy this runs once per VM \
+     (the main thread's and each worker's), in wasm.";
 
-const WHY_MEMORY: &str = "VM memory: each route keeps its own compiled regex and the path index \
-     holds all of them again in one `RegexSet`; wasm linear memory never shrinks, so the peak \
-     while compiling (the parsed JSON config included) stays.";
+const WHY_MEMORY: &str = "VM memory: the parsed JSON config and its typed form are both alive \
+     while compiling, and wasm linear memory never shrinks, so that peak stays; each route also \
+     keeps its own strings (names, cluster) and match structures. A regex route builds its own \
+     matcher on first use, which adds memory as traffic reaches more routes.";
 
 fn protocol_slug(protocol: Protocol) -> &'static str {
     match protocol {
