@@ -21,7 +21,15 @@ impl RequestHeaders {
         Self::default()
     }
 
-    fn all(&self) -> &[(String, String)] {
+    /// The request's headers as already read in full, so they are not fetched again.
+    pub fn from_all(all: Vec<(String, String)>) -> Self {
+        Self {
+            all: OnceCell::from(all),
+        }
+    }
+
+    /// Every request header, read once on first use.
+    pub fn all(&self) -> &[(String, String)] {
         self.all
             .get_or_init(|| hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default())
     }

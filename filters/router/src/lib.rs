@@ -112,13 +112,23 @@ impl RouterStream {
 impl HttpContext for RouterStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         // Only the VirtualService may choose the cluster or steer Envoy's router.
-        for header in [CLUSTER_HEADER].iter().chain(&ROUTER_CONTROL_HEADERS) {
-            self.set_http_request_header(header, None);
+        // One read of the header map; only headers actually present cost a removal call.
+        let mut request = host::RequestHeaders::from_all(self.get_http_request_headers());
+        let untrusted: Vec<&str> = [CLUSTER_HEADER]
+            .iter()
+            .chain(&ROUTER_CONTROL_HEADERS)
+            .copied()
+            .filter(|name| request.all().iter().any(|(present, _)| present == name))
+            .collect();
+        if !untrusted.is_empty() {
+            for header in untrusted {
+                self.set_http_request_header(header, None);
+            }
+            request = host::RequestHeaders::new();
         }
         let Some(table) = self.table.clone() else {
             return Action::Continue;
         };
-        let request = host::RequestHeaders::new();
         match table.select(&request, &mut host::random::next_u64) {
             Decision::Forward(forward) => {
                 self.forward(&forward, &request);
