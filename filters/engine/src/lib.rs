@@ -13,6 +13,7 @@ pub mod header_name;
 pub mod headers;
 pub mod metrics;
 pub mod percentage;
+pub mod raw_text;
 pub mod request;
 pub mod request_match;
 pub mod route_properties;
