@@ -29,6 +29,7 @@ mod http_filter;
 pub mod istio_routes;
 mod listener;
 mod process;
+mod raw_client;
 mod reference_filters;
 mod synthetic_routes;
 mod upstream;
@@ -42,6 +43,7 @@ pub use envoy_binary::{EnvoyBinary, PINNED_ENVOY_VERSION};
 pub use error::{HarnessError, Result};
 pub use http_filter::{FailurePolicy, HttpFilter, WasmFilter};
 pub use listener::{Listener, RouteConfig};
+pub use raw_client::{raw_http1, raw_http2, RawHttp2Request, RawOutcome};
 pub use reference_filters::{
     native_fault_delay_and_abort, native_header_mutation_ten_rules, FAULT_DELAY_AND_ABORT,
     HEADERS_BENCH_REQUEST_HEADERS, HEADERS_TEN_RULES,

@@ -35,6 +35,8 @@ pub struct UpstreamOptions {
     pub fail_first: usize,
     /// Headers added to every response, after `content-type`.
     pub response_headers: Vec<(String, String)>,
+    /// Headers added after those, as raw bytes: values that are not UTF-8 (obs-text).
+    pub raw_response_headers: Vec<(String, Vec<u8>)>,
 }
 
 impl Default for UpstreamOptions {
@@ -44,6 +46,7 @@ impl Default for UpstreamOptions {
             delay: Duration::ZERO,
             fail_first: 0,
             response_headers: Vec::new(),
+            raw_response_headers: Vec::new(),
         }
     }
 }
@@ -65,6 +68,9 @@ pub struct Echo {
     pub headers: Vec<(String, String)>,
     /// The body, with invalid UTF-8 replaced.
     pub body: String,
+    /// The headers whose values are not UTF-8 (shown replaced in `headers`), byte for byte.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raw_headers: Vec<(String, Vec<u8>)>,
 }
 
 impl Echo {
@@ -174,6 +180,13 @@ impl Behaviour {
                     .map_err(|e| invalid(format!("value of header {name}: {e}")))?;
                 Ok((header_name, header_value))
             })
+            .chain(options.raw_response_headers.iter().map(|(name, value)| {
+                let header_name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| invalid(format!("header name {name:?}: {e}")))?;
+                let header_value = HeaderValue::from_bytes(value)
+                    .map_err(|e| invalid(format!("value of header {name}: {e}")))?;
+                Ok((header_name, header_value))
+            }))
             .collect::<Result<_>>()?;
         Ok(Behaviour {
             status,
@@ -251,6 +264,12 @@ async fn answer(
             })
             .collect(),
         body,
+        raw_headers: parts
+            .headers
+            .iter()
+            .filter(|(_, value)| std::str::from_utf8(value.as_bytes()).is_err())
+            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+            .collect(),
     };
     let index = {
         let mut received = state

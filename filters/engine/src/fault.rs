@@ -15,7 +15,9 @@ mod spec;
 pub use crate::percentage::FractionalPercent;
 pub use grpc_status::{grpc_status_code, GRPC_STATUS_NAMES};
 pub use plan::{FaultPlan, PlannedFaults};
-pub use policy::{Abort, Draws, FaultDecision, FaultPolicy, HeaderControl};
+pub use policy::{
+    Abort, Draws, FaultDecision, FaultPolicy, HeaderControl, DEFAULT_MAX_HEADER_DELAY,
+};
 pub use rules::FaultRules;
 pub use spec::{AbortSpec, DelaySpec, FaultConfigSpec, FaultRuleSpec, HttpFaultInjection};
 

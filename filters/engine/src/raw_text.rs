@@ -12,10 +12,10 @@
 //!
 //! Comparing decoded values is comparing bytes: two values decode to equal text exactly when
 //! their bytes are equal, and one starts (or ends) with a decoded config literal exactly when its
-//! bytes do. That is what Envoy's exact, prefix and suffix matchers compare. A regex never matches
-//! a value holding escapes ([`has_escapes`]): Envoy's RE2 matchers run in UTF-8 mode, and a value
-//! that is not UTF-8 matches no pattern there. Values a module copies (`%REQ(x)%`, a rewritten
-//! path's rest) keep their escapes and [`encode`] restores the original bytes.
+//! bytes do. That is what Envoy's exact, prefix and suffix matchers compare. A regex sees each
+//! escape as U+FFFD ([`for_regex`]), as RE2 decodes a byte that is not UTF-8 leniently. Values a
+//! module copies (`%REQ(x)%`, a rewritten path's rest) keep their escapes and [`encode`]
+//! restores the original bytes.
 
 use std::borrow::Cow;
 
@@ -65,6 +65,27 @@ pub fn has_escapes(text: &str) -> bool {
 /// Whether `text` is plain UTF-8 text as it stands (no byte escapes).
 pub fn is_plain(text: &str) -> bool {
     !has_escapes(text)
+}
+
+/// `text` with every byte escape replaced by U+FFFD, the replacement character: what a regex
+/// sees of a value that is not UTF-8. Envoy's RE2 decodes such bytes leniently (its `.*`
+/// matches `Jos\xe9`, checked against Envoy in `envoy-test/tests/hostile.rs`); a regex
+/// here matches the same on this form. Borrowed when there is nothing to replace.
+pub fn for_regex(text: &str) -> Cow<'_, str> {
+    if !has_escapes(text) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .map(|character| {
+                if escaped_byte(character).is_some() {
+                    char::REPLACEMENT_CHARACTER
+                } else {
+                    character
+                }
+            })
+            .collect(),
+    )
 }
 
 /// A config literal (always valid UTF-8) in decoded form, so it compares with decoded values

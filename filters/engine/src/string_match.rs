@@ -8,6 +8,7 @@ use regex_syntax::hir::{Hir, HirKind};
 use serde::Deserialize;
 
 use crate::error::FieldPath;
+use crate::raw_text;
 use crate::ConfigError;
 
 /// Istio limits regexes to 1024 characters (Envoy's RE2 program size budget).
@@ -57,8 +58,9 @@ impl StringMatch {
     ) -> Result<Self, ConfigError> {
         let ignore_case = options.ignore_case;
         match (&spec.exact, &spec.prefix, &spec.regex) {
+            // Literals in decoded form compare with decoded header values byte for byte.
             (Some(value), None, None) => Ok(Self::Exact {
-                value: value.clone(),
+                value: raw_text::decode_literal(value).into_owned(),
                 ignore_case,
             }),
             (None, Some(value), None) => {
@@ -68,7 +70,7 @@ impl StringMatch {
                         .error("prefix string match should not be empty"));
                 }
                 Ok(Self::Prefix {
-                    value: value.clone(),
+                    value: raw_text::decode_literal(value).into_owned(),
                     ignore_case,
                 })
             }
@@ -161,11 +163,14 @@ impl FullMatchRegex {
         &self.required_literals
     }
 
+    /// Whether the whole of `value` matches. A byte that is not UTF-8 counts as U+FFFD, as
+    /// RE2 (Envoy's engine) decodes it ([`raw_text::for_regex`]).
     pub fn is_full_match(&self, value: &str) -> bool {
+        let value = raw_text::for_regex(value);
         self.anchored
             .get_or_init(|| Regex::new(&format!(r"\A(?:{})\z", self.pattern)).ok())
             .as_ref()
-            .is_some_and(|regex| regex.is_match(value))
+            .is_some_and(|regex| regex.is_match(&value))
     }
 }
 

@@ -205,6 +205,11 @@ pub struct RouterConfig {
     /// Beyond Istio: weighted destinations are picked by a hash of this header or cookie, so
     /// one user keeps one version; requests without it are split at random.
     pub sticky_weights: Option<crate::router::StickySpec>,
+    /// The largest request body a mirror copies, in bytes. A mirrored request whose body grows
+    /// past it is not mirrored (`router.mirror.skipped_body_too_large`): the copy lives in the
+    /// VM's memory until the request ends. 0 mirrors only requests without a body.
+    #[serde(default = "default_mirror_max_body_bytes")]
+    pub mirror_max_body_bytes: u64,
     /// Set when the config was one bare `spec`: error paths then start at the spec's fields.
     #[serde(skip)]
     bare_spec: bool,
@@ -223,6 +228,11 @@ pub fn default_domain_suffix() -> String {
 
 pub fn default_port() -> u16 {
     80
+}
+
+/// 1 MiB, Envoy's default per-connection buffer limit: what Envoy itself holds of a request.
+pub fn default_mirror_max_body_bytes() -> u64 {
+    1 << 20
 }
 
 impl RouterConfig {
@@ -250,6 +260,7 @@ impl RouterConfig {
                 gateway: None,
                 default_port: default_port(),
                 sticky_weights: None,
+                mirror_max_body_bytes: default_mirror_max_body_bytes(),
                 bare_spec: true,
             })
         }

@@ -13,8 +13,10 @@ use proxy_wasm::types::{Action, ContextType};
 
 use host::FaultInjection;
 
+const MODULE: &str = "fault";
+
 proxy_wasm::main! {{
-    host::init_logging();
+    host::start_module(MODULE);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(FaultRoot::default()) });
 }}
 
@@ -28,7 +30,8 @@ impl Context for FaultRoot {}
 
 impl RootContext for FaultRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        if !host::configure("fault", &mut self.rules, FaultRules::from_json) {
+        let _in = host::in_callback("on_configure");
+        if !host::configure(MODULE, &mut self.rules, FaultRules::from_json) {
             return false;
         }
         if self.runtime.is_none() {
@@ -44,6 +47,7 @@ impl RootContext for FaultRoot {
     }
 
     fn on_tick(&mut self) {
+        let _in = host::in_callback("on_tick");
         if let Some(runtime) = &self.runtime {
             runtime.on_tick();
         }
@@ -80,6 +84,7 @@ impl FaultStream {
 
 impl Context for FaultStream {
     fn on_done(&mut self) -> bool {
+        let _in = host::in_callback("on_done");
         // The stream is over (answered, or reset by the client): drop its timer and its slot.
         if let Some(runtime) = &self.runtime {
             runtime.finish(self.id);
@@ -93,7 +98,9 @@ impl HttpContext for FaultStream {
         let (Some(rules), Some(runtime)) = (&self.rules, &self.runtime) else {
             return Action::Continue;
         };
+        let _in = host::in_callback("on_http_request_headers");
         let request = host::RequestHeaders::new();
+        host::crash_switch::panic_if_asked(&request);
         let cluster = if rules.uses_upstream_cluster() {
             host::route_cluster(&request)
         } else {

@@ -12,8 +12,10 @@ use engine::headers::{apply, HeaderRules, RememberedRequest, TemplateInput};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
+const MODULE: &str = "headers";
+
 proxy_wasm::main! {{
-    host::init_logging();
+    host::start_module(MODULE);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(HeadersRoot::default()) });
 }}
 
@@ -26,7 +28,8 @@ impl Context for HeadersRoot {}
 
 impl RootContext for HeadersRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        host::configure("headers", &mut self.rules, HeaderRules::from_json)
+        let _in = host::in_callback("on_configure");
+        host::configure(MODULE, &mut self.rules, HeaderRules::from_json)
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -51,6 +54,7 @@ impl Context for HeadersStream {}
 
 impl HttpContext for HeadersStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let _in = host::in_callback("on_http_request_headers");
         let Some(rules) = &self.rules else {
             return Action::Continue;
         };
@@ -66,6 +70,7 @@ impl HttpContext for HeadersStream {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let _in = host::in_callback("on_http_response_headers");
         let Some(rules) = &self.rules else {
             return Action::Continue;
         };

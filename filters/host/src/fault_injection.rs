@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 
 use engine::fault::{Abort, Draws, FaultPlan, FaultPolicy, ABORT_BODY, ABORT_DETAILS};
 use engine::RequestView;
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::{Action, Status};
 
-use crate::{Counter, Gauge, LocalReply, SharedCounter, StreamTimers};
+use crate::shared_slots::{SharedSlots, HEARTBEAT};
+use crate::{abi, Counter, Gauge, LocalReply, StreamTimers};
 
 /// What a delayed stream does when its delay is over.
 #[derive(Debug, Clone, Copy)]
@@ -42,21 +42,24 @@ pub struct FaultInjection {
     timers: RefCell<StreamTimers<AfterDelay>>,
     /// Streams of this VM that hold an active-fault slot.
     active: RefCell<BTreeSet<u32>>,
-    /// Slots in use across all workers, for `maxActiveFaults`.
-    slots: SharedCounter,
+    /// Slots in use across all workers, for `maxActiveFaults`; a dead VM's slots expire.
+    slots: SharedSlots,
     metrics: Metrics,
 }
 
 impl FaultInjection {
     /// Defines the stats `<stats_prefix>.delays_injected` (and the rest) and opens the
-    /// shared active-fault count `<stats_prefix>.active_faults`, seen by every worker.
+    /// shared active-fault slots `<stats_prefix>.active_faults`, seen by every worker. A VM
+    /// reloaded after a trap starts afresh here: the slots the dead VM held expire
+    /// ([`SharedSlots`]), and the gauge is set from the live total on the next change.
     pub fn start(stats_prefix: &str) -> Result<Self, String> {
         let metrics = Metrics::define(stats_prefix)
             .map_err(|status| format!("cannot define metrics: {status:?}"))?;
         Ok(Self {
-            timers: RefCell::default(),
+            // While streams wait, the tick doubles as this VM's heartbeat for its slots.
+            timers: RefCell::new(StreamTimers::with_max_period(HEARTBEAT)),
             active: RefCell::default(),
-            slots: SharedCounter::open(format!("{stats_prefix}.active_faults")),
+            slots: SharedSlots::open(format!("{stats_prefix}.active_faults.holders")),
             metrics,
         })
     }
@@ -90,21 +93,32 @@ impl FaultInjection {
                 duration,
                 then_abort,
             } => {
+                let Some(deadline) = crate::now().checked_add(duration) else {
+                    log::warn!(
+                        "fault: delay of {duration:?} is past the clock's range; not delayed"
+                    );
+                    self.release_slot(id);
+                    return Action::Continue;
+                };
                 log::debug!("fault: delaying request {}ms", duration.as_millis());
                 self.metrics.delays_injected.increment(1);
-                self.timers.borrow_mut().schedule(
-                    id,
-                    crate::now() + duration,
-                    AfterDelay { abort: then_abort },
-                );
+                self.timers
+                    .borrow_mut()
+                    .schedule(id, deadline, AfterDelay { abort: then_abort });
                 Action::Pause
             }
         }
     }
 
-    /// The root's tick: ends the delays that are due.
+    /// The root's tick: ends the delays that are due, and tells the other VMs this one is
+    /// alive while it holds slots.
     pub fn on_tick(&self) {
         let due = self.timers.borrow_mut().take_due();
+        if due.is_empty() && !self.active.borrow().is_empty() {
+            if let Some(total) = self.slots.heartbeat() {
+                self.metrics.active_faults.set(total);
+            }
+        }
         for (id, after) in due {
             if !crate::enter_stream(id) {
                 self.release_slot(id);
@@ -115,7 +129,7 @@ impl FaultInjection {
                 None => {
                     // A delay alone stops counting as active when it ends, as in Envoy.
                     self.release_slot(id);
-                    if let Err(status) = hostcalls::resume_http_request() {
+                    if let Err(status) = abi::resume_http_request() {
                         log::warn!("fault: cannot resume stream {id}: {status:?}");
                     }
                 }
@@ -142,7 +156,8 @@ impl FaultInjection {
         };
         let reply = LocalReply {
             status,
-            body: ABORT_BODY,
+            headers: &[],
+            body: ABORT_BODY.as_bytes(),
             details: ABORT_DETAILS,
             grpc_status,
         };
@@ -152,18 +167,19 @@ impl FaultInjection {
     }
 
     fn take_slot(&self, id: u32, limit: u64) -> bool {
-        if !self.slots.increment_below(limit) {
+        let Some(total) = self.slots.take_below(limit) else {
             return false;
-        }
+        };
         self.active.borrow_mut().insert(id);
-        self.metrics.active_faults.add(1);
+        self.metrics.active_faults.set(total);
         true
     }
 
     fn release_slot(&self, id: u32) {
         if self.active.borrow_mut().remove(&id) {
-            self.slots.decrement();
-            self.metrics.active_faults.add(-1);
+            if let Some(total) = self.slots.release() {
+                self.metrics.active_faults.set(total);
+            }
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The engine's [`HeaderMutator`] over one of the current stream's header maps.
 
 use engine::headers::HeaderMutator;
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MapType, Status};
 
-/// The request or response headers of the stream the host is calling into. Envoy re-selects
-/// the route after any change to the request headers.
+use crate::abi;
+
+/// The request or response headers of the stream the host is calling into. Values carry the
+/// byte escapes of [`engine::raw_text`] and go back to the host as their original bytes.
 pub struct HeaderMap {
     map: MapType,
 }
@@ -23,6 +24,24 @@ impl HeaderMap {
         }
     }
 
+    /// Replaces every value of `name` with `value`, logging a host refusal.
+    pub fn set(&self, name: &str, value: &str) {
+        self.report("set", name, abi::replace_map_value(self.map, name, value));
+    }
+
+    /// Removes every value of `name`, logging a host refusal.
+    pub fn remove(&self, name: &str) {
+        self.report("remove", name, abi::remove_map_value(self.map, name));
+    }
+
+    /// Every `(name, value)`, in order; empty (after logging why) if the host refuses.
+    pub fn all(&self) -> Vec<(String, String)> {
+        abi::get_map(self.map).unwrap_or_else(|status| {
+            log::warn!("cannot read {:?}: {status:?}", self.map);
+            Vec::new()
+        })
+    }
+
     fn report(&self, operation: &str, name: &str, result: Result<(), Status>) {
         if let Err(status) = result {
             log::warn!(
@@ -35,30 +54,18 @@ impl HeaderMap {
 
 impl HeaderMutator for HeaderMap {
     fn header_names(&self) -> Vec<String> {
-        hostcalls::get_map(self.map)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(name, _)| name)
-            .collect()
+        self.all().into_iter().map(|(name, _)| name).collect()
     }
 
     fn set_header(&mut self, name: &str, value: &str) {
-        self.report(
-            "set",
-            name,
-            hostcalls::set_map_value(self.map, name, Some(value)),
-        );
+        self.set(name, value);
     }
 
     fn add_header(&mut self, name: &str, value: &str) {
-        self.report("add", name, hostcalls::add_map_value(self.map, name, value));
+        self.report("add", name, abi::add_map_value(self.map, name, value));
     }
 
     fn remove_header(&mut self, name: &str) {
-        self.report(
-            "remove",
-            name,
-            hostcalls::set_map_value(self.map, name, None),
-        );
+        self.remove(name);
     }
 }

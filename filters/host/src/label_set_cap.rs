@@ -1,8 +1,9 @@
 //! The cardinality cap, shared by every VM of a plugin through proxy-wasm shared data.
 
 use engine::metrics::label_sets::{self, Admission};
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::Status;
+
+use crate::abi;
 
 /// How often a compare-and-swap lost to another VM is retried before the label set is sent
 /// to the overflow series instead (never past the cap).
@@ -12,7 +13,7 @@ const MAX_ATTEMPTS: usize = 16;
 /// fewer than `max_label_sets` do and it is added to the list under `key` now.
 pub fn admit(key: &str, fingerprint: u64, max_label_sets: usize) -> bool {
     for _ in 0..MAX_ATTEMPTS {
-        let (shared, cas) = match hostcalls::get_shared_data(key) {
+        let (shared, cas) = match abi::get_shared_data(key) {
             Ok(found) => found,
             Err(status) => {
                 log::warn!("cannot read shared data {key}: {status:?}");
@@ -27,10 +28,10 @@ pub fn admit(key: &str, fingerprint: u64, max_label_sets: usize) -> bool {
             Admission::Admitted => return true,
             Admission::Full => return false,
             Admission::Admit { updated } => {
-                match hostcalls::set_shared_data(key, Some(&updated), cas) {
+                match abi::set_shared_data(key, &updated, cas) {
                     // Without a cas the list was created, and another VM may have created it
                     // at the same moment: the next round checks that this entry survived.
-                    Ok(()) if cas.is_some() => return true,
+                    Ok(()) if cas != 0 => return true,
                     Ok(()) | Err(Status::CasMismatch) => continue,
                     Err(status) => {
                         log::warn!("cannot write shared data {key}: {status:?}");

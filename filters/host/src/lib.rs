@@ -1,8 +1,17 @@
 //! The thin shell shared by every module: it adapts proxy-wasm host calls to the engine.
+//!
+//! It is the modules' one door to the host: every call goes through [`abi`], which reads bytes,
+//! decodes header values losslessly ([`engine::raw_text`]) and reports a host error as a
+//! [`proxy_wasm::types::Status`] instead of panicking. No public function here panics; each
+//! logs a host refusal and says what it returns then.
 
+mod abi;
+pub mod crash_switch;
 mod delay_queue;
 mod fault_injection;
 mod header_map;
+pub mod health;
+mod http_call;
 pub mod label_set_cap;
 mod local_reply;
 mod logging;
@@ -10,22 +19,25 @@ pub mod metrics;
 mod plugin_config;
 pub mod properties;
 pub mod random;
+mod request_body;
 mod request_headers;
 mod response_headers;
 mod route_cluster;
-mod shared_counter;
+mod shared_slots;
 mod stream_attributes;
 mod stream_timers;
 
 pub use fault_injection::FaultInjection;
 pub use header_map::HeaderMap;
+pub use http_call::{dispatch_as_root, HttpCallMessage, NotSent};
 pub use local_reply::{send_local_reply, LocalReply};
-pub use logging::init_logging;
+pub use logging::{in_callback, start_module, CallbackGuard};
 pub use metrics::{Counter, Gauge};
 pub use plugin_config::configure;
+pub use request_body::{request_body, request_trailers};
 pub use request_headers::RequestHeaders;
 pub use response_headers::ResponseHeaders;
 pub use route_cluster::route_cluster;
-pub use shared_counter::SharedCounter;
+pub use shared_slots::SharedSlots;
 pub use stream_attributes::EnvoyAttributes;
 pub use stream_timers::{enter_stream, now, StreamTimers};

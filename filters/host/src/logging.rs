@@ -1,8 +1,79 @@
-//! Module logs go to Envoy's log through the proxy-wasm `log` bridge.
+//! Module logs go to Envoy's log; a panic is logged at `critical` with the module and the
+//! callback it happened in, and counted, before the VM traps.
+//!
+//! The SDK's logger `unwrap`s the host's answer to every log call; this one ignores a refused
+//! log line, so logging can never be what traps the VM.
+
+use std::cell::Cell;
 
 use proxy_wasm::types::LogLevel;
 
-/// Routes the `log` macros to Envoy; Envoy's own `wasm` log level filters further.
-pub fn init_logging() {
-    proxy_wasm::set_log_level(LogLevel::Info);
+use crate::abi;
+use crate::health::ModuleHealth;
+
+struct HostLogger;
+
+static LOGGER: HostLogger = HostLogger;
+
+thread_local! {
+    /// The proxy-wasm callback the module is in, for the panic log.
+    static CALLBACK: Cell<&'static str> = const { Cell::new("start") };
+}
+
+impl log::Log for HostLogger {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let level = match record.level() {
+            log::Level::Trace => LogLevel::Trace,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
+        };
+        let _ = abi::log(level, &record.args().to_string());
+    }
+
+    fn flush(&self) {}
+}
+
+/// Starts a module's VM: routes the `log` macros to Envoy (whose own `wasm` log level filters
+/// further) and installs the panic hook. Call it first in `proxy_wasm::main!`. Envoy refuses
+/// most host calls while the VM initialises, so the VM start is counted later, when the VM is
+/// first configured ([`crate::configure`]).
+pub fn start_module(module: &'static str) {
+    // A second call in one VM (tests) finds the logger set; that is fine.
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(log::LevelFilter::Info);
+    std::panic::set_hook(Box::new(move |info| {
+        let callback = CALLBACK.with(Cell::get);
+        let _ = abi::log(
+            LogLevel::Critical,
+            &format!("{module}: panicked in {callback}: {info}"),
+        );
+        ModuleHealth::of(module).panicked();
+    }));
+}
+
+/// Marks the callback the module is in until the guard is dropped, for the panic log.
+pub fn in_callback(name: &'static str) -> CallbackGuard {
+    let outer = CALLBACK.with(|current| current.replace(name));
+    CallbackGuard { outer }
+}
+
+/// Restores the enclosing callback's name (a host call may nest one callback in another).
+pub struct CallbackGuard {
+    outer: &'static str,
+}
+
+impl Drop for CallbackGuard {
+    fn drop(&mut self) {
+        let outer = self.outer;
+        CALLBACK.with(|current| current.set(outer));
+    }
 }

@@ -8,8 +8,9 @@
 
 use std::collections::HashMap;
 
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MetricType, Status};
+
+use crate::abi;
 
 /// A VM's metric ids by name.
 #[derive(Debug, Default)]
@@ -47,7 +48,7 @@ impl Metrics {
             log::error!("metric {name} is a {known_type:?}, not a {metric_type:?}");
             return None;
         }
-        match hostcalls::define_metric(metric_type, name) {
+        match abi::define_metric(metric_type, name) {
             Ok(id) => {
                 self.ids.insert(name.to_owned(), (metric_type, id));
                 Some(id)
@@ -62,14 +63,14 @@ impl Metrics {
 
 /// Adds `delta` to counter or gauge `id`.
 pub fn increment(id: u32, delta: i64) {
-    if let Err(status) = hostcalls::increment_metric(id, delta) {
+    if let Err(status) = abi::increment_metric(id, delta) {
         log::warn!("cannot increment metric {id}: {status:?}");
     }
 }
 
 /// Records `value` in histogram `id` (or sets gauge `id`).
 pub fn record(id: u32, value: u64) {
-    if let Err(status) = hostcalls::record_metric(id, value) {
+    if let Err(status) = abi::record_metric(id, value) {
         log::warn!("cannot record metric {id}: {status:?}");
     }
 }
@@ -84,7 +85,7 @@ pub struct Gauge(u32);
 
 impl Counter {
     pub fn define(name: &str) -> Result<Self, Status> {
-        hostcalls::define_metric(MetricType::Counter, name).map(Self)
+        abi::define_metric(MetricType::Counter, name).map(Self)
     }
 
     pub fn increment(self, by: u64) {
@@ -96,11 +97,16 @@ impl Counter {
 
 impl Gauge {
     pub fn define(name: &str) -> Result<Self, Status> {
-        hostcalls::define_metric(MetricType::Gauge, name).map(Self)
+        abi::define_metric(MetricType::Gauge, name).map(Self)
     }
 
     /// Adds `delta` (negative to lower it).
     pub fn add(self, delta: i64) {
         increment(self.0, delta);
+    }
+
+    /// Sets the value.
+    pub fn set(self, value: u64) {
+        record(self.0, value);
     }
 }

@@ -1,21 +1,30 @@
 //! Loading the plugin configuration Envoy hands to `on_configure`.
 
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use engine::ConfigError;
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::BufferType;
+
+use crate::abi;
+use crate::health::ModuleHealth;
+
+/// Whether this VM has counted its start (`<module>.vm_starts`).
+static VM_START_COUNTED: AtomicBool = AtomicBool::new(false);
 
 /// Reads the plugin configuration, compiles it with `compile` and stores it in `current`.
 ///
 /// Returns whether it succeeded, which is what `on_configure` must answer: on `false` Envoy
 /// refuses the filter at start, and rejects an update while the last good config keeps serving.
 pub fn configure<T>(
-    module: &str,
+    module: &'static str,
     current: &mut Option<Rc<T>>,
     compile: impl FnOnce(&[u8]) -> Result<T, ConfigError>,
 ) -> bool {
-    let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+    if !VM_START_COUNTED.swap(true, Ordering::Relaxed) {
+        ModuleHealth::of(module).vm_started();
+    }
+    let bytes = match abi::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
         Ok(bytes) => bytes.unwrap_or_default(),
         Err(status) => {
             log::error!("{module}: cannot read the plugin configuration: {status:?}");
@@ -23,12 +32,14 @@ pub fn configure<T>(
         }
     };
     if bytes.is_empty() {
+        ModuleHealth::of(module).config_rejected();
         log::error!("{module}: invalid plugin configuration: the configuration is empty");
         return false;
     }
     match compile(&bytes) {
         Ok(compiled) => {
             *current = Some(Rc::new(compiled));
+            ModuleHealth::of(module).config_loaded();
             log::info!(
                 "{module}: configuration loaded ({} bytes, linear memory {} bytes)",
                 bytes.len(),
@@ -37,6 +48,7 @@ pub fn configure<T>(
             true
         }
         Err(error) => {
+            ModuleHealth::of(module).config_rejected();
             log::error!("{module}: invalid plugin configuration: {error}");
             false
         }

@@ -4,23 +4,31 @@
 //! `get_property(["p"])` from it when `p` is not one of its own top-level attributes, so
 //! modules in one filter chain hand values to the ones after them this way.
 
-use proxy_wasm::hostcalls;
+use engine::raw_text;
 
-/// Sets the property `name` on the current stream (a single path segment).
+use crate::abi;
+
+/// Sets the property `name` on the current stream (a single path segment); `value` goes as
+/// its original bytes.
 pub fn set_string(name: &str, value: &str) {
-    if let Err(status) = hostcalls::set_property(vec![name], Some(value.as_bytes())) {
+    if let Err(status) = abi::set_property(&[name], &raw_text::encode(value)) {
         log::warn!("cannot set property {name}: {status:?}");
     }
 }
 
 /// The raw bytes of the attribute or property at `path`; `None` when Envoy has none.
 pub fn get_bytes(path: &[&str]) -> Option<Vec<u8>> {
-    hostcalls::get_property(path.to_vec()).ok().flatten()
+    abi::get_property(path).ok().flatten()
 }
 
-/// A string attribute or property (invalid UTF-8 replaced).
+/// A string attribute or property, decoded losslessly ([`raw_text`]).
 pub fn get_string(path: &[&str]) -> Option<String> {
-    get_bytes(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+    get_bytes(path).map(raw_text::decode_owned)
+}
+
+/// A string attribute; an empty one counts as unknown.
+pub fn get_nonempty_string(path: &[&str]) -> Option<String> {
+    get_string(path).filter(|value| !value.is_empty())
 }
 
 /// An integer attribute, which Envoy encodes as 8 little-endian bytes (durations in ns too).

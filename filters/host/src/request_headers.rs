@@ -4,10 +4,14 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use engine::RequestView;
-use proxy_wasm::hostcalls;
 use proxy_wasm::types::MapType;
 
+use crate::abi;
+use crate::properties::get_bytes;
+
 /// Request headers read through host calls, for the stream the host is currently calling into.
+/// Values are decoded losslessly ([`engine::raw_text`]): bytes that are not UTF-8 arrive as byte
+/// escapes, never as a panic.
 ///
 /// Pseudo-headers are single-valued and read one by one; other headers may repeat, and Envoy's
 /// single-value call returns only the first, so they are read once, all together, on first use.
@@ -30,32 +34,25 @@ impl RequestHeaders {
 
     /// Every request header, read once on first use.
     pub fn all(&self) -> &[(String, String)] {
-        self.all
-            .get_or_init(|| hostcalls::get_map(MapType::HttpRequestHeaders).unwrap_or_default())
+        self.all.get_or_init(|| crate::HeaderMap::request().all())
     }
 }
 
 impl RequestView for RequestHeaders {
     fn destination_port(&self) -> Option<u16> {
         // Envoy encodes integer attributes as 8 little-endian bytes.
-        let bytes = hostcalls::get_property(vec!["destination", "port"])
-            .ok()
-            .flatten()?;
-        let raw: [u8; 8] = bytes.try_into().ok()?;
+        let raw: [u8; 8] = get_bytes(&["destination", "port"])?.try_into().ok()?;
         u16::try_from(i64::from_le_bytes(raw)).ok()
     }
 
     fn downstream_tls(&self) -> bool {
         // Envoy's `connection.tls_version` attribute is empty on plaintext connections.
-        hostcalls::get_property(vec!["connection", "tls_version"])
-            .ok()
-            .flatten()
-            .is_some_and(|version| !version.is_empty())
+        get_bytes(&["connection", "tls_version"]).is_some_and(|version| !version.is_empty())
     }
 
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {
         if name.starts_with(':') {
-            return hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
+            return abi::get_map_value(MapType::HttpRequestHeaders, name)
                 .ok()
                 .flatten()
                 .map(Cow::Owned);

@@ -4,8 +4,6 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use engine::headers::ResponseView;
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MapType;
 
 use crate::request_headers::first_value;
 
@@ -21,8 +19,7 @@ impl ResponseHeaders {
     }
 
     fn all(&self) -> &[(String, String)] {
-        self.all
-            .get_or_init(|| hostcalls::get_map(MapType::HttpResponseHeaders).unwrap_or_default())
+        self.all.get_or_init(|| crate::HeaderMap::response().all())
     }
 }
 

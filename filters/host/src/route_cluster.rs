@@ -3,8 +3,8 @@
 
 use engine::router::CLUSTER_HEADER;
 use engine::RequestView;
-use proxy_wasm::hostcalls;
 
+use crate::properties::get_string;
 use crate::RequestHeaders;
 
 /// The cluster the request will be routed to: the router module's choice when it made one
@@ -16,8 +16,5 @@ pub fn route_cluster(request: &RequestHeaders) -> Option<String> {
     if let Some(chosen) = request.header(CLUSTER_HEADER) {
         return Some(chosen.into_owned());
     }
-    let bytes = hostcalls::get_property(vec!["xds", "cluster_name"])
-        .ok()
-        .flatten()?;
-    String::from_utf8(bytes).ok()
+    get_string(&["xds", "cluster_name"])
 }

@@ -8,8 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use proxy_wasm::hostcalls;
-
+use crate::abi;
 use crate::delay_queue::DelayQueue;
 
 /// Envoy's tick resolution.
@@ -33,19 +32,27 @@ pub struct StreamTimers<T> {
     period: Duration,
     /// When the next tick is expected, if the tick is on.
     next_tick: Option<SystemTime>,
+    /// While anything waits, the tick comes at least this often (a heartbeat for the owner).
+    max_period: Duration,
 }
 
 impl<T> Default for StreamTimers<T> {
     fn default() -> Self {
-        Self {
-            queue: DelayQueue::default(),
-            period: Duration::ZERO,
-            next_tick: None,
-        }
+        Self::with_max_period(Duration::MAX)
     }
 }
 
 impl<T> StreamTimers<T> {
+    /// Timers whose tick, while any stream waits, comes at least every `max_period`.
+    pub fn with_max_period(max_period: Duration) -> Self {
+        Self {
+            queue: DelayQueue::default(),
+            period: Duration::ZERO,
+            next_tick: None,
+            max_period: max_period.max(GRANULARITY),
+        }
+    }
+
     /// Holds `stream` until `deadline`; `payload` says what to do then.
     pub fn schedule(&mut self, stream: u32, deadline: SystemTime, payload: T) {
         self.queue.insert(stream, deadline, payload);
@@ -84,7 +91,10 @@ impl<T> StreamTimers<T> {
     }
 
     fn arm(&mut self, deadline: SystemTime, now: SystemTime) {
-        let left = deadline.duration_since(now).unwrap_or_default();
+        let left = deadline
+            .duration_since(now)
+            .unwrap_or_default()
+            .min(self.max_period);
         // Round up: a tick before the deadline would only have to be re-armed.
         let millis = left.as_nanos().div_ceil(GRANULARITY.as_nanos());
         let period = GRANULARITY * u32::try_from(millis).unwrap_or(u32::MAX).max(1);
@@ -93,7 +103,7 @@ impl<T> StreamTimers<T> {
 
     fn set_period(&mut self, period: Duration, now: SystemTime) {
         if period != self.period {
-            if let Err(status) = hostcalls::set_tick_period(period) {
+            if let Err(status) = abi::set_tick_period(period) {
                 log::error!("cannot set the tick period to {period:?}: {status:?}");
                 return;
             }
@@ -107,7 +117,7 @@ impl<T> StreamTimers<T> {
 /// Makes `stream` the context the next host calls act on (from a root context's `on_tick`);
 /// false if the host no longer knows it.
 pub fn enter_stream(stream: u32) -> bool {
-    match hostcalls::set_effective_context(stream) {
+    match abi::set_effective_context(stream) {
         Ok(()) => true,
         Err(status) => {
             log::warn!("stream {stream} is gone ({status:?}); not resuming it");
@@ -118,5 +128,5 @@ pub fn enter_stream(stream: u32) -> bool {
 
 /// The host's wall clock, which is what deadlines are set against.
 pub fn now() -> SystemTime {
-    hostcalls::get_current_time().unwrap_or_else(|_| SystemTime::now())
+    abi::current_time().unwrap_or_else(|_| SystemTime::now())
 }

@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use engine::headers::ResponseView;
 use engine::metrics::config::DimensionSource;
 use engine::metrics::label_sets::fingerprint;
 use engine::metrics::names::{self, MetricKind, METRICS};
@@ -27,8 +28,10 @@ const ADMITTED_LABEL_SETS: &str = "gateway_metrics.admitted_label_sets";
 
 const NANOS_PER_MILLI: i64 = 1_000_000;
 
+const MODULE: &str = "metrics";
+
 proxy_wasm::main! {{
-    host::init_logging();
+    host::start_module(MODULE);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(MetricsRoot::default()) });
 }}
 
@@ -42,7 +45,8 @@ impl Context for MetricsRoot {}
 
 impl RootContext for MetricsRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let configured = host::configure("metrics", &mut self.config, MetricsConfig::from_json);
+        let _in = host::in_callback("on_configure");
+        let configured = host::configure(MODULE, &mut self.config, MetricsConfig::from_json);
         if configured {
             // Another config has other dimensions: its label sets are new keys anyway.
             self.series.borrow_mut().by_label_set.clear();
@@ -115,6 +119,7 @@ impl Context for MetricsStream {}
 
 impl HttpContext for MetricsStream {
     fn on_log(&mut self) {
+        let _in = host::in_callback("on_log");
         let Some(config) = &self.config else {
             return;
         };
@@ -153,7 +158,9 @@ impl MetricsStream {
             .filter(|name| !name.is_empty());
         RequestFacts {
             method: properties::get_string(&["request", "method"]),
-            content_type: self.get_http_request_header("content-type"),
+            content_type: host::RequestHeaders::new()
+                .first_header_value("content-type")
+                .map(Cow::into_owned),
             response_code: properties::get_i64(&["response", "code"]),
             grpc_status: properties::get_i64(&["response", "grpc_status"]),
             response_flags: properties::get_i64(&["response", "flags"])
@@ -174,7 +181,9 @@ impl MetricsStream {
             DimensionSource::RequestHeader(name) => host::RequestHeaders::new()
                 .header(name)
                 .map(Cow::into_owned),
-            DimensionSource::ResponseHeader(name) => self.get_http_response_header(name),
+            DimensionSource::ResponseHeader(name) => host::ResponseHeaders::new()
+                .header(name)
+                .map(Cow::into_owned),
             DimensionSource::Attribute { path, value_type } => {
                 let path: Vec<&str> = path.iter().map(String::as_str).collect();
                 value_type.render(&properties::get_bytes(&path)?)

@@ -9,22 +9,26 @@
 
 mod mirror;
 mod route_headers;
+mod stats;
 
 use std::rc::Rc;
 
 use engine::route_properties;
 use engine::router::{Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS};
+use host::health::ModuleHealth;
+use host::{in_callback, FaultInjection, HeaderMap, LocalReply};
+use mirror::PendingMirror;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
-
-use host::FaultInjection;
-use mirror::PendingMirror;
 use route_headers::{apply_request_operations, PendingResponseEdits};
+use stats::MirrorStats;
+
+const MODULE: &str = "router";
 
 proxy_wasm::main! {{
-    host::init_logging();
+    host::start_module(MODULE);
     proxy_wasm::set_root_context(|root_id| -> Box<dyn RootContext> {
-        Box::new(RouterRoot { root_id, table: None, faults: None })
+        Box::new(RouterRoot { root_id, table: None, faults: None, mirror_stats: None })
     });
 }}
 
@@ -33,6 +37,7 @@ struct RouterRoot {
     table: Option<Rc<RouteTable>>,
     /// VirtualService `fault`s in flight; stats under `router.fault.*`.
     faults: Option<Rc<FaultInjection>>,
+    mirror_stats: Option<Rc<MirrorStats>>,
 }
 
 /// Mirror answers arrive here and are ignored.
@@ -40,8 +45,24 @@ impl Context for RouterRoot {}
 
 impl RootContext for RouterRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        if !host::configure("router", &mut self.table, RouteTable::from_json) {
+        let _in = in_callback("on_configure");
+        if !host::configure(MODULE, &mut self.table, RouteTable::from_json) {
             return false;
+        }
+        if let Some(table) = &self.table {
+            ModuleHealth::of(MODULE).set_gauge(
+                "routes",
+                u64::try_from(table.route_count()).unwrap_or(u64::MAX),
+            );
+        }
+        if self.mirror_stats.is_none() {
+            match MirrorStats::define() {
+                Ok(stats) => self.mirror_stats = Some(Rc::new(stats)),
+                Err(error) => {
+                    log::error!("router: {error}");
+                    return false;
+                }
+            }
         }
         if self.faults.is_none() {
             match FaultInjection::start("router.fault") {
@@ -56,6 +77,7 @@ impl RootContext for RouterRoot {
     }
 
     fn on_tick(&mut self) {
+        let _in = in_callback("on_tick");
         if let Some(faults) = &self.faults {
             faults.on_tick();
         }
@@ -67,6 +89,7 @@ impl RootContext for RouterRoot {
             stream_id,
             table: self.table.clone(),
             faults: self.faults.clone(),
+            mirror_stats: self.mirror_stats.clone(),
             mirror: None,
             cors_headers: Vec::new(),
             response_edits: None,
@@ -83,6 +106,7 @@ struct RouterStream {
     stream_id: u32,
     table: Option<Rc<RouteTable>>,
     faults: Option<Rc<FaultInjection>>,
+    mirror_stats: Option<Rc<MirrorStats>>,
     mirror: Option<PendingMirror>,
     /// Set on the response once it comes back.
     cors_headers: Vec<(&'static str, String)>,
@@ -91,6 +115,7 @@ struct RouterStream {
 
 impl Context for RouterStream {
     fn on_done(&mut self) -> bool {
+        let _in = in_callback("on_done");
         // Answered or reset: a delayed stream must never be resumed after this.
         if let Some(faults) = &self.faults {
             faults.finish(self.stream_id);
@@ -111,9 +136,11 @@ impl RouterStream {
 
 impl HttpContext for RouterStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        let _in = in_callback("on_http_request_headers");
         // Only the VirtualService may choose the cluster or steer Envoy's router.
         // One read of the header map; only headers actually present cost a removal call.
-        let mut request = host::RequestHeaders::from_all(self.get_http_request_headers());
+        let mut request = host::RequestHeaders::from_all(HeaderMap::request().all());
+        host::crash_switch::panic_if_asked(&request);
         let untrusted: Vec<&str> = [CLUSTER_HEADER]
             .iter()
             .chain(&ROUTER_CONTROL_HEADERS)
@@ -121,8 +148,9 @@ impl HttpContext for RouterStream {
             .filter(|name| request.all().iter().any(|(present, _)| present == name))
             .collect();
         if !untrusted.is_empty() {
+            let headers = HeaderMap::request();
             for header in untrusted {
-                self.set_http_request_header(header, None);
+                headers.remove(header);
             }
             request = host::RequestHeaders::new();
         }
@@ -148,8 +176,16 @@ impl HttpContext for RouterStream {
                     .iter()
                     .map(|(name, value)| (*name, value.as_str()))
                     .collect();
-                let body = (!response.body.is_empty()).then_some(response.body.as_slice());
-                self.send_http_response(u32::from(response.status), headers, body);
+                let reply = LocalReply {
+                    status: u32::from(response.status),
+                    headers: &headers,
+                    body: &response.body,
+                    details: "",
+                    grpc_status: None,
+                };
+                if let Err(status) = host::send_local_reply(reply) {
+                    log::warn!("router: cannot answer the request: {status:?}");
+                }
                 Action::Pause
             }
             Decision::NoRoute => Action::Continue,
@@ -157,9 +193,10 @@ impl HttpContext for RouterStream {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if self.mirror.is_some() {
-            if let Some(chunk) = self.get_http_request_body(0, body_size) {
-                if let Some(mirror) = &mut self.mirror {
+        let _in = in_callback("on_http_request_body");
+        if let Some(mirror) = &mut self.mirror {
+            if mirror.wants_body() {
+                if let Some(chunk) = host::request_body(body_size) {
                     mirror.add_body(&chunk);
                 }
             }
@@ -171,18 +208,23 @@ impl HttpContext for RouterStream {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let _in = in_callback("on_http_response_headers");
         if let Some(edits) = &self.response_edits {
             edits.apply();
         }
-        for (name, value) in &self.cors_headers {
-            self.set_http_response_header(name, Some(value));
+        if !self.cors_headers.is_empty() {
+            let response = HeaderMap::response();
+            for (name, value) in &self.cors_headers {
+                response.set(name, value);
+            }
         }
         Action::Continue
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        let _in = in_callback("on_http_request_trailers");
         if self.mirror.is_some() {
-            let trailers = self.get_http_request_trailers();
+            let trailers = host::request_trailers();
             self.send_mirror(&trailers);
         }
         self.hold_while_delayed()
@@ -193,28 +235,34 @@ impl RouterStream {
     fn forward(&mut self, forward: &ForwardTo, request: &host::RequestHeaders) {
         apply_request_operations(&forward.headers, request);
         self.response_edits = PendingResponseEdits::new(&forward.headers, request);
+        let headers = HeaderMap::request();
         if let Some(path) = &forward.path {
-            self.set_http_request_header(":path", Some(path));
+            headers.set(":path", path);
         }
         if let Some(authority) = forward.authority {
-            self.set_http_request_header(":authority", Some(authority));
+            headers.set(":authority", authority);
         }
         for (name, value) in forward.router_headers {
-            self.set_http_request_header(name, Some(value));
+            headers.set(name, value);
         }
         if !forward.mirrors.is_empty() {
+            let max_body_bytes = self
+                .table
+                .as_ref()
+                .map_or(0, |table| table.mirror_max_body_bytes());
             self.mirror = Some(PendingMirror::new(
                 forward
                     .mirrors
                     .iter()
                     .map(|cluster| cluster.to_string())
                     .collect(),
-                self.get_http_request_headers(),
+                headers.all(),
                 forward.mirror_timeout,
+                max_body_bytes,
             ));
         }
         self.cors_headers.clone_from(&forward.cors_headers);
-        self.set_http_request_header(CLUSTER_HEADER, Some(forward.cluster));
+        headers.set(CLUSTER_HEADER, forward.cluster);
         // Published for the modules after this one (the metrics module's route labels).
         host::properties::set_string(route_properties::ROUTE_NAME, forward.route_name);
         host::properties::set_string(route_properties::VIRTUAL_SERVICE, forward.virtual_service);
@@ -222,8 +270,8 @@ impl RouterStream {
     }
 
     fn send_mirror(&mut self, trailers: &[(String, String)]) {
-        if let Some(mirror) = self.mirror.take() {
-            mirror.send(self.root_id, self.stream_id, trailers);
+        if let (Some(mirror), Some(stats)) = (self.mirror.take(), &self.mirror_stats) {
+            mirror.send(self.root_id, self.stream_id, trailers, stats);
         }
     }
 }

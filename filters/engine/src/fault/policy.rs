@@ -15,9 +15,16 @@ use crate::ConfigError;
 /// the fault module allows them, a VirtualService `fault` (Istio's API) does not have them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeaderControl {
-    Allowed,
+    /// Allowed, with a header-controlled delay held to at most `max_delay`.
+    Allowed {
+        max_delay: Duration,
+    },
     Refused,
 }
+
+/// The default `maxHeaderDelay`: a client that may ask for a delay holds a stream (and an
+/// active-fault slot) no longer than this.
+pub const DEFAULT_MAX_HEADER_DELAY: Duration = Duration::from_secs(10);
 
 /// What an abort answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +65,10 @@ struct DelayPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DelaySource {
     Fixed(Duration),
-    Header,
+    /// From `x-envoy-fault-delay-request`, at most `max`.
+    Header {
+        max: Duration,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,9 +126,10 @@ impl DelayPolicy {
     fn decide(&self, request: &impl RequestView, draw: u64) -> Option<Duration> {
         let (percentage, duration) = match self.duration {
             DelaySource::Fixed(duration) => (self.percentage, Some(duration)),
-            DelaySource::Header => (
+            DelaySource::Header { max } => (
                 header_percentage(request, headers::DELAY_REQUEST_PERCENTAGE, self.percentage),
-                first_value::<u64>(request, headers::DELAY_REQUEST).map(Duration::from_millis),
+                first_value::<u64>(request, headers::DELAY_REQUEST)
+                    .map(|millis| Duration::from_millis(millis).min(max)),
             ),
         };
         if !percentage.enabled(draw) {
@@ -162,7 +173,12 @@ fn compile_delay(
         (Some(text), None) => DelaySource::Fixed(fixed_delay(text, &path.field("fixedDelay"))?),
         (None, Some(_)) => {
             allow_header_control(header_control, &path.field("headerDelay"))?;
-            DelaySource::Header
+            match header_control {
+                HeaderControl::Allowed { max_delay } => DelaySource::Header { max: max_delay },
+                HeaderControl::Refused => DelaySource::Header {
+                    max: Duration::ZERO,
+                },
+            }
         }
         (None, None) => return Err(path.error("fixedDelay is required")),
     };
@@ -247,7 +263,7 @@ fn http_status(status: i32, path: &FieldPath) -> Result<u16, ConfigError> {
 
 fn allow_header_control(control: HeaderControl, path: &FieldPath) -> Result<(), ConfigError> {
     match control {
-        HeaderControl::Allowed => Ok(()),
+        HeaderControl::Allowed { .. } => Ok(()),
         HeaderControl::Refused => Err(path.error(
             "header-controlled faults are a fault-module extension, not part of Istio's HTTPFaultInjection",
         )),

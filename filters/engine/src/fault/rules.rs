@@ -1,6 +1,6 @@
 //! The fault module's config: ordered rules, the first matching one applies.
 
-use super::policy::{Draws, FaultDecision, FaultPolicy, HeaderControl};
+use super::policy::{Draws, FaultDecision, FaultPolicy, HeaderControl, DEFAULT_MAX_HEADER_DELAY};
 use super::spec::{FaultConfigSpec, FaultRuleSpec, HttpFaultInjection};
 use crate::error::FieldPath;
 use crate::request::RequestView;
@@ -31,12 +31,20 @@ impl FaultRules {
     }
 
     pub fn compile(spec: &FaultConfigSpec) -> Result<Self, ConfigError> {
+        let max_delay = match &spec.max_header_delay {
+            None => DEFAULT_MAX_HEADER_DELAY,
+            Some(text) => {
+                let path = FieldPath::root().field("maxHeaderDelay");
+                crate::duration::parse(text).map_err(|reason| path.error(reason))?
+            }
+        };
+        let header_control = HeaderControl::Allowed { max_delay };
         let rules_path = FieldPath::root().field("rules");
         let rules = spec
             .rules
             .iter()
             .enumerate()
-            .map(|(index, rule)| FaultRule::compile(rule, &rules_path.index(index)))
+            .map(|(index, rule)| FaultRule::compile(rule, header_control, &rules_path.index(index)))
             .collect::<Result<_, _>>()?;
         Ok(Self {
             rules,
@@ -82,7 +90,11 @@ impl FaultRules {
 }
 
 impl FaultRule {
-    fn compile(spec: &FaultRuleSpec, path: &FieldPath) -> Result<Self, ConfigError> {
+    fn compile(
+        spec: &FaultRuleSpec,
+        header_control: HeaderControl,
+        path: &FieldPath,
+    ) -> Result<Self, ConfigError> {
         let matches = spec
             .matches
             .iter()
@@ -109,7 +121,7 @@ impl FaultRule {
         Ok(Self {
             matches,
             upstream_cluster: spec.upstream_cluster.clone(),
-            policy: FaultPolicy::compile(&fault, HeaderControl::Allowed, path)?,
+            policy: FaultPolicy::compile(&fault, header_control, path)?,
         })
     }
 

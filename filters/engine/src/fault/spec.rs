@@ -73,4 +73,7 @@ pub struct FaultConfigSpec {
     /// At most this many requests carry an active fault at once, across all workers
     /// (Envoy's `max_active_faults`); unset means unlimited.
     pub max_active_faults: Option<u32>,
+    /// The longest delay a `headerDelay` rule injects (`"10s"` by default): a longer
+    /// `x-envoy-fault-delay-request` is held to it.
+    pub max_header_delay: Option<String>,
 }

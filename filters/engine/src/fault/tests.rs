@@ -4,6 +4,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 
 use super::*;
 use crate::error::FieldPath;
+use crate::fault::policy::DEFAULT_MAX_HEADER_DELAY;
 use crate::request::HeaderList;
 
 fn rules(json: &str) -> FaultRules {
@@ -18,7 +19,14 @@ fn error(json: &str) -> String {
 
 fn policy(json: &str) -> FaultPolicy {
     let spec: HttpFaultInjection = serde_json::from_str(json).expect("valid fault JSON");
-    FaultPolicy::compile(&spec, HeaderControl::Allowed, &FieldPath::root()).expect("compiles")
+    FaultPolicy::compile(
+        &spec,
+        HeaderControl::Allowed {
+            max_delay: DEFAULT_MAX_HEADER_DELAY,
+        },
+        &FieldPath::root(),
+    )
+    .expect("compiles")
 }
 
 fn request() -> HeaderList {

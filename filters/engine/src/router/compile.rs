@@ -33,6 +33,7 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
             .as_ref()
             .map(|spec| StickyKey::compile(spec, &FieldPath::root().field("stickyWeights")))
             .transpose()?,
+        mirror_max_body_bytes: config.mirror_max_body_bytes,
         ..RouteTable::default()
     };
     let mut virtual_host_of: HashMap<String, usize> = HashMap::new();

@@ -111,6 +111,8 @@ impl RegexIndex {
 
     /// Adds the blocks that may match `path` (without its query string).
     pub fn candidates(&self, path: &str, out: &mut Vec<Candidate>) {
+        // A byte that is not UTF-8 counts as U+FFFD, as RE2 decodes it (see `raw_text`).
+        let path = &*crate::raw_text::for_regex(path);
         if let Some(literals) = &self.literals {
             for found in literals.find_overlapping_iter(path) {
                 let literal = found.pattern().as_usize();

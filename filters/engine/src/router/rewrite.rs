@@ -72,6 +72,10 @@ impl PathRewrite {
                     Some(at) => path.split_at(at),
                     None => (path, ""),
                 };
+                // Substituting into a path that is not UTF-8 would lose its bytes: unchanged.
+                if crate::raw_text::has_escapes(before_query) {
+                    return path.to_owned();
+                }
                 let rewritten = pattern.replace_all(before_query, substitution.as_str());
                 format!("{rewritten}{query}")
             }

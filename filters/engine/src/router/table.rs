@@ -28,6 +28,7 @@ pub struct RouteTable {
     pub(super) virtual_hosts: Vec<VirtualHost>,
     pub(super) routes: Vec<Route>,
     pub(super) sticky: Option<StickyKey>,
+    pub(super) mirror_max_body_bytes: u64,
 }
 
 /// The routes of one host, merged across VirtualServices in first-match order.
@@ -123,6 +124,11 @@ impl RouteTable {
     /// Parses, validates and compiles a router plugin config.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         super::compile::compile(&RouterConfig::from_json(bytes)?)
+    }
+
+    /// The largest request body a mirror copies (`mirrorMaxBodyBytes`).
+    pub fn mirror_max_body_bytes(&self) -> u64 {
+        self.mirror_max_body_bytes
     }
 
     /// The number of compiled routes, counting a route once even when several hosts share it.
