@@ -97,7 +97,8 @@ test-compat: build system-packages ## The router, fault and gateway e2e suites o
 	  then verdict=pass; else verdict=FAIL; failed=1; fi; \
 	  seconds=$$(( $$(date +%s) - start )); \
 	  counts=$$(awk '/^test result:/ {p += $$4; f += $$6; i += $$8} END {printf "%d passed, %d failed, %d ignored", p, f, i}' $(COMPAT_LOGS)/$$version.log); \
-	  printf '%-8s %-4s  %-36s %4ds\n' "$$version" "$$verdict" "$$counts" "$$seconds" | tee -a $(COMPAT_LOGS)/matrix.txt; \
+	  note=$$(grep -q 'has no Wasm runtime' $(COMPAT_LOGS)/$$version.log && echo '  this build has no Wasm runtime (V8)' || true); \
+	  printf '%-8s %-4s  %-36s %4ds%s\n' "$$version" "$$verdict" "$$counts" "$$seconds" "$$note" | tee -a $(COMPAT_LOGS)/matrix.txt; \
 	done; \
 	echo; echo "Envoy    result  tests (router, fault, route_cache, gateway)  time"; cat $(COMPAT_LOGS)/matrix.txt; \
 	exit $$failed
