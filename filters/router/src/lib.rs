@@ -263,6 +263,8 @@ impl RouterStream {
         }
         self.cors_headers.clone_from(&forward.cors_headers);
         headers.set(CLUSTER_HEADER, forward.cluster);
+        // Envoy matches its `cluster_header` route again; explicit where the host offers it.
+        host::clear_route_cache();
         // Published for the modules after this one (the metrics module's route labels).
         host::properties::set_string(route_properties::ROUTE_NAME, forward.route_name);
         host::properties::set_string(route_properties::VIRTUAL_SERVICE, forward.virtual_service);
