@@ -13,7 +13,9 @@ mod route_headers;
 use std::rc::Rc;
 
 use engine::route_properties;
-use engine::router::{Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS};
+use engine::router::{
+    Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS, UNKNOWN_SERVICE_DETAILS,
+};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
@@ -42,6 +44,9 @@ impl RootContext for RouterRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         if !host::configure("router", &mut self.table, RouteTable::from_json) {
             return false;
+        }
+        for warning in self.table.iter().flat_map(|table| table.warnings()) {
+            log::warn!("router: {warning}");
         }
         if self.faults.is_none() {
             match FaultInjection::start("router.fault") {
@@ -153,6 +158,19 @@ impl HttpContext for RouterStream {
                 Action::Pause
             }
             Decision::NoRoute => Action::Continue,
+            Decision::UnknownService { cluster } => {
+                log::debug!("router: no service has {cluster}");
+                let reply = host::LocalReply {
+                    status: 503,
+                    body: "",
+                    details: UNKNOWN_SERVICE_DETAILS,
+                    grpc_status: None,
+                };
+                if let Err(status) = host::send_local_reply(reply) {
+                    log::warn!("router: cannot answer 503 for {cluster}: {status:?}");
+                }
+                Action::Pause
+            }
         }
     }
 
