@@ -7,4 +7,6 @@ pub mod error;
 pub mod kinds;
 pub mod plan;
 pub mod plugins;
+pub mod render;
 pub mod resources;
+pub mod service_ports;

@@ -271,12 +271,19 @@ fn applies_to_gateway(virtual_service: &NamedVirtualService, gateway: Option<&st
             return false;
         }
     }
+    // Istio binds a VirtualService without `gateways` to the sidecars: the reserved `mesh`.
+    if gateway == MESH && virtual_service.spec.gateways.is_empty() {
+        return true;
+    }
     virtual_service
         .spec
         .gateways
         .iter()
         .any(|bound| names_gateway(&qualify_gateway(bound, &virtual_service.namespace), gateway))
 }
+
+/// Istio's name for the sidecars as a gateway.
+const MESH: &str = "mesh";
 
 /// A match block's own `gateways` narrow the VirtualService's; empty means no narrowing.
 fn block_applies_to_gateway(block: &RequestMatch, gateway: Option<&str>) -> bool {

@@ -350,5 +350,36 @@ mod tests {
                 other => panic!("expected a forward, got {other:?}"),
             }
         }
+    
+        #[wasm_bindgen_test(unsupported = test)]
+        fn the_mesh_gateway_takes_virtual_services_without_gateways() {
+            let json = r#"{"virtualServices": [
+                {"name": "reviews", "namespace": "bookinfo", "spec": {"hosts": ["reviews"],
+                 "http": [{"route": [{"destination": {"host": "reviews", "subset": "v1"}}]}]}},
+                {"name": "ingress", "namespace": "bookinfo", "spec": {"hosts": ["reviews"],
+                 "gateways": ["bookinfo-gateway"],
+                 "http": [{"route": [{"destination": {"host": "reviews", "subset": "v2"}}]}]}}],
+              "servicePorts": {"reviews.bookinfo.svc.cluster.local": [9080]}}"#;
+            let cluster = |gateway: &str| {
+                let config = json.replacen(
+                    r#""servicePorts""#,
+                    &format!(r#""gateway": "{gateway}", "servicePorts""#),
+                    1,
+                );
+                let table = RouteTable::from_json(config.as_bytes()).expect("valid");
+                match decide(&table) {
+                    Decision::Forward(forward) => forward.cluster.to_owned(),
+                    other => format!("{other:?}"),
+                }
+            };
+            assert_eq!(
+                cluster("mesh"),
+                "outbound|9080|v1|reviews.bookinfo.svc.cluster.local"
+            );
+            assert_eq!(
+                cluster("bookinfo/bookinfo-gateway"),
+                "outbound|9080|v2|reviews.bookinfo.svc.cluster.local"
+            );
+        }
     }
 }
