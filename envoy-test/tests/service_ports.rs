@@ -61,8 +61,7 @@ async fn access_log_lines(path: &Path, lines: usize) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn portless_destinations_reach_the_service_port_and_unknown_services_get_503(
-) -> Result<()> {
+async fn portless_destinations_reach_the_service_port_and_unknown_services_get_503() -> Result<()> {
     let logs = tempfile::tempdir().map_err(|source| envoy_test::HarnessError::Io {
         context: "creating a scratch directory".into(),
         source,
@@ -73,7 +72,7 @@ async fn portless_destinations_reach_the_service_port_and_unknown_services_get_5
             .filter(WasmFilter::new(
                 "router",
                 wasm_module("router")?,
-                &config(service_ports),
+                config(service_ports),
             ))
             .extra(access_log(&logs.path().join(name))))
     };

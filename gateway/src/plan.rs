@@ -109,8 +109,12 @@ pub fn plan(options: &Options) -> Result<Plan, Errors> {
     let (parsed, mut notes) = load(&options.config_dir)?;
     let service_ports =
         service_ports::collect(&parsed.service_entries, &parsed.services, &mut notes);
-    let (gateway, server, hosts) =
-        served_gateway(&parsed.gateways, &options.config_dir, options.gateway.as_deref(), &mut notes)?;
+    let (gateway, server, hosts) = served_gateway(
+        &parsed.gateways,
+        &options.config_dir,
+        options.gateway.as_deref(),
+        &mut notes,
+    )?;
     let mesh = options.gateway.as_deref() == Some(MESH);
     let (binding, hosts) = if mesh {
         notes.push(format!(
@@ -208,9 +212,7 @@ pub(crate) fn served_gateway<'a>(
 ) -> Result<(&'a Gateway, &'a Server, Vec<String>), ResourceError> {
     let chosen = |gateway: &Gateway| match wanted {
         None | Some(MESH) => true,
-        Some(wanted) => {
-            gateway.origin.qualified_name() == wanted || gateway.origin.name == wanted
-        }
+        Some(wanted) => gateway.origin.qualified_name() == wanted || gateway.origin.name == wanted,
     };
     let Some((gateway, server)) = gateways.iter().filter(|g| chosen(g)).find_map(|gateway| {
         gateway
@@ -293,11 +295,8 @@ fn plugin_configs(
             }
             (None, true) if !bound => {
                 bound = true;
-                let config = virtual_service::router_config(
-                    virtual_services,
-                    Some(binding),
-                    service_ports,
-                );
+                let config =
+                    virtual_service::router_config(virtual_services, Some(binding), service_ports);
                 notes.extend(virtual_service::check_router_config(
                     &config,
                     virtual_services,

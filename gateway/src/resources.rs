@@ -130,7 +130,11 @@ fn resource(
             "apiVersion",
             format!(
                 "{api_version:?} is not of the API group {}",
-                if expected.is_empty() { "core (v1)" } else { expected }
+                if expected.is_empty() {
+                    "core (v1)"
+                } else {
+                    expected
+                }
             ),
         ))),
         None => Err(Ok(format!(

@@ -183,14 +183,25 @@ async fn the_ingress_gateway_routes_bookinfo_and_render_gives_the_same_router_co
         &["networking/virtual-service-all-v1.yaml"],
     )?;
     let gateway = Gateway::start(&dir, &scratch.path().join("cache"), scratch.path())?;
-    for path in ["/productpage", "/static/app.css", "/login", "/api/v1/products/0"] {
+    for path in [
+        "/productpage",
+        "/static/app.css",
+        "/login",
+        "/api/v1/products/0",
+    ] {
         let response = get(&gateway, "bookinfo.example.com", path, false).await?;
         assert_eq!(response.status, 200, "{path}\n{}", tail(&gateway.stderr()));
         let echo: Echo = response.json()?;
         assert_eq!(echo.upstream, "productpage-v1", "{path}");
     }
     // The mesh's VirtualServices do not apply at the ingress gateway, as in Istio.
-    let response = get(&gateway, "reviews.default.svc.cluster.local", "/reviews/0", false).await?;
+    let response = get(
+        &gateway,
+        "reviews.default.svc.cluster.local",
+        "/reviews/0",
+        false,
+    )
+    .await?;
     assert_eq!(response.status, 404);
 
     // `gateway render` on the same directory: the router's config is the one Envoy runs here.
@@ -252,6 +263,54 @@ async fn the_ingress_gateway_routes_bookinfo_and_render_gives_the_same_router_co
         }
     }
     assert_eq!(kinds, ["WasmPlugin", "TrafficExtension", "EnvoyFilter"]);
+
+    // The rendered WasmPlugin (the module from dist/) routes as `make gateway` did: its own
+    // pluginConfig is all it has (a router with a pluginConfig binds no VirtualService of the
+    // directory; the mesh's are left out too).
+    let (_, wasm_plugin) = rendered
+        .files
+        .iter()
+        .find(|(path, _)| path.starts_with("wasmplugin"))
+        .ok_or("no rendered WasmPlugin")?;
+    let mut wasm_plugin = yaml::documents(wasm_plugin)?
+        .into_iter()
+        .next()
+        .ok_or("an empty WasmPlugin file")?;
+    wasm_plugin["spec"]["url"] =
+        Value::from(format!("file://{}", wasm_module("router")?.display()));
+    let only_rendered = scratch.path().join("rendered");
+    fs::create_dir_all(&only_rendered)?;
+    for file in fs::read_dir(&dir)? {
+        let file = file?.path();
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !name.contains("virtual-service") && name != "zz-router.yaml" {
+            fs::copy(&file, only_rendered.join(name))?;
+        }
+    }
+    fs::write(
+        only_rendered.join("router.yaml"),
+        serde_json::to_string(&wasm_plugin)?,
+    )?;
+    let gateway = Gateway::start(
+        &only_rendered,
+        &scratch.path().join("cache"),
+        scratch.path(),
+    )?;
+    let response = get(&gateway, "bookinfo.example.com", "/productpage", false).await?;
+    assert_eq!(response.status, 200, "{}", tail(&gateway.stderr()));
+    assert_eq!(response.json::<Echo>()?.upstream, "productpage-v1");
+    let response = get(
+        &gateway,
+        "reviews.default.svc.cluster.local",
+        "/reviews/0",
+        false,
+    )
+    .await?;
+    assert_eq!(response.status, 404);
+    drop(gateway);
     drop(pods);
     Ok(())
 }
@@ -269,9 +328,7 @@ fn istio_crds() -> Result<Option<Crds>> {
     for dir in found {
         let file = dir.join("crd-all.gen.yaml");
         if file.exists() {
-            return Ok(Some(
-                Crds::load(&file).map_err(|error| error.to_string())?,
-            ));
+            return Ok(Some(Crds::load(&file).map_err(|error| error.to_string())?));
         }
     }
     eprintln!("SKIPPED the CRD check: no shared/istio/crd-all.gen.yaml (set ISTIO_SHARED_DIR)");
@@ -291,7 +348,10 @@ async fn request_routing_sends_jason_to_v2_and_everyone_else_to_v1() -> Result<(
     )
     .await?;
     for service in ["productpage", "reviews", "ratings", "details"] {
-        assert_eq!(pod(&gateway, service, false).await?, format!("{service}-v1"));
+        assert_eq!(
+            pod(&gateway, service, false).await?,
+            format!("{service}-v1")
+        );
         assert_eq!(pod(&gateway, service, true).await?, format!("{service}-v1"));
     }
     drop(gateway);
@@ -447,7 +507,13 @@ async fn request_timeouts_and_mirroring_as_the_tasks_apply_them() -> Result<()> 
     assert!(started.elapsed() >= Duration::from_secs(2));
     drop(gateway);
 
-    let gateway = mesh(scratch.path(), "mirroring", &pods, &["tasks/mirroring.yaml"]).await?;
+    let gateway = mesh(
+        scratch.path(),
+        "mirroring",
+        &pods,
+        &["tasks/mirroring.yaml"],
+    )
+    .await?;
     let mirror = pods.upstream("reviews-v2")?;
     let before = mirror.requests_received();
     for _ in 0..3 {
@@ -460,7 +526,10 @@ async fn request_timeouts_and_mirroring_as_the_tasks_apply_them() -> Result<()> 
     let copies = mirror.received();
     assert_eq!(copies.len(), before + 3, "every request is mirrored to v2");
     let last = copies.last().ok_or("no mirrored request")?;
-    assert_eq!(last.authority, "reviews.default.svc.cluster.local-shadow:9080");
+    assert_eq!(
+        last.authority,
+        "reviews.default.svc.cluster.local-shadow:9080"
+    );
     drop(gateway);
     drop(pods);
     Ok(())
@@ -525,7 +594,32 @@ fn every_shipped_virtual_service_is_accepted_and_a_multi_port_service_needs_a_po
         }
         checked += 1;
     }
-    assert_eq!(checked, 18, "VirtualService files in samples/bookinfo/networking");
+    assert_eq!(
+        checked, 18,
+        "VirtualService files in samples/bookinfo/networking"
+    );
+
+    // Render refuses a Gateway the directory does not have, and the mesh.
+    for (wanted, expected) in [
+        (
+            "istio-system/nope",
+            "--gateway istio-system/nope: no such Gateway",
+        ),
+        (
+            "mesh",
+            "--gateway mesh: render writes manifests for a gateway's pods",
+        ),
+    ] {
+        let options = gateway::render::RenderOptions {
+            config_dir: scratch.path().join("virtual-service-reviews-v3.yaml"),
+            gateway: Some(wanted.into()),
+        };
+        let error = match gateway::render::render(&options, &xtask::workspace::root()) {
+            Ok(_) => return Err(format!("render accepted --gateway {wanted}").into()),
+            Err(errors) => errors.to_string(),
+        };
+        assert!(error.contains(expected), "{error}");
+    }
 
     // A Service with two ports and a destination naming none: refused, naming the field.
     let dir = scratch.path().join("two-ports");

@@ -14,7 +14,8 @@ use std::rc::Rc;
 
 use engine::route_properties;
 use engine::router::{
-    Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS, UNKNOWN_SERVICE_DETAILS,
+    Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS,
+    UNKNOWN_SERVICE_DETAILS,
 };
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};

@@ -32,7 +32,10 @@ pub(super) struct ServicePorts {
 pub(super) enum Resolution {
     Known(u16),
     /// Not in the registry: the port the cluster name gets, and why it is unknown.
-    Unknown { port: u16, reason: String },
+    Unknown {
+        port: u16,
+        reason: String,
+    },
 }
 
 impl ServicePorts {
@@ -202,10 +205,7 @@ mod tests {
     fn without_a_registry_every_destination_is_taken_as_it_is() {
         let ports = ServicePorts::compile(None, &FieldPath::root()).expect("valid");
         let at = FieldPath::root();
-        assert_eq!(
-            ports.resolve("a.b", None, 80, &at).map(port),
-            Ok(Ok(80))
-        );
+        assert_eq!(ports.resolve("a.b", None, 80, &at).map(port), Ok(Ok(80)));
         assert_eq!(
             ports.resolve("a.b", Some(8080), 80, &at).map(port),
             Ok(Ok(8080))
@@ -214,11 +214,8 @@ mod tests {
 
     #[wasm_bindgen_test(unsupported = test)]
     fn bad_registries_are_refused_naming_the_host() {
-        let error = |entries: &[(&str, &[u32])]| {
-            registry(entries)
-                .expect_err("refused")
-                .to_string()
-        };
+        let error =
+            |entries: &[(&str, &[u32])]| registry(entries).expect_err("refused").to_string();
         assert_eq!(
             error(&[("reviews", &[9080])]),
             "servicePorts.\"reviews\": host \"reviews\" must be fully qualified, e.g. reviews.default.svc.cluster.local"
@@ -350,7 +347,7 @@ mod tests {
                 other => panic!("expected a forward, got {other:?}"),
             }
         }
-    
+
         #[wasm_bindgen_test(unsupported = test)]
         fn the_mesh_gateway_takes_virtual_services_without_gateways() {
             let json = r#"{"virtualServices": [
