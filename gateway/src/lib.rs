@@ -1,6 +1,7 @@
 //! `make gateway`: a local stand-in for istio-ingressgateway on a stock Envoy, built from the
 //! Istio resources of a directory (WasmPlugin/TrafficExtension, VirtualService, ServiceEntry,
-//! DestinationRule, Gateway). See README.md, "Running an Istio config locally".
+//! DestinationRule, Gateway, Kubernetes Service); and `gateway render`, the router's manifests
+//! for a real cluster from the same directory. See README.md, "Running an Istio config locally".
 
 pub mod clusters;
 pub mod error;
