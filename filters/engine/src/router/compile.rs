@@ -117,7 +117,7 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
             virtual_host.index = Some(PathIndex::new(routes));
         }
     }
-    table.warnings = service_ports.warnings;
+    table.warnings.extend(service_ports.warnings);
     table.unknown_clusters = service_ports.unknown_clusters;
     Ok(table)
 }
