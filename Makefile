@@ -21,7 +21,7 @@ export ENVOY_VERSION
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: help toolchain system-packages envoy wasm-bindgen-runner build lint test-unit test-wasm \
-        test-e2e test test-compat run gateway clean image push manifests check-manifests bench bench-quick
+        test-e2e test test-compat run gateway render clean image push manifests check-manifests bench bench-quick
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -109,10 +109,17 @@ run: build envoy ## Start a local gateway (Envoy + every module + demo upstreams
 PORT ?= 10000
 ADMIN_PORT ?= 15000
 
-gateway: envoy ## Run Istio resources as a local istio-ingressgateway: make gateway CONFIG=dir [PORT=..] [ADMIN_PORT=..]
+gateway: envoy ## Run Istio resources as a local istio-ingressgateway: make gateway CONFIG=dir [PORT=..] [ADMIN_PORT=..] [GATEWAY=ns/name|mesh]
 	@test -n "$(CONFIG)" || { echo "usage: make gateway CONFIG=<dir of Istio *.yaml> [PORT=$(PORT)] [ADMIN_PORT=$(ADMIN_PORT)]"; exit 2; }
 	cargo build -q -p gateway
-	exec target/debug/gateway --config $(CONFIG) --port $(PORT) --admin-port $(ADMIN_PORT)
+	exec target/debug/gateway --config $(CONFIG) --port $(PORT) --admin-port $(ADMIN_PORT) $(if $(GATEWAY),--gateway $(GATEWAY))
+
+OUT ?= dist/render
+
+render: ## The router's WasmPlugin/TrafficExtension + EnvoyFilter for a cluster: make render CONFIG=dir [OUT=dist/render] [GATEWAY=ns/name]
+	@test -n "$(CONFIG)" || { echo "usage: make render CONFIG=<dir of Istio *.yaml> [OUT=$(OUT)] [GATEWAY=namespace/name]"; exit 2; }
+	cargo build -q -p gateway
+	target/debug/gateway render --config $(CONFIG) --output $(OUT) $(if $(GATEWAY),--gateway $(GATEWAY))
 
 BENCH_NOTE ?=
 

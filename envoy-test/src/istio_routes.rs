@@ -26,8 +26,8 @@
 //! renders them as `request_headers_to_add`/… and the fault filter's per-route config; the
 //! comparisons here do not need them yet). Also left out: consistent-hash policies and stateful sessions (DestinationRule), the HTTP/3 alt-svc
 //! header (TLS/QUIC servers), and `delegate` (its merge is the engine's; a config using it is
-//! refused). A destination without a port uses the router's `defaultPort`, as the router does,
-//! where Istio would use the service's only port.
+//! refused). A destination without a port uses its service's only port from `servicePorts`, as
+//! Istio does, else the router's `defaultPort`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -430,16 +430,29 @@ fn destination_cluster(
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
 ) -> Result<String, String> {
-    let port = match destination.port {
-        None => config.default_port,
-        Some(port) => u16::try_from(port.number)
-            .map_err(|_| format!("destination port {} out of range", port.number))?,
-    };
     let fqdn = fully_qualified_host(
         &destination.host,
         &virtual_service.namespace,
         &config.domain_suffix,
     );
+    // Istio's `GetDestinationCluster`: the service's only port when the destination names none.
+    let only_port = config
+        .service_ports
+        .as_ref()
+        .and_then(|ports| {
+            ports
+                .iter()
+                .find(|(host, _)| host.eq_ignore_ascii_case(&fqdn))
+        })
+        .and_then(|(_, ports)| match ports.as_slice() {
+            [only] => u16::try_from(*only).ok(),
+            _ => None,
+        });
+    let port = match destination.port {
+        None => only_port.unwrap_or(config.default_port),
+        Some(port) => u16::try_from(port.number)
+            .map_err(|_| format!("destination port {} out of range", port.number))?,
+    };
     Ok(cluster_name(port, destination.subset.as_deref(), &fqdn))
 }
 

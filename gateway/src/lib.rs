@@ -1,10 +1,13 @@
 //! `make gateway`: a local stand-in for istio-ingressgateway on a stock Envoy, built from the
 //! Istio resources of a directory (WasmPlugin/TrafficExtension, VirtualService, ServiceEntry,
-//! DestinationRule, Gateway). See README.md, "Running an Istio config locally".
+//! DestinationRule, Gateway, Kubernetes Service); and `gateway render`, the router's manifests
+//! for a real cluster from the same directory. See README.md, "Running an Istio config locally".
 
 pub mod clusters;
 pub mod error;
 pub mod kinds;
 pub mod plan;
 pub mod plugins;
+pub mod render;
 pub mod resources;
+pub mod service_ports;

@@ -10,18 +10,31 @@ use std::time::Duration;
 use envoy_test::{Envoy, EnvoyOptions};
 use gateway::plan::{plan, Options, LISTENER};
 
-const USAGE: &str = "usage: gateway --config DIR [--port PORT] [--admin-port PORT] [--cache-dir DIR]
+const USAGE: &str = "usage: gateway --config DIR [--port PORT] [--admin-port PORT] [--cache-dir DIR] [--gateway NAME]
+       gateway render --config DIR [--output DIR] [--gateway NAMESPACE/NAME]
 
   --config DIR       Istio resources: every *.yaml in DIR (multi-document)
   --port PORT        where the Gateway's first HTTP server is served on 127.0.0.1 (default 8080; 0: any free port)
   --admin-port PORT  Envoy's admin interface on 127.0.0.1 (default 15000; 0: any free port)
-  --cache-dir DIR    the Wasm module cache (default $XDG_CACHE_HOME or ~/.cache, /istio-wasm-gateway)";
+  --cache-dir DIR    the Wasm module cache (default $XDG_CACHE_HOME or ~/.cache, /istio-wasm-gateway)
+  --gateway NAME     the Gateway (namespace/name or name) to serve (default: the first with a plain
+                     HTTP server); `mesh` routes as a sidecar: the VirtualServices without gateways
+
+render: writes the router's WasmPlugin, TrafficExtension and EnvoyFilter for a cluster
+  --output DIR       where (default dist/render): wasmplugin/, trafficextension/, envoyfilter/
+  --gateway NAME     the Gateway whose VirtualServices the router serves (default: the one
+                     `gateway --config DIR` serves)";
 
 /// How often Envoy's log is copied to stderr and its liveness checked.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("render") {
+        args.next();
+        return render(args);
+    }
+    let options = match parse_args(args) {
         Ok(options) => options,
         Err(message) => {
             eprintln!("gateway: {message}\n{USAGE}");
@@ -114,6 +127,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     let mut port = 8080;
     let mut admin_port = 15000;
     let mut cache_dir = default_cache_dir();
+    let mut gateway = None;
     while let Some(arg) = args.next() {
         let mut value = || {
             args.next()
@@ -125,6 +139,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--port" => port = parse_port(&arg, &value()?)?,
             "--admin-port" => admin_port = parse_port(&arg, &value()?)?,
             "--cache-dir" => cache_dir = PathBuf::from(value()?),
+            "--gateway" => gateway = Some(value()?),
             "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -134,6 +149,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         port,
         admin_port,
         cache_dir,
+        gateway,
     })
 }
 
@@ -149,4 +165,63 @@ fn default_cache_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
     base.join("istio-wasm-gateway")
+}
+
+/// `gateway render`: see [`gateway::render`].
+fn render(mut args: impl Iterator<Item = String>) -> ExitCode {
+    let mut config_dir = None;
+    let mut output = PathBuf::from("dist/render");
+    let mut gateway = None;
+    while let Some(arg) = args.next() {
+        let value = args.next().filter(|value| !value.is_empty());
+        let Some(value) = value else {
+            eprintln!("gateway render: {arg} needs a value\n{USAGE}");
+            return ExitCode::from(2);
+        };
+        match arg.as_str() {
+            "--config" => config_dir = Some(PathBuf::from(value)),
+            "--output" => output = PathBuf::from(value),
+            "--gateway" => gateway = Some(value),
+            other => {
+                eprintln!("gateway render: unknown argument {other:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let Some(config_dir) = config_dir else {
+        eprintln!("gateway render: --config is required\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let options = gateway::render::RenderOptions {
+        config_dir,
+        gateway,
+    };
+    let rendered = match gateway::render::render(&options, &xtask::workspace::root()) {
+        Ok(rendered) => rendered,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "gateway render: {} error(s) in {}; nothing written",
+                errors.0.len(),
+                options.config_dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    for note in &rendered.notes {
+        eprintln!("note: {note}");
+    }
+    match gateway::render::write(&rendered, &output) {
+        Ok(paths) => {
+            println!("rendered for Gateway {}:", rendered.gateway);
+            for path in paths {
+                println!("  {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("gateway render: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! From a config directory to the Envoy that stands in for istio-ingressgateway: resources
 //! read and checked, modules fetched, the filter chain ordered, clusters and listener built.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use envoy_test::{Bootstrap, Cluster, HttpFilter, Listener, RouteConfig};
@@ -11,10 +12,12 @@ use crate::error::{Errors, ResourceError};
 use crate::kinds::destination_rule::{self, DestinationRule};
 use crate::kinds::extension::{self, Code, Extension};
 use crate::kinds::gateway::{self, Gateway, Server};
+use crate::kinds::service::{self, Service};
 use crate::kinds::service_entry::{self, ServiceEntry};
 use crate::kinds::virtual_service::{self, VirtualService};
 use crate::plugins;
 use crate::resources;
+use crate::service_ports;
 
 /// The name of the gateway's listener (and the stat prefix of its connection manager).
 pub const LISTENER: &str = "gateway";
@@ -26,7 +29,13 @@ pub struct Options {
     /// Envoy's admin interface, on 127.0.0.1; 0 picks a free port.
     pub admin_port: u16,
     pub cache_dir: PathBuf,
+    /// `namespace/name` (or name) of the Gateway to serve, default the first with a plain HTTP
+    /// server; [`MESH`] binds the router to the mesh instead (see README).
+    pub gateway: Option<String>,
 }
+
+/// Istio's name for the sidecars as a gateway: VirtualServices without `gateways` bind to it.
+pub const MESH: &str = "mesh";
 
 /// What to start, and what to tell the user about it.
 pub struct Plan {
@@ -39,16 +48,18 @@ pub struct Plan {
 
 /// The resources of a directory, by kind, in file order.
 #[derive(Default)]
-struct Resources {
-    extensions: Vec<Extension>,
-    gateways: Vec<Gateway>,
-    virtual_services: Vec<VirtualService>,
-    service_entries: Vec<ServiceEntry>,
-    destination_rules: Vec<DestinationRule>,
+pub(crate) struct Resources {
+    pub(crate) extensions: Vec<Extension>,
+    pub(crate) gateways: Vec<Gateway>,
+    pub(crate) virtual_services: Vec<VirtualService>,
+    pub(crate) service_entries: Vec<ServiceEntry>,
+    pub(crate) services: Vec<Service>,
+    pub(crate) destination_rules: Vec<DestinationRule>,
 }
 
-pub fn plan(options: &Options) -> Result<Plan, Errors> {
-    let (raw, mut notes) = resources::load_dir(&options.config_dir)?;
+/// Every resource of `dir` parsed, and the notes about what was left aside.
+pub(crate) fn load(dir: &Path) -> Result<(Resources, Vec<String>), Errors> {
+    let (raw, mut notes) = resources::load_dir(dir)?;
     let mut parsed = Resources::default();
     let mut errors = Errors::default();
     for resource in &raw {
@@ -65,6 +76,7 @@ pub fn plan(options: &Options) -> Result<Plan, Errors> {
             "ServiceEntry" => {
                 service_entry::parse(resource).map(|entry| parsed.service_entries.push(entry))
             }
+            "Service" => service::parse(resource).map(|service| parsed.services.push(service)),
             _ => destination_rule::parse(resource).map(|rule| parsed.destination_rules.push(rule)),
         };
         if let Err(error) = result {
@@ -72,16 +84,16 @@ pub fn plan(options: &Options) -> Result<Plan, Errors> {
         }
     }
     let parsed = errors.into_result(parsed)?;
+    Ok((parsed, notes))
+}
 
-    let (gateway, server, hosts) =
-        served_gateway(&parsed.gateways, &options.config_dir, &mut notes)?;
-    let labels = &gateway.selector;
-    let listener_info = plugins::Listener {
-        labels,
-        port: server.port,
-    };
-    // Istio's validation refuses a bad VirtualService whether or not it is bound anywhere.
-    let unbound = virtual_service::router_config(&parsed.virtual_services, None);
+/// Checks every VirtualService, bound or not, as Istio's validation does: against the router's
+/// own parser, with the registry's service ports.
+pub(crate) fn check_virtual_services(
+    parsed: &Resources,
+    service_ports: &BTreeMap<String, Vec<u16>>,
+) -> Result<(), ResourceError> {
+    let unbound = virtual_service::router_config(&parsed.virtual_services, None, service_ports);
     if let Some(first) = parsed.virtual_services.first() {
         virtual_service::check_router_config(
             &unbound,
@@ -90,8 +102,45 @@ pub fn plan(options: &Options) -> Result<Plan, Errors> {
             "spec",
         )?;
     }
+    Ok(())
+}
+
+pub fn plan(options: &Options) -> Result<Plan, Errors> {
+    let (parsed, mut notes) = load(&options.config_dir)?;
+    let service_ports =
+        service_ports::collect(&parsed.service_entries, &parsed.services, &mut notes);
+    let (gateway, server, hosts) = served_gateway(
+        &parsed.gateways,
+        &options.config_dir,
+        options.gateway.as_deref(),
+        &mut notes,
+    )?;
+    let mesh = options.gateway.as_deref() == Some(MESH);
+    let (binding, hosts) = if mesh {
+        notes.push(format!(
+            "--gateway mesh: the router applies the VirtualServices of the mesh (no gateways, or `mesh`), \
+             as a sidecar routes outbound requests, for every host, on the listener of {}",
+            gateway.origin
+        ));
+        (MESH.to_string(), vec!["*".to_string()])
+    } else {
+        (gateway.origin.qualified_name(), hosts)
+    };
+    let labels = &gateway.selector;
+    let listener_info = plugins::Listener {
+        labels,
+        port: server.port,
+    };
+    // Istio's validation refuses a bad VirtualService whether or not it is bound anywhere.
+    check_virtual_services(&parsed, &service_ports)?;
     let extensions = plugins::applicable(parsed.extensions, &listener_info, &mut notes);
-    let configs = plugin_configs(&extensions, &parsed.virtual_services, gateway, &mut notes)?;
+    let configs = plugin_configs(
+        &extensions,
+        &parsed.virtual_services,
+        &binding,
+        &service_ports,
+        &mut notes,
+    )?;
 
     let cache = ModuleCache::new(&options.cache_dir);
     let mut summary = Vec::new();
@@ -134,11 +183,13 @@ pub fn plan(options: &Options) -> Result<Plan, Errors> {
         filters.push(filter);
     }
 
-    let clusters = crate::clusters::build(
-        &parsed.service_entries,
-        &parsed.destination_rules,
+    let mut registry = parsed.service_entries;
+    registry.extend(service_ports::services_without_endpoints(
+        &registry,
+        &parsed.services,
         &mut notes,
-    );
+    ));
+    let clusters = crate::clusters::build(&registry, &parsed.destination_rules, &mut notes);
     summary.extend(clusters.iter().map(|cluster| {
         let endpoints: Vec<String> = cluster.endpoints.iter().map(ToString::to_string).collect();
         format!("cluster {} -> [{}]", cluster.name, endpoints.join(", "))
@@ -153,21 +204,30 @@ pub fn plan(options: &Options) -> Result<Plan, Errors> {
 
 /// The Gateway and server the listener serves: the first plain HTTP server of the first
 /// Gateway that has one, with the hosts of all that Gateway's HTTP servers on the same port.
-fn served_gateway<'a>(
+pub(crate) fn served_gateway<'a>(
     gateways: &'a [Gateway],
     dir: &Path,
+    wanted: Option<&str>,
     notes: &mut Vec<String>,
 ) -> Result<(&'a Gateway, &'a Server, Vec<String>), ResourceError> {
-    let Some((gateway, server)) = gateways.iter().find_map(|gateway| {
+    let chosen = |gateway: &Gateway| match wanted {
+        None | Some(MESH) => true,
+        Some(wanted) => gateway.origin.qualified_name() == wanted || gateway.origin.name == wanted,
+    };
+    let Some((gateway, server)) = gateways.iter().filter(|g| chosen(g)).find_map(|gateway| {
         gateway
             .servers
             .iter()
             .find(|server| server.is_plain_http())
             .map(|server| (gateway, server))
     }) else {
+        let which = match wanted {
+            None | Some(MESH) => "no Gateway".to_string(),
+            Some(wanted) => format!("--gateway {wanted}: no such Gateway"),
+        };
         return Err(ResourceError::in_file(
             dir,
-            "no Gateway with a plain-text HTTP server (protocol HTTP, HTTP2 or GRPC, no tls)",
+            format!("{which} with a plain-text HTTP server (protocol HTTP, HTTP2 or GRPC, no tls)"),
         ));
     };
     let mut hosts: Vec<String> = Vec::new();
@@ -206,7 +266,8 @@ fn served_gateway<'a>(
 fn plugin_configs(
     extensions: &[Extension],
     virtual_services: &[VirtualService],
-    gateway: &Gateway,
+    binding: &str,
+    service_ports: &BTreeMap<String, Vec<u16>>,
     notes: &mut Vec<String>,
 ) -> Result<Vec<String>, ResourceError> {
     let mut configs = Vec::new();
@@ -224,21 +285,24 @@ fn plugin_configs(
         let is_router = extension.origin.name == "router" || module_name(&wasm.url) == "router";
         let config = match (&wasm.plugin_config, is_router) {
             (Some(config), true) => {
-                virtual_service::check_router_config(config, &[], &extension.origin, field)?;
+                notes.extend(virtual_service::check_router_config(
+                    config,
+                    &[],
+                    &extension.origin,
+                    field,
+                )?);
                 Some(config.clone())
             }
             (None, true) if !bound => {
                 bound = true;
-                let config = virtual_service::router_config(
-                    virtual_services,
-                    Some(&gateway.origin.qualified_name()),
-                );
-                virtual_service::check_router_config(
+                let config =
+                    virtual_service::router_config(virtual_services, Some(binding), service_ports);
+                notes.extend(virtual_service::check_router_config(
                     &config,
                     virtual_services,
                     &extension.origin,
                     field,
-                )?;
+                )?);
                 Some(config)
             }
             (config, _) => config.clone(),

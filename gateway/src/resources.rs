@@ -27,13 +27,15 @@ impl Resource {
 }
 
 /// The kinds the gateway is built from, with the API group each belongs to.
-pub const KINDS: [(&str, &str); 6] = [
+/// (Kubernetes' core group is the empty name: `apiVersion: v1`.)
+pub const KINDS: [(&str, &str); 7] = [
     ("WasmPlugin", "extensions.istio.io"),
     ("TrafficExtension", "extensions.istio.io"),
     ("VirtualService", "networking.istio.io"),
     ("DestinationRule", "networking.istio.io"),
     ("ServiceEntry", "networking.istio.io"),
     ("Gateway", "networking.istio.io"),
+    ("Service", ""),
 ];
 
 /// The resources of `dir`, and a note for every document of another kind (left alone).
@@ -114,7 +116,9 @@ fn resource(
         namespace: namespace.to_string(),
         name: name.to_string(),
     };
-    let group = api_version.split('/').next().unwrap_or_default();
+    let group = api_version
+        .rsplit_once('/')
+        .map_or("", |(group, _version)| group);
     match KINDS.iter().find(|(known, _)| *known == kind) {
         Some((_, expected)) if group == *expected => {
             if name.is_empty() {
@@ -124,7 +128,14 @@ fn resource(
         }
         Some((_, expected)) => Err(Err(origin.error(
             "apiVersion",
-            format!("{api_version:?} is not of the API group {expected}"),
+            format!(
+                "{api_version:?} is not of the API group {}",
+                if expected.is_empty() {
+                    "core (v1)"
+                } else {
+                    expected
+                }
+            ),
         ))),
         None => Err(Ok(format!(
             "{}: document {document}: {kind} {namespace}/{name} ignored (the gateway uses {})",

@@ -11,6 +11,7 @@ mod redirect;
 mod regex_index;
 mod rewrite;
 mod route_headers;
+mod service_ports;
 mod shadow;
 mod sticky;
 mod table;
@@ -18,6 +19,7 @@ mod upstream_policy;
 
 pub use cluster::{cluster_name, fully_qualified_host};
 pub use route_headers::RouteHeaders;
+pub use service_ports::UNKNOWN_SERVICE_DETAILS;
 pub use shadow::{shadow_authority, DEFAULT_MIRROR_TIMEOUT};
 pub use sticky::StickySpec;
 pub use table::{Decision, ForwardTo, LocalResponse, Route, RouteTable};

@@ -1,5 +1,7 @@
 //! The VirtualService API as Istio writes it (camelCase JSON), and the router's plugin config.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 pub use crate::fault::HttpFaultInjection;
@@ -199,9 +201,14 @@ pub struct RouterConfig {
     /// When set (`namespace/name`), only VirtualServices bound to this gateway apply, as on an
     /// Istio gateway; when unset every VirtualService applies, as plain Envoy users expect.
     pub gateway: Option<String>,
-    /// The port of destinations that name none (Istio would take the service's only port).
+    /// The port of destinations that name none, when `servicePorts` does not know their service
+    /// (or is absent); it plays the part of the listener port Istio falls back to.
     #[serde(default = "default_port")]
     pub default_port: u16,
+    /// The ports of each service, by fully-qualified host: a destination without a port takes
+    /// its service's only one, as in Istio. When set, it is the registry: a destination it
+    /// does not list is reported and answered 503 (see `router::service_ports`).
+    pub service_ports: Option<BTreeMap<String, Vec<u32>>>,
     /// Beyond Istio: weighted destinations are picked by a hash of this header or cookie, so
     /// one user keeps one version; requests without it are split at random.
     pub sticky_weights: Option<crate::router::StickySpec>,
@@ -259,6 +266,7 @@ impl RouterConfig {
                 domain_suffix: default_domain_suffix(),
                 gateway: None,
                 default_port: default_port(),
+                service_ports: None,
                 sticky_weights: None,
                 mirror_max_body_bytes: default_mirror_max_body_bytes(),
                 bare_spec: true,

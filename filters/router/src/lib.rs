@@ -14,7 +14,10 @@ mod stats;
 use std::rc::Rc;
 
 use engine::route_properties;
-use engine::router::{Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS};
+use engine::router::{
+    Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS,
+    UNKNOWN_SERVICE_DETAILS,
+};
 use host::health::ModuleHealth;
 use host::{in_callback, FaultInjection, HeaderMap, LocalReply};
 use mirror::PendingMirror;
@@ -48,6 +51,9 @@ impl RootContext for RouterRoot {
         let _in = in_callback("on_configure");
         if !host::configure(MODULE, &mut self.table, RouteTable::from_json) {
             return false;
+        }
+        for warning in self.table.iter().flat_map(|table| table.warnings()) {
+            log::warn!("router: {warning}");
         }
         if let Some(table) = &self.table {
             ModuleHealth::of(MODULE).set_gauge(
@@ -189,6 +195,20 @@ impl HttpContext for RouterStream {
                 Action::Pause
             }
             Decision::NoRoute => Action::Continue,
+            Decision::UnknownService { cluster } => {
+                log::debug!("router: no service has {cluster}");
+                let reply = LocalReply {
+                    status: 503,
+                    headers: &[],
+                    body: b"",
+                    details: UNKNOWN_SERVICE_DETAILS,
+                    grpc_status: None,
+                };
+                if let Err(status) = host::send_local_reply(reply) {
+                    log::warn!("router: cannot answer 503 for {cluster}: {status:?}");
+                }
+                Action::Pause
+            }
         }
     }
 

@@ -2,6 +2,8 @@
 //! name and namespace (the router's long-form config), after the router's own parser has
 //! checked it, so a mistake is reported against the resource before Envoy starts.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
 use crate::error::{Origin, ResourceError};
@@ -21,8 +23,13 @@ pub fn parse(resource: &Resource) -> VirtualService {
 }
 
 /// The router's long-form plugin config binding `virtual_services` to `gateway`
-/// (`namespace/name`); without a gateway, every VirtualService applies.
-pub fn router_config(virtual_services: &[VirtualService], gateway: Option<&str>) -> Value {
+/// (`namespace/name`; without a gateway, every VirtualService applies), with the registry's
+/// `servicePorts` when it has any service.
+pub fn router_config(
+    virtual_services: &[VirtualService],
+    gateway: Option<&str>,
+    service_ports: &BTreeMap<String, Vec<u16>>,
+) -> Value {
     let entries: Vec<Value> = virtual_services
         .iter()
         .map(|vs| {
@@ -33,25 +40,55 @@ pub fn router_config(virtual_services: &[VirtualService], gateway: Option<&str>)
             })
         })
         .collect();
-    match gateway {
-        Some(gateway) => json!({ "virtualServices": entries, "gateway": gateway }),
-        None => json!({ "virtualServices": entries }),
+    let mut config = json!({ "virtualServices": entries });
+    if let Some(gateway) = gateway {
+        config["gateway"] = json!(gateway);
     }
+    if !service_ports.is_empty() {
+        config["servicePorts"] = json!(service_ports);
+    }
+    config
 }
 
 /// Checks `config` with the router's own parser; an error inside `virtualServices[i].spec` is
-/// reported against that VirtualService and field.
+/// reported against that VirtualService and field. Returns the router's warnings, located the
+/// same way.
 pub fn check_router_config(
     config: &Value,
     virtual_services: &[VirtualService],
     router: &Origin,
     config_field: &str,
-) -> Result<(), ResourceError> {
+) -> Result<Vec<String>, ResourceError> {
     let bytes = serde_json::to_vec(config).map_err(|error| router.error(config_field, error))?;
-    let Err(error) = engine::router::RouteTable::from_json(&bytes) else {
-        return Ok(());
-    };
-    if let Some(rest) = error.path.strip_prefix("virtualServices[") {
+    match engine::router::RouteTable::from_json(&bytes) {
+        Ok(table) => Ok(table
+            .warnings()
+            .iter()
+            .map(|warning| {
+                let (path, reason) = warning.split_once(": ").unwrap_or(("", warning));
+                locate(path, reason, virtual_services, router, config_field).to_string()
+            })
+            .collect()),
+        Err(error) => Err(locate(
+            &error.path,
+            &error.reason,
+            virtual_services,
+            router,
+            config_field,
+        )),
+    }
+}
+
+/// `reason` at `path` of the router config: against the VirtualService when the path is in
+/// one, else against the router's config field.
+fn locate(
+    path: &str,
+    reason: &str,
+    virtual_services: &[VirtualService],
+    router: &Origin,
+    config_field: &str,
+) -> ResourceError {
+    if let Some(rest) = path.strip_prefix("virtualServices[") {
         if let Some((index, field)) = rest.split_once(']') {
             if let Some(vs) = index
                 .parse::<usize>()
@@ -59,14 +96,14 @@ pub fn check_router_config(
                 .and_then(|i| virtual_services.get(i))
             {
                 let field = field.trim_start_matches('.');
-                return Err(vs.origin.error(field, error.reason));
+                return vs.origin.error(field, reason);
             }
         }
     }
-    let field = if error.path.is_empty() {
+    let field = if path.is_empty() {
         config_field.to_string()
     } else {
-        format!("{config_field}.{}", error.path)
+        format!("{config_field}.{path}")
     };
-    Err(router.error(field, error.reason))
+    router.error(field, reason)
 }

@@ -28,6 +28,16 @@ pub struct Gateway {
 impl Gateway {
     /// Starts the gateway on free ports and waits until it says it is listening.
     pub fn start(config: &Path, cache: &Path, scratch: &Path) -> Result<Gateway> {
+        Self::start_with(config, cache, scratch, &[])
+    }
+
+    /// [`Gateway::start`] with more arguments, e.g. `["--gateway", "mesh"]`.
+    pub fn start_with(
+        config: &Path,
+        cache: &Path,
+        scratch: &Path,
+        args: &[&str],
+    ) -> Result<Gateway> {
         let stderr_path = scratch.join(format!(
             "gateway-{}.stderr",
             config.file_name().and_then(|n| n.to_str()).unwrap_or("x")
@@ -37,6 +47,7 @@ impl Gateway {
             .arg(config)
             .arg("--cache-dir")
             .arg(cache)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_path)?)

@@ -20,6 +20,7 @@ use super::path_index::PathIndex;
 use super::redirect::Redirect;
 use super::rewrite::Rewrite;
 use super::route_headers::RouteHeaders;
+use super::service_ports::{Resolution, ServicePorts};
 use super::sticky::StickyKey;
 use super::table::{Forward, Route, RouteAction, RouteTable, VirtualHost, LINEAR_SCAN_ROUTES};
 use super::upstream_policy;
@@ -36,6 +37,10 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
         mirror_max_body_bytes: config.mirror_max_body_bytes,
         ..RouteTable::default()
     };
+    let mut service_ports = ServicePorts::compile(
+        config.service_ports.as_ref(),
+        &FieldPath::root().field("servicePorts"),
+    )?;
     let mut virtual_host_of: HashMap<String, usize> = HashMap::new();
     // Per virtual host, the catch-all routes, which come after every other route.
     let mut catch_alls: Vec<Vec<usize>> = Vec::new();
@@ -54,12 +59,24 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
         for (route_index, http) in virtual_service.spec.http.iter().enumerate() {
             let route_path = path.field("http").index(route_index);
             match &http.delegate {
-                None => routes.extend(compile_route(http, virtual_service, config, &route_path)?),
+                None => routes.extend(compile_route(
+                    http,
+                    virtual_service,
+                    config,
+                    &mut service_ports,
+                    &route_path,
+                )?),
                 Some(delegate) => {
                     for (leaf, leaf_owner, leaf_path) in
                         delegated_routes(http, delegate, virtual_service, config, &route_path)?
                     {
-                        routes.extend(compile_route(&leaf, leaf_owner, config, &leaf_path)?);
+                        routes.extend(compile_route(
+                            &leaf,
+                            leaf_owner,
+                            config,
+                            &mut service_ports,
+                            &leaf_path,
+                        )?);
                     }
                 }
             }
@@ -101,6 +118,8 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
             virtual_host.index = Some(PathIndex::new(routes));
         }
     }
+    table.warnings.extend(service_ports.warnings);
+    table.unknown_clusters = service_ports.unknown_clusters;
     Ok(table)
 }
 
@@ -253,12 +272,19 @@ fn applies_to_gateway(virtual_service: &NamedVirtualService, gateway: Option<&st
             return false;
         }
     }
+    // Istio binds a VirtualService without `gateways` to the sidecars: the reserved `mesh`.
+    if gateway == MESH && virtual_service.spec.gateways.is_empty() {
+        return true;
+    }
     virtual_service
         .spec
         .gateways
         .iter()
         .any(|bound| names_gateway(&qualify_gateway(bound, &virtual_service.namespace), gateway))
 }
+
+/// Istio's name for the sidecars as a gateway.
+const MESH: &str = "mesh";
 
 /// A match block's own `gateways` narrow the VirtualService's; empty means no narrowing.
 fn block_applies_to_gateway(block: &RequestMatch, gateway: Option<&str>) -> bool {
@@ -316,6 +342,7 @@ fn compile_route(
     http: &HttpRoute,
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
+    service_ports: &mut ServicePorts,
     path: &FieldPath,
 ) -> Result<Option<Route>, ConfigError> {
     let mut matches = Vec::with_capacity(http.matches.len());
@@ -330,7 +357,7 @@ fn compile_route(
             matches.push(compiled);
         }
     }
-    let action = compile_action(http, virtual_service, config, path)?;
+    let action = compile_action(http, virtual_service, config, service_ports, path)?;
     let cors = http
         .cors_policy
         .as_ref()
@@ -375,6 +402,7 @@ fn compile_action(
     http: &HttpRoute,
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
+    service_ports: &mut ServicePorts,
     path: &FieldPath,
 ) -> Result<RouteAction, ConfigError> {
     let has_route = !http.route.is_empty();
@@ -389,8 +417,8 @@ fn compile_action(
             let policy =
                 upstream_policy::compile(http.timeout.as_deref(), http.retries.as_ref(), path)?;
             Ok(RouteAction::Forward(Forward {
-                clusters: compile_destinations(http, virtual_service, config, path)?,
-                mirrors: compile_mirrors(http, virtual_service, config, path)?,
+                clusters: compile_destinations(http, virtual_service, config, service_ports, path)?,
+                mirrors: compile_mirrors(http, virtual_service, config, service_ports, path)?,
                 mirror_timeout: policy.timeout.unwrap_or(DEFAULT_MIRROR_TIMEOUT),
                 rewrite,
                 router_headers: policy.router_headers,
@@ -455,19 +483,28 @@ fn compile_destinations(
     http: &HttpRoute,
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
+    service_ports: &mut ServicePorts,
     path: &FieldPath,
 ) -> Result<WeightedClusters, ConfigError> {
     let route_path = path.field("route");
     let mut destinations = Vec::with_capacity(http.route.len());
     for (index, weighted) in http.route.iter().enumerate() {
         let destination_path = route_path.index(index).field("destination");
+        let cluster = match destination_cluster(
+            &weighted.destination,
+            virtual_service,
+            config,
+            service_ports,
+            &destination_path,
+        )? {
+            (cluster, None) => cluster,
+            (cluster, Some(reason)) => {
+                service_ports.unknown_route(&cluster, &destination_path, &reason);
+                cluster
+            }
+        };
         destinations.push((
-            destination_cluster(
-                &weighted.destination,
-                virtual_service,
-                config,
-                &destination_path,
-            )?,
+            cluster,
             weighted.weight,
             RouteHeaders::compile(
                 weighted.headers.as_ref(),
@@ -478,11 +515,13 @@ fn compile_destinations(
     WeightedClusters::new(destinations, &route_path)
 }
 
-/// `mirror` with `mirrorPercentage` (100% when unset), or `mirrors`; never both.
+/// `mirror` with `mirrorPercentage` (100% when unset), or `mirrors`; never both. A mirror to a
+/// service the registry does not have is left out (with a warning).
 fn compile_mirrors(
     http: &HttpRoute,
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
+    service_ports: &mut ServicePorts,
     path: &FieldPath,
 ) -> Result<Vec<(String, FractionalPercent)>, ConfigError> {
     let percentage = |spec: Option<&PercentSpec>, path: &FieldPath| {
@@ -490,7 +529,26 @@ fn compile_mirrors(
             FractionalPercent::from_istio(spec.value, path)
         })
     };
-    let mirrors = match (&http.mirror, http.mirrors.is_empty()) {
+    let mut mirrors = Vec::new();
+    let mut add = |destination: &Destination,
+                   destination_path: FieldPath,
+                   share: FractionalPercent|
+     -> Result<(), ConfigError> {
+        match destination_cluster(
+            destination,
+            virtual_service,
+            config,
+            service_ports,
+            &destination_path,
+        )? {
+            (cluster, None) => mirrors.push((cluster, share)),
+            (cluster, Some(reason)) => {
+                service_ports.unknown_mirror(&cluster, &destination_path, &reason)
+            }
+        }
+        Ok(())
+    };
+    match (&http.mirror, http.mirrors.is_empty()) {
         (Some(_), false) => {
             return Err(path.error("only one of mirror or mirrors may be set"));
         }
@@ -503,57 +561,46 @@ fn compile_mirrors(
                 )?,
                 (None, None) => FractionalPercent::ALL,
             };
-            vec![(
-                destination_cluster(mirror, virtual_service, config, &path.field("mirror"))?,
-                share,
-            )]
+            add(mirror, path.field("mirror"), share)?;
         }
-        (None, _) => http
-            .mirrors
-            .iter()
-            .enumerate()
-            .map(|(index, mirror)| {
+        (None, _) => {
+            for (index, mirror) in http.mirrors.iter().enumerate() {
                 let mirror_path = path.field("mirrors").index(index);
-                Ok((
-                    destination_cluster(
-                        &mirror.destination,
-                        virtual_service,
-                        config,
-                        &mirror_path.field("destination"),
-                    )?,
-                    percentage(mirror.percentage.as_ref(), &mirror_path.field("percentage"))?,
-                ))
-            })
-            .collect::<Result<Vec<_>, ConfigError>>()?,
-    };
+                let share =
+                    percentage(mirror.percentage.as_ref(), &mirror_path.field("percentage"))?;
+                add(&mirror.destination, mirror_path.field("destination"), share)?;
+            }
+        }
+    }
     Ok(mirrors)
 }
 
+/// The destination's cluster, and why no service has it when the registry does not know it.
 fn destination_cluster(
     destination: &Destination,
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
+    service_ports: &ServicePorts,
     path: &FieldPath,
-) -> Result<String, ConfigError> {
+) -> Result<(String, Option<String>), ConfigError> {
     if destination.host.is_empty() {
         return Err(path.field("host").error("host must not be empty"));
     }
-    let port = destination_port(destination, config, path)?;
+    let port = destination
+        .port
+        .map(|port| path.field("port").field("number").port(port.number))
+        .transpose()?;
     let fqdn = fully_qualified_host(
         &destination.host,
         &virtual_service.namespace,
         &config.domain_suffix,
     );
-    Ok(cluster_name(port, destination.subset.as_deref(), &fqdn))
-}
-
-fn destination_port(
-    destination: &Destination,
-    config: &RouterConfig,
-    path: &FieldPath,
-) -> Result<u16, ConfigError> {
-    match destination.port {
-        None => Ok(config.default_port),
-        Some(port) => path.field("port").field("number").port(port.number),
-    }
+    let (port, unknown) = match service_ports.resolve(&fqdn, port, config.default_port, path)? {
+        Resolution::Known(port) => (port, None),
+        Resolution::Unknown { port, reason } => (port, Some(reason)),
+    };
+    Ok((
+        cluster_name(port, destination.subset.as_deref(), &fqdn),
+        unknown,
+    ))
 }

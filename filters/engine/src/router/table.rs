@@ -5,6 +5,7 @@ use crate::request_match::RequestMatch;
 use crate::virtual_service::RouterConfig;
 use crate::ConfigError;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::percentage::FractionalPercent;
@@ -29,6 +30,12 @@ pub struct RouteTable {
     pub(super) routes: Vec<Route>,
     pub(super) sticky: Option<StickyKey>,
     pub(super) mirror_max_body_bytes: u64,
+    /// What the config gets wrong without being refused, e.g. a destination no service in
+    /// `servicePorts` has; the module logs them when it loads the config.
+    pub(super) warnings: Vec<String>,
+    /// Route clusters of services (or ports) `servicePorts` does not list: see
+    /// [`Decision::UnknownService`].
+    pub(super) unknown_clusters: HashSet<String>,
 }
 
 /// The routes of one host, merged across VirtualServices in first-match order.
@@ -86,6 +93,11 @@ pub enum Decision<'a> {
     Respond(LocalResponse),
     /// Nothing matched: Envoy answers 404 `route_not_found`.
     NoRoute,
+    /// The picked destination is a service (or port) that `servicePorts` does not list, so
+    /// Envoy has no cluster for it: the module answers 503 with details
+    /// [`UNKNOWN_SERVICE_DETAILS`](super::UNKNOWN_SERVICE_DETAILS), where an Istio gateway
+    /// answers 503 `cluster_not_found`.
+    UnknownService { cluster: &'a str },
 }
 
 /// Where and how a matched request goes upstream.
@@ -131,6 +143,11 @@ impl RouteTable {
         self.mirror_max_body_bytes
     }
 
+    /// Warnings found while compiling (the config is valid), each `path: reason`.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// The number of compiled routes, counting a route once even when several hosts share it.
     pub fn route_count(&self) -> usize {
         self.routes.len()
@@ -162,7 +179,14 @@ impl RouteTable {
             return Decision::NoRoute;
         };
         let sticky_draw = self.sticky.as_ref().and_then(|key| key.draw(request));
-        route.decide(request, block, sticky_draw, random)
+        match route.decide(request, block, sticky_draw, random) {
+            Decision::Forward(forward) if self.unknown_clusters.contains(forward.cluster) => {
+                Decision::UnknownService {
+                    cluster: forward.cluster,
+                }
+            }
+            decision => decision,
+        }
     }
 
     /// Tests every route in order.

@@ -22,7 +22,7 @@ fn cluster_for<'a>(table: &'a RouteTable, authority: &str, path: &str) -> Option
 fn forward<'a>(table: &'a RouteTable, request: &HeaderList) -> Option<ForwardTo<'a>> {
     match table.select(request, &mut || 0) {
         Decision::Forward(forward) => Some(forward),
-        Decision::Respond(_) | Decision::NoRoute => None,
+        Decision::Respond(_) | Decision::NoRoute | Decision::UnknownService { .. } => None,
     }
 }
 
