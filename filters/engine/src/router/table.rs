@@ -3,7 +3,7 @@
 use crate::request::RequestView;
 use crate::request_match::RequestMatch;
 use crate::virtual_service::RouterConfig;
-use crate::ConfigError;
+use crate::{ConfigError, ConfigWarning};
 
 use std::time::Duration;
 
@@ -28,6 +28,8 @@ pub struct RouteTable {
     pub(super) virtual_hosts: Vec<VirtualHost>,
     pub(super) routes: Vec<Route>,
     pub(super) sticky: Option<StickyKey>,
+    /// What the config does that is accepted but reported, each with its field path.
+    pub(super) warnings: Vec<ConfigWarning>,
 }
 
 /// The routes of one host, merged across VirtualServices in first-match order.
@@ -123,6 +125,12 @@ impl RouteTable {
     /// Parses, validates and compiles a router plugin config.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         super::compile::compile(&RouterConfig::from_json(bytes)?)
+    }
+
+    /// The config's warnings, e.g. `http[0].retries.backoff: ...`: accepted, for the host to
+    /// log once when it loads the config. Istio's own validation warnings are among them.
+    pub fn warnings(&self) -> &[ConfigWarning] {
+        &self.warnings
     }
 
     /// The number of compiled routes, counting a route once even when several hosts share it.
@@ -268,7 +276,11 @@ impl Route {
                 })
             }
             RouteAction::Redirect(redirect) => {
-                let mut headers = vec![("location", redirect.location(request))];
+                let path = request.header(":path").unwrap_or_default();
+                let matched_len = block_match.map_or(usize::from(path.starts_with('/')), |block| {
+                    block.rewritten_len(&path)
+                });
+                let mut headers = vec![("location", redirect.location(request, matched_len))];
                 headers.extend(cors_headers);
                 Decision::Respond(LocalResponse {
                     status: redirect.status,
