@@ -64,7 +64,10 @@ fn readable_reason(reason: &str) -> String {
         let (replacement, consumed) = if let Some(name) = after.strip_prefix("struct ") {
             ("an object", "struct ".len() + word_end(name))
         } else if let Some(name) = after.strip_prefix("untagged enum ") {
-            ("one of the allowed forms", "untagged enum ".len() + word_end(name))
+            (
+                "one of the allowed forms",
+                "untagged enum ".len() + word_end(name),
+            )
         } else if let Some(name) = after.strip_prefix("enum ") {
             ("one of the allowed values", "enum ".len() + word_end(name))
         } else {
@@ -75,7 +78,14 @@ fn readable_reason(reason: &str) -> String {
                 "f32" | "f64" => "a number",
                 _ => "",
             };
-            (replacement, if replacement.is_empty() { 0 } else { word.len() })
+            (
+                replacement,
+                if replacement.is_empty() {
+                    0
+                } else {
+                    word.len()
+                },
+            )
         };
         out.push_str(replacement);
         rest = &after[consumed..];
@@ -133,12 +143,13 @@ mod tests {
     fn reasons_name_no_rust_types() {
         let error =
             from_value::<Outer>(serde_json::json!({"items": [null]}), "").expect_err("null item");
-        assert_eq!(error.to_string(), "items[0]: invalid type: null, expected an object");
-        let error = from_value::<std::collections::BTreeMap<String, Inner>>(
-            serde_json::json!({"": 1}),
-            "",
-        )
-        .expect_err("number");
+        assert_eq!(
+            error.to_string(),
+            "items[0]: invalid type: null, expected an object"
+        );
+        let error =
+            from_value::<std::collections::BTreeMap<String, Inner>>(serde_json::json!({"": 1}), "")
+                .expect_err("number");
         assert_eq!(
             error.to_string(),
             "[\"\"]: invalid type: integer `1`, expected an object"

@@ -144,7 +144,10 @@ mod tests {
             operator_len("DYNAMIC_METADATA([\"a\", \"b\"])%x"),
             Some("DYNAMIC_METADATA([\"a\", \"b\"])%".len())
         );
-        assert_eq!(operator_len("START_TIME(%s)%"), Some("START_TIME(%s)%".len()));
+        assert_eq!(
+            operator_len("START_TIME(%s)%"),
+            Some("START_TIME(%s)%".len())
+        );
         assert_eq!(operator_len("UNTERMINATED"), None);
         assert!(check_value("tab\tis fine").is_ok());
         assert!(check_value("bell\u{7}").is_err());

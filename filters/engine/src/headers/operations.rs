@@ -8,10 +8,10 @@ use crate::request::RequestView;
 use crate::ConfigError;
 
 use super::edit::HeaderEdit;
-use super::{envoy_format, istio_names};
 use super::name_rules::{checked_name, checked_prefix, Action};
 use super::spec::HeaderOperationsSpec;
 use super::template::{Template, TemplateInput};
+use super::{envoy_format, istio_names};
 
 /// Which headers operations apply to; it decides which names and operators are allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,7 +34,10 @@ mod tests {
             "reviews.prod.svc.cluster.local"
         );
         assert_eq!(fully_qualified_host("*", "x", "y"), "*");
-        assert_eq!(fully_qualified_host("reviews", "bookinfo", ""), "reviews.bookinfo");
+        assert_eq!(
+            fully_qualified_host("reviews", "bookinfo", ""),
+            "reviews.bookinfo"
+        );
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -125,7 +125,12 @@ fn check_routes(
 ) -> Result<(), ConfigError> {
     for (index, http) in virtual_service.spec.http.iter().enumerate() {
         if http.delegate.is_none() {
-            compile_route(http, virtual_service, config, &path.field("http").index(index))?;
+            compile_route(
+                http,
+                virtual_service,
+                config,
+                &path.field("http").index(index),
+            )?;
         }
     }
     Ok(())

@@ -81,12 +81,10 @@ impl Redirect {
             }
             // Istio's `port: 0` sets no port.
             (Some(0), None) => RedirectPort::Unchanged,
-            (Some(port), None) => RedirectPort::Fixed(
-                u16::try_from(port).map_err(|_| {
-                    path.field("port")
-                        .error(format!("port number {port} must be in the range 1..65535"))
-                })?,
-            ),
+            (Some(port), None) => RedirectPort::Fixed(u16::try_from(port).map_err(|_| {
+                path.field("port")
+                    .error(format!("port number {port} must be in the range 1..65535"))
+            })?),
             (None, Some("FROM_REQUEST_PORT")) => RedirectPort::FromRequest,
             (None, Some("FROM_PROTOCOL_DEFAULT")) | (None, None) => RedirectPort::Unchanged,
             (None, Some(other)) => {
@@ -146,7 +144,10 @@ impl Redirect {
         let request_path = request.header(":path").unwrap_or_default();
         let path = match &self.path {
             Some(RedirectPath::MatchedPrefix(prefix)) => {
-                format!("{prefix}{}", request_path.get(matched_len..).unwrap_or_default())
+                format!(
+                    "{prefix}{}",
+                    request_path.get(matched_len..).unwrap_or_default()
+                )
             }
             Some(RedirectPath::Whole(new_path)) if new_path.contains('?') => new_path.clone(),
             Some(RedirectPath::Whole(new_path)) => match request_path.find('?') {
@@ -256,7 +257,10 @@ mod tests {
         );
         // The server's scheme decides, not the client's x-forwarded-proto.
         assert_eq!(
-            to_80.location(&HeaderList::get("shop.com", "/a").with("x-forwarded-proto", "https"), 0),
+            to_80.location(
+                &HeaderList::get("shop.com", "/a").with("x-forwarded-proto", "https"),
+                0
+            ),
             "https://shop.com/login"
         );
         assert_eq!(

@@ -575,16 +575,20 @@ fn missing_or_nested_delegates_are_errors() {
         "virtualServices[0].spec.http[0].delegate: VirtualService default/nope is not in this config"
     );
     assert_eq!(
-        error(r#"{"virtualServices": [
+        error(
+            r#"{"virtualServices": [
             {"name": "root", "spec": {"hosts": ["*"], "http": [{"delegate": {"name": "a"}}]}},
             {"name": "a", "spec": {"http": [{"delegate": {"name": "b"}}]}},
-            {"name": "b", "spec": {"http": [{"route": [{"destination": {"host": "b"}}]}]}}]}"#),
+            {"name": "b", "spec": {"http": [{"route": [{"destination": {"host": "b"}}]}]}}]}"#
+        ),
         "virtualServices[1].spec.http[0].delegate: delegate HTTP route cannot contain delegate"
     );
     assert_eq!(
-        error(r#"{"virtualServices": [
+        error(
+            r#"{"virtualServices": [
             {"name": "root", "spec": {"hosts": ["*"], "http": [{"delegate": {"name": "a"}, "route": [{"destination": {"host": "x"}}]}]}},
-            {"name": "a", "spec": {"http": []}}]}"#),
+            {"name": "a", "spec": {"http": []}}]}"#
+        ),
         "virtualServices[0].spec.http[0].route: root HTTP route must not specify route"
     );
 }

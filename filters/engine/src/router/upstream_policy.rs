@@ -88,9 +88,7 @@ pub fn check_retries(
     };
     let path = path.field("retries");
     if retries.attempts < 0 {
-        return Err(path
-            .field("attempts")
-            .error("attempts cannot be negative"));
+        return Err(path.field("attempts").error("attempts cannot be negative"));
     }
     let retry_on = retries.retry_on.as_deref().unwrap_or_default();
     if retries.attempts == 0
@@ -200,10 +198,10 @@ fn router_headers(
 
 /// The codes Go's `http.StatusText` names, which Istio takes as `retryOn` status codes.
 const KNOWN_STATUS_CODES: [u16; 62] = [
-    100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303,
-    304, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413,
-    414, 415, 416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502,
-    503, 504, 505, 506, 507, 508, 510, 511,
+    100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304,
+    305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415,
+    416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505,
+    506, 507, 508, 510, 511,
 ];
 
 struct RetryOn<'a> {

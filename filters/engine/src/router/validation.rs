@@ -19,11 +19,9 @@ use crate::ConfigError;
 
 use super::route_headers::RouteHeaders;
 
-
 /// Istio refuses direct response bodies above 1 MiB and warns above 100 KiB.
 const MAX_DIRECT_RESPONSE_BODY: usize = 1024 * 1024;
 const LARGE_DIRECT_RESPONSE_BODY: usize = 100 * 1024;
-
 
 /// Validates every VirtualService of `config`; warnings go to `warnings`.
 pub fn validate(
@@ -83,9 +81,14 @@ pub fn validate_virtual_service(
         return Err(path.error("http, tcp or tls must be provided in virtual service"));
     }
     for (index, http) in spec.http.iter().enumerate() {
-        validate_http_route(http, is_delegate, &path.field("http").index(index), warnings)?;
+        validate_http_route(
+            http,
+            is_delegate,
+            &path.field("http").index(index),
+            warnings,
+        )?;
     }
-    validate_stream_routes(spec, path)?;
+    validate_stream_routes(spec, applies_to_gateway, path, warnings)?;
     names::check_export_to(&virtual_service.namespace, &spec.export_to)
         .map_err(|(index, reason)| path.field("exportTo").index(index).error(reason))?;
     unreachable::analyze(&spec.http, &path.field("http"), warnings);
@@ -168,10 +171,9 @@ fn validate_hosts(
     for (first_index, first) in spec.hosts.iter().enumerate() {
         for (second_index, second) in spec.hosts.iter().enumerate().skip(first_index + 1) {
             if names::hosts_overlap(first, second) {
-                return Err(path
-                    .field("hosts")
-                    .index(second_index)
-                    .error(format!("duplicate hosts in virtual service: {first} & {second}")));
+                return Err(path.field("hosts").index(second_index).error(format!(
+                    "duplicate hosts in virtual service: {first} & {second}"
+                )));
             }
         }
     }
@@ -196,7 +198,12 @@ fn has_sni_hosts(spec: &VirtualServiceSpec) -> bool {
 
 /// The parts of Istio's `validateTLSRoute` and `validateTCPRoute` that concern a route's
 /// shape; the module does not route TLS or TCP, so their destinations are not checked further.
-fn validate_stream_routes(spec: &VirtualServiceSpec, path: &FieldPath) -> Result<(), ConfigError> {
+fn validate_stream_routes(
+    spec: &VirtualServiceSpec,
+    applies_to_gateway: bool,
+    path: &FieldPath,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<(), ConfigError> {
     let non_empty_array = |value: Option<&serde_json::Value>| {
         value
             .and_then(|value| value.as_array())
@@ -207,13 +214,26 @@ fn validate_stream_routes(spec: &VirtualServiceSpec, path: &FieldPath) -> Result
         if !non_empty_array(tls.get("match")) {
             return Err(tls_path.error("TLS route must have at least one match condition"));
         }
-        let matches = tls.get("match").and_then(|m| m.as_array()).into_iter().flatten();
+        let matches = tls
+            .get("match")
+            .and_then(|m| m.as_array())
+            .into_iter()
+            .flatten();
         for (block_index, block) in matches.enumerate() {
+            let block_path = tls_path.field("match").index(block_index);
             if !non_empty_array(block.get("sniHosts")) {
-                return Err(tls_path
-                    .field("match")
-                    .index(block_index)
-                    .error("TLS match must have at least one SNI host"));
+                return Err(block_path.error("TLS match must have at least one SNI host"));
+            }
+            let sni_hosts = block.get("sniHosts").and_then(|hosts| hosts.as_array());
+            for (host_index, sni) in sni_hosts.into_iter().flatten().enumerate() {
+                let sni = sni.as_str().unwrap_or_default();
+                check_sni_host(
+                    sni,
+                    spec,
+                    applies_to_gateway,
+                    &block_path.field("sniHosts").index(host_index),
+                    warnings,
+                )?;
             }
         }
         if !non_empty_array(tls.get("route")) {
@@ -222,10 +242,48 @@ fn validate_stream_routes(spec: &VirtualServiceSpec, path: &FieldPath) -> Result
     }
     for (index, tcp) in spec.tcp.iter().enumerate() {
         if !non_empty_array(tcp.get("route")) {
-            return Err(path.field("tcp").index(index).error("TCP route is required"));
+            return Err(path
+                .field("tcp")
+                .index(index)
+                .error("TCP route is required"));
         }
     }
     Ok(())
+}
+
+/// Istio's `validateSniHost`: a valid name (an IP only with a warning) within the hosts.
+fn check_sni_host(
+    sni: &str,
+    spec: &VirtualServiceSpec,
+    applies_to_gateway: bool,
+    path: &FieldPath,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<(), ConfigError> {
+    let checked = if applies_to_gateway {
+        names::check_gateway_host(true, sni)
+    } else {
+        names::check_wildcard_domain(sni)
+    };
+    if let Err(reason) = checked {
+        if names::is_ip_address(sni) {
+            warnings.push(path.warning(format!(
+                "using an IP address ({sni:?}) goes against SNI spec and most clients do not support this"
+            )));
+            return Ok(());
+        }
+        return Err(path.error(reason));
+    }
+    if spec
+        .hosts
+        .iter()
+        .any(|host| names::host_subset_of(sni, host))
+    {
+        return Ok(());
+    }
+    Err(path.error(format!(
+        "SNI host {sni:?} is not a compatible subset of any of the virtual service hosts: [{}]",
+        spec.hosts.join(", ")
+    )))
 }
 
 /// Istio's `validateHTTPRoute`, for a route of a delegate VirtualService when `in_delegate`.
@@ -298,13 +356,20 @@ pub fn validate_http_route(
             &destination_path.field("headers"),
             warnings,
         )?;
-        validate_destination(&weighted.destination, &destination_path.field("destination"))?;
+        validate_destination(
+            &weighted.destination,
+            &destination_path.field("destination"),
+        )?;
     }
     Ok(())
 }
 
 /// Istio's `validateHTTPRouteConflict`.
-fn check_conflicts(http: &HttpRoute, in_delegate: bool, path: &FieldPath) -> Result<(), ConfigError> {
+fn check_conflicts(
+    http: &HttpRoute,
+    in_delegate: bool,
+    path: &FieldPath,
+) -> Result<(), ConfigError> {
     let name = match http.name.as_deref() {
         Some(name) if !name.is_empty() => format!(" {name}"),
         _ => String::new(),
@@ -349,10 +414,16 @@ fn check_conflicts(http: &HttpRoute, in_delegate: bool, path: &FieldPath) -> Res
         }
     } else if http.direct_response.is_some() {
         if !http.route.is_empty() {
-            return conflict("route", "HTTP route cannot contain both route and direct_response");
+            return conflict(
+                "route",
+                "HTTP route cannot contain both route and direct_response",
+            );
         }
         if http.fault.is_some() {
-            return conflict("fault", "HTTP route cannot contain both fault and direct_response");
+            return conflict(
+                "fault",
+                "HTTP route cannot contain both fault and direct_response",
+            );
         }
         if http.rewrite.is_some() {
             return conflict(
@@ -364,7 +435,10 @@ fn check_conflicts(http: &HttpRoute, in_delegate: bool, path: &FieldPath) -> Res
         return Err(path.error("HTTP route, redirect or direct_response is required"));
     }
     if http.mirror.is_some() && !http.mirrors.is_empty() {
-        return conflict("mirrors", "HTTP route cannot contain both mirror and mirrors");
+        return conflict(
+            "mirrors",
+            "HTTP route cannot contain both mirror and mirrors",
+        );
     }
     Ok(())
 }
@@ -380,7 +454,10 @@ fn check_match_header_name(name: &str, path: &FieldPath) -> Result<(), ConfigErr
     if is_jwt_claim(name) || PSEUDO_HEADERS.contains(&name) {
         return Ok(());
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    {
         return Err(path.error(format!("header name {name} is not a valid header name")));
     }
     Ok(())
@@ -427,16 +504,23 @@ fn check_mirror_percentage(
         return Ok(());
     };
     if value > 100.0 || value.is_nan() {
-        return Err(path.error(format!("{name} must have a max value of 100 (it has {value:.6})")));
+        return Err(path.error(format!(
+            "{name} must have a max value of 100 (it has {value:.6})"
+        )));
     }
     if value < 0.0 {
-        return Err(path.error(format!("{name} must have a min value of 0 (it has {value:.6})")));
+        return Err(path.error(format!(
+            "{name} must have a min value of 0 (it has {value:.6})"
+        )));
     }
     Ok(())
 }
 
 /// Istio's `validateDestination`.
-pub fn validate_destination(destination: &Destination, path: &FieldPath) -> Result<(), ConfigError> {
+pub fn validate_destination(
+    destination: &Destination,
+    path: &FieldPath,
+) -> Result<(), ConfigError> {
     let host = &destination.host;
     if host == "*" {
         return Err(path
@@ -465,7 +549,9 @@ fn port_in_range(number: u32, path: &FieldPath) -> Result<(), ConfigError> {
     if (1..=65535).contains(&number) {
         Ok(())
     } else {
-        Err(path.error(format!("port number {number} must be in the range 1..65535")))
+        Err(path.error(format!(
+            "port number {number} must be in the range 1..65535"
+        )))
     }
 }
 
@@ -474,7 +560,12 @@ fn check_redirect_prefix_rewrite(http: &HttpRoute, path: &FieldPath) -> Result<(
     let Some(redirect) = &http.redirect else {
         return Ok(());
     };
-    if redirect.prefix_rewrite.as_deref().unwrap_or_default().is_empty() {
+    if redirect
+        .prefix_rewrite
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
         return Ok(());
     }
     let is_prefix = |uri: &StringMatchSpec| uri.prefix.is_some();
@@ -524,16 +615,17 @@ fn check_direct_response(
 }
 
 /// Istio's `validateAuthorityRewrite`: the authority is rewritten in one place only.
-fn check_authority_rewritten_once(
-    http: &HttpRoute,
-    path: &FieldPath,
-) -> Result<(), ConfigError> {
+fn check_authority_rewritten_once(http: &HttpRoute, path: &FieldPath) -> Result<(), ConfigError> {
     let mut current = http
         .rewrite
         .as_ref()
         .and_then(|rewrite| rewrite.authority.clone())
         .filter(|authority| !authority.is_empty());
-    let Some(request) = http.headers.as_ref().and_then(|headers| headers.request.as_ref()) else {
+    let Some(request) = http
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.request.as_ref())
+    else {
         return Ok(());
     };
     for (field, map) in [("set", &request.set), ("add", &request.add)] {

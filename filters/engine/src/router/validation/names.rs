@@ -12,7 +12,9 @@ pub fn is_dns1123_label(label: &str) -> bool {
     label.len() <= 63
         && first.is_ascii_alphanumeric()
         && last.is_ascii_alphanumeric()
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
 }
 
 /// Istio's `IsWildcardDNS1123Label`: `*`, or a label optionally led by `*` or `*-`.
@@ -41,7 +43,12 @@ fn check_length(name: &str) -> Result<(), String> {
 /// Istio's `ValidateDNS1123Labels`: dot-separated labels, a trailing dot allowed, the top-level
 /// label not all digits.
 fn check_labels(domain: &str) -> Result<(), String> {
-    let labels: Vec<&str> = domain.split('.').collect();
+    check_labels_of(domain, domain)
+}
+
+/// [`check_labels`] on `labels`, a part of `domain`, which the reason names.
+fn check_labels_of(domain: &str, labels: &str) -> Result<(), String> {
+    let labels: Vec<&str> = labels.split('.').collect();
     let top = labels.last().copied().unwrap_or_default();
     if !top.is_empty() && top.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
@@ -53,7 +60,9 @@ fn check_labels(domain: &str) -> Result<(), String> {
             return Ok(());
         }
         if !is_dns1123_label(label) {
-            return Err(format!("domain name {domain:?} invalid (label {label:?} invalid)"));
+            return Err(format!(
+                "domain name {domain:?} invalid (label {label:?} invalid)"
+            ));
         }
     }
     Ok(())
@@ -73,10 +82,12 @@ pub fn check_wildcard_domain(domain: &str) -> Result<(), String> {
         None => (domain, None),
     };
     if !is_wildcard_dns1123_label(first) {
-        return Err(format!("domain name {domain:?} invalid (label {first:?} invalid)"));
+        return Err(format!(
+            "domain name {domain:?} invalid (label {first:?} invalid)"
+        ));
     }
     match rest {
-        Some(rest) => check_labels(rest),
+        Some(rest) => check_labels_of(domain, rest),
         None => Ok(()),
     }
 }
@@ -95,7 +106,9 @@ pub fn check_gateway_host(sni: bool, domain: &str) -> Result<(), String> {
         let port = port.trim_matches('.');
         let hostname = hostname.trim_matches('.');
         if *direction != "outbound" {
-            return Err(format!("domain name {domain:?} invalid (label {direction:?} invalid)"));
+            return Err(format!(
+                "domain name {domain:?} invalid (label {direction:?} invalid)"
+            ));
         }
         if !port.bytes().any(|b| b.is_ascii_digit()) {
             return Err(format!(
@@ -127,6 +140,16 @@ pub fn hosts_overlap(a: &str, b: &str) -> bool {
             }
         }
         (Some(a_suffix), None) => b.ends_with(a_suffix),
+        (None, Some(b_suffix)) => a.ends_with(b_suffix),
+        (None, None) => a == b,
+    }
+}
+
+/// Istio's `host.Name.SubsetOf`: whether every name `a` matches is matched by `b`.
+pub fn host_subset_of(a: &str, b: &str) -> bool {
+    match (a.strip_prefix('*'), b.strip_prefix('*')) {
+        (Some(a_suffix), Some(b_suffix)) => a.len() >= b.len() && a_suffix.ends_with(b_suffix),
+        (Some(_), None) => false,
         (None, Some(b_suffix)) => a.ends_with(b_suffix),
         (None, None) => a == b,
     }
@@ -189,7 +212,11 @@ pub fn check_gateway_names(names: &[String]) -> GatewayNames {
 pub fn check_export_to(namespace: &str, export_to: &[String]) -> Result<(), (usize, String)> {
     let mut seen: Vec<&str> = Vec::new();
     for (index, entry) in export_to.iter().enumerate() {
-        let key = if entry == "." { namespace } else { entry.as_str() };
+        let key = if entry == "." {
+            namespace
+        } else {
+            entry.as_str()
+        };
         if seen.contains(&key) {
             return Err((
                 index,

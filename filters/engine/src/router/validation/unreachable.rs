@@ -29,7 +29,12 @@ pub fn analyze(routes: &[HttpRoute], path: &FieldPath, warnings: &mut Vec<Config
         let route_path = path.index(route_index);
         if route.matches.is_empty() {
             if catch_all_at.is_some() {
-                warnings.push(unused(route, route_index, &route_path, "only the last rule can have no matches"));
+                warnings.push(unused(
+                    route,
+                    route_index,
+                    &route_path,
+                    "only the last rule can have no matches",
+                ));
             }
             catch_all_at = Some(route_index);
             continue;
@@ -37,7 +42,12 @@ pub fn analyze(routes: &[HttpRoute], path: &FieldPath, warnings: &mut Vec<Config
         let mut duplicates = 0;
         for (block_index, block) in route.matches.iter().enumerate() {
             if catch_all_at.is_some() {
-                warnings.push(unused(route, route_index, &route_path, "route without matches defined before"));
+                warnings.push(unused(
+                    route,
+                    route_index,
+                    &route_path,
+                    "route without matches defined before",
+                ));
                 continue;
             }
             let key = comparable(block);
@@ -60,7 +70,12 @@ pub fn analyze(routes: &[HttpRoute], path: &FieldPath, warnings: &mut Vec<Config
             }
         }
         if duplicates == route.matches.len() {
-            warnings.push(unused(route, route_index, &route_path, "all matches used by prior rules"));
+            warnings.push(unused(
+                route,
+                route_index,
+                &route_path,
+                "all matches used by prior rules",
+            ));
         }
     }
     for (index, (_, earlier)) in prefix_blocks.iter().enumerate() {
@@ -121,7 +136,12 @@ fn prefix_block(
     block: &HttpMatchRequest,
     block_index: usize,
 ) -> Option<PrefixBlock> {
-    let prefix = block.uri.as_ref()?.prefix.clone().filter(|prefix| !prefix.is_empty())?;
+    let prefix = block
+        .uri
+        .as_ref()?
+        .prefix
+        .clone()
+        .filter(|prefix| !prefix.is_empty())?;
     let mut method = exact_or_prefix(block.method.as_ref());
     if method.is_empty() {
         method = "exact:GET".to_owned();
