@@ -10,7 +10,8 @@ mod unreachable;
 
 use crate::error::{ConfigWarning, FieldPath};
 use crate::percentage::PercentSpec;
-use crate::string_match::StringMatchSpec;
+use crate::request_match::HttpMatchRequest;
+use crate::string_match::{MatchOptions, StringMatch, StringMatchSpec};
 use crate::virtual_service::{
     Destination, HttpDirectResponse, HttpRoute, NamedVirtualService, RouterConfig,
     VirtualServiceSpec,
@@ -302,6 +303,7 @@ pub fn validate_http_route(
         if !block.gateways.is_empty() {
             check_gateway_names(&block.gateways, &block_path.field("gateways"), warnings)?;
         }
+        check_string_matches(block, &block_path)?;
     }
     RouteHeaders::compile(http.headers.as_ref(), &path.field("headers"), warnings)?;
     if let Some(cors) = &http.cors_policy {
@@ -309,6 +311,11 @@ pub fn validate_http_route(
     }
     if let Some(fault) = &http.fault {
         check_fault_types(fault, &path.field("fault"), warnings);
+        crate::fault::FaultPolicy::compile(
+            fault,
+            crate::fault::HeaderControl::Refused,
+            &path.field("fault"),
+        )?;
     }
     if let Some(percent) = http.mirror_percent {
         if percent > 100 {
@@ -345,6 +352,7 @@ pub fn validate_http_route(
         check_direct_response(direct, &path.field("directResponse"), warnings)?;
     }
     super::upstream_policy::check_retries(http.retries.as_ref(), path, warnings)?;
+    super::upstream_policy::compile(http.timeout.as_deref(), http.retries.as_ref(), path)?;
     if let Some(rewrite) = &http.rewrite {
         super::rewrite::Rewrite::compile(rewrite, &path.field("rewrite"))?;
     }
@@ -439,6 +447,49 @@ fn check_conflicts(
             "mirrors",
             "HTTP route cannot contain both mirror and mirrors",
         );
+    }
+    Ok(())
+}
+
+/// Istio's `validateStringMatch` on every condition of a block (compiling does the same for
+/// the VirtualServices that are routed; this covers those that are not).
+fn check_string_matches(block: &HttpMatchRequest, path: &FieldPath) -> Result<(), ConfigError> {
+    let presence = MatchOptions {
+        allow_presence: true,
+        ..MatchOptions::default()
+    };
+    let uri = MatchOptions {
+        allow_empty_prefix: true,
+        allow_presence: true,
+        ..MatchOptions::default()
+    };
+    let singles = [
+        ("uri", &block.uri, uri),
+        ("scheme", &block.scheme, presence),
+        ("method", &block.method, presence),
+        ("authority", &block.authority, presence),
+    ];
+    for (field, condition, options) in singles {
+        if let Some(condition) = condition {
+            StringMatch::compile(condition, &path.field(field), options)?;
+        }
+    }
+    let maps = [
+        ("headers", &block.headers),
+        ("withoutHeaders", &block.without_headers),
+        ("queryParams", &block.query_params),
+    ];
+    for (field, map) in maps {
+        for (key, condition) in map {
+            // Istio's `withoutHeaders` regex `*` is a presence match, not a regex.
+            if field == "withoutHeaders" && condition.regex.as_deref() == Some("*") {
+                continue;
+            }
+            StringMatch::compile(condition, &path.field(field).field(key), presence)?;
+        }
+    }
+    if let Some(port) = block.port.filter(|&port| port != 0) {
+        path.field("port").port(port)?;
     }
     Ok(())
 }
