@@ -145,7 +145,8 @@ fn generate_config(seed: u64, listen_port: u16) -> Value {
             let mut hosts: Vec<&str> = Vec::new();
             for _ in 0..1 + rng.below(2) {
                 let host = rng.pick(&VS_HOSTS);
-                if !hosts.contains(&host) {
+                // Istio refuses a VirtualService whose hosts overlap (`*` and `a.org` do).
+                if !hosts.iter().any(|known| hosts_overlap(known, host)) {
                     hosts.push(host);
                 }
             }
@@ -157,6 +158,18 @@ fn generate_config(seed: u64, listen_port: u16) -> Value {
         })
         .collect();
     json!({"virtualServices": virtual_services, "defaultPort": DEFAULT_PORT})
+}
+
+/// Istio's `host.Name.Matches`: two hosts of one VirtualService overlap.
+fn hosts_overlap(a: &str, b: &str) -> bool {
+    match (a.strip_prefix('*'), b.strip_prefix('*')) {
+        (Some(a_suffix), Some(b_suffix)) => {
+            a_suffix.ends_with(b_suffix) || b_suffix.ends_with(a_suffix)
+        }
+        (Some(suffix), None) => b.ends_with(suffix),
+        (None, Some(suffix)) => a.ends_with(suffix),
+        (None, None) => a == b,
+    }
 }
 
 fn generate_rule(rng: &mut Rng, listen_port: u16) -> Value {

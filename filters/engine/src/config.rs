@@ -1,6 +1,7 @@
 //! JSON parsing that reports the path of the field that failed.
 
 use serde::de::DeserializeOwned;
+use serde_path_to_error::Segment;
 
 use crate::ConfigError;
 
@@ -25,6 +26,9 @@ pub fn from_value<T: DeserializeOwned>(
         match (prefix.is_empty(), located.path.is_empty()) {
             (true, _) => located,
             (false, true) => ConfigError::new(prefix, located.reason),
+            (false, false) if located.path.starts_with('[') => {
+                ConfigError::new(format!("{prefix}{}", located.path), located.reason)
+            }
             (false, false) => {
                 ConfigError::new(format!("{prefix}.{}", located.path), located.reason)
             }
@@ -33,10 +37,65 @@ pub fn from_value<T: DeserializeOwned>(
 }
 
 fn path_error(error: serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
-    let path = error.path().to_string();
-    // serde_path_to_error renders the document root as ".".
-    let path = if path == "." { String::new() } else { path };
-    ConfigError::new(path, error.into_inner().to_string())
+    let mut path = crate::error::FieldPath::root();
+    for segment in error.path().iter() {
+        path = match segment {
+            Segment::Seq { index } => path.index(*index),
+            Segment::Map { key } => path.field(key),
+            Segment::Enum { variant } => path.field(variant),
+            Segment::Unknown => path.field("?"),
+        };
+    }
+    path.error(readable_reason(&error.into_inner().to_string()))
+}
+
+/// serde's reason without the Rust names it carries: `expected struct StringMatchSpec` says
+/// nothing to someone who wrote YAML, `expected an object` does.
+fn readable_reason(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut rest = reason;
+    while let Some(at) = rest.find("expected ") {
+        let (before, after) = rest.split_at(at + "expected ".len());
+        out.push_str(before);
+        let word_end = |text: &str| {
+            text.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(text.len())
+        };
+        let (replacement, consumed) = if let Some(name) = after.strip_prefix("struct ") {
+            ("an object", "struct ".len() + word_end(name))
+        } else if let Some(name) = after.strip_prefix("untagged enum ") {
+            (
+                "one of the allowed forms",
+                "untagged enum ".len() + word_end(name),
+            )
+        } else if let Some(name) = after.strip_prefix("enum ") {
+            ("one of the allowed values", "enum ".len() + word_end(name))
+        } else {
+            let word = &after[..word_end(after)];
+            let replacement = match word {
+                "u8" | "u16" | "u32" | "u64" | "usize" => "a non-negative integer",
+                "i8" | "i16" | "i32" | "i64" | "isize" => "an integer",
+                "f32" | "f64" => "a number",
+                _ => "",
+            };
+            (
+                replacement,
+                if replacement.is_empty() {
+                    0
+                } else {
+                    word.len()
+                },
+            )
+        };
+        out.push_str(replacement);
+        rest = &after[consumed..];
+    }
+    out.push_str(rest);
+    // `data did not match any variant of untagged enum StatusSpec`
+    match out.find("untagged enum ") {
+        Some(at) => format!("{}the allowed forms", &out[..at]),
+        None => out,
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +137,28 @@ mod tests {
         let value = serde_json::json!({"items": [{"name": 1}]});
         let error = from_value::<Outer>(value, "virtualServices[3].spec").expect_err("wrong type");
         assert_eq!(error.path, "virtualServices[3].spec.items[0].name");
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn reasons_name_no_rust_types() {
+        let error =
+            from_value::<Outer>(serde_json::json!({"items": [null]}), "").expect_err("null item");
+        assert_eq!(
+            error.to_string(),
+            "items[0]: invalid type: null, expected an object"
+        );
+        let error =
+            from_value::<std::collections::BTreeMap<String, Inner>>(serde_json::json!({"": 1}), "")
+                .expect_err("number");
+        assert_eq!(
+            error.to_string(),
+            "[\"\"]: invalid type: integer `1`, expected an object"
+        );
+        let error = from_value::<Vec<u16>>(serde_json::json!([-1]), "ports").expect_err("sign");
+        assert_eq!(
+            error.to_string(),
+            "ports[0]: invalid value: integer `-1`, expected a non-negative integer"
+        );
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -39,9 +39,12 @@ impl FieldPath {
         Self::default()
     }
 
-    /// The path of a named field below this one.
+    /// The path of a named field (or map key) below this one. An empty key is written
+    /// `[""]`, so that `headers[""]` reads as the empty name it is.
     pub fn field(&self, name: &str) -> Self {
-        if self.0.is_empty() {
+        if name.is_empty() {
+            Self(format!("{}[\"\"]", self.0))
+        } else if self.0.is_empty() {
             Self(name.to_owned())
         } else {
             Self(format!("{}.{name}", self.0))
@@ -64,6 +67,32 @@ impl FieldPath {
     /// An error located at this path.
     pub fn error(&self, reason: impl Into<String>) -> ConfigError {
         ConfigError::new(self.0.clone(), reason)
+    }
+
+    /// A warning located at this path.
+    pub fn warning(&self, reason: impl Into<String>) -> ConfigWarning {
+        ConfigWarning {
+            path: self.0.clone(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Something a config does that is accepted but not applied exactly as Istio would, or that
+/// Istio's validation itself only warns about: compiled, and reported for the host to log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub path: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.path, self.reason)
+        }
     }
 }
 
@@ -91,6 +120,13 @@ mod tests {
             path.field("regex").error("unclosed group").to_string(),
             "http[2].match[0].uri.regex: unclosed group"
         );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn empty_keys_are_written_as_empty_strings() {
+        let path = FieldPath::root().field("headers").field("set").field("");
+        assert_eq!(path.to_string(), "headers.set[\"\"]");
+        assert_eq!(FieldPath::root().field("").to_string(), "[\"\"]");
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -6,6 +6,11 @@ pub fn is_valid(name: &str) -> bool {
     !token.is_empty() && token.bytes().all(is_token_byte)
 }
 
+/// Whether `name` is a non-empty RFC 9110 token (no pseudo-header).
+pub fn is_token(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(is_token_byte)
+}
+
 fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }

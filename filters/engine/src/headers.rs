@@ -8,6 +8,8 @@
 //! [`apply`] writes them through any [`HeaderMutator`].
 
 mod edit;
+pub mod envoy_format;
+mod istio_names;
 mod name_rules;
 mod operations;
 mod query;

@@ -21,5 +21,5 @@ pub mod router;
 pub mod string_match;
 pub mod virtual_service;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, ConfigWarning};
 pub use request::RequestView;

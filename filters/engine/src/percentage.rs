@@ -66,6 +66,20 @@ impl FractionalPercent {
         })
     }
 
+    /// Istio's mirror percentage: 0 to 100, sent to Envoy as `uint32(value * 10000)` per
+    /// million, so that a share under 0.0001% mirrors nothing.
+    pub fn from_istio_mirror(value: f64, path: &FieldPath) -> Result<Self, ConfigError> {
+        if !(0.0..=100.0).contains(&value) {
+            return Err(path.error(format!(
+                "mirror percentage must be within 0 and 100 (it has {value})"
+            )));
+        }
+        Ok(Self {
+            numerator: (value * 10_000.0) as u32,
+            denominator: MILLION,
+        })
+    }
+
     pub fn numerator(self) -> u32 {
         self.numerator
     }

@@ -70,7 +70,6 @@ impl RequestMatch {
                 .field("sourceNamespace")
                 .error("not supported: it selects sidecars, and this module runs on a gateway"));
         }
-        let plain = MatchOptions::default();
         let uri_options = MatchOptions {
             allow_empty_prefix: true,
             ignore_case: spec.ignore_uri_case,
@@ -86,19 +85,44 @@ impl RequestMatch {
                 .map(|spec| StringMatch::compile(spec, &path.field(field), options))
                 .transpose()
         };
+        // `port: 0` is protobuf's unset port, as Istio reads it.
         let port = spec
             .port
+            .filter(|&port| port != 0)
             .map(|port| path.field("port").port(port))
             .transpose()?;
+        // Istio makes `uri: {}` Envoy's default `prefix: /`, which matches every path.
+        let uri = spec
+            .uri
+            .as_ref()
+            .filter(|uri| **uri != StringMatchSpec::default());
+        // Istio's `canBeConvertedToPresentMatch`: a `withoutHeaders` regex `*` is a presence
+        // match (so the block requires the header to be absent), not a regex.
+        let without_headers = spec
+            .without_headers
+            .iter()
+            .map(|(name, condition)| {
+                let condition = if condition.regex.as_deref() == Some("*")
+                    && condition.exact.is_none()
+                    && condition.prefix.is_none()
+                {
+                    StringMatchSpec::default()
+                } else {
+                    condition.clone()
+                };
+                (name.clone(), condition)
+            })
+            .collect();
         Ok(Self {
             name: spec.name.clone(),
-            uri: single("uri", &spec.uri, uri_options)?,
-            scheme: single("scheme", &spec.scheme, plain)?,
-            method: single("method", &spec.method, plain)?,
-            authority: single("authority", &spec.authority, plain)?,
+            uri: single("uri", &uri.cloned(), uri_options)?,
+            // `{}` on a pseudo-header is a presence match in Istio's translation.
+            scheme: single("scheme", &spec.scheme, present_allowed)?,
+            method: single("method", &spec.method, present_allowed)?,
+            authority: single("authority", &spec.authority, present_allowed)?,
             headers: compile_header_map(&spec.headers, &path.field("headers"), present_allowed)?,
             without_headers: compile_header_map(
-                &spec.without_headers,
+                &without_headers,
                 &path.field("withoutHeaders"),
                 present_allowed,
             )?,
@@ -433,8 +457,8 @@ mod tests {
             "match[0].queryParams.q.regex: unclosed group"
         );
         assert_eq!(
-            error(r#"{"port": 0}"#),
-            "match[0].port: port 0 must be in 1..65535"
+            error(r#"{"port": 70000}"#),
+            "match[0].port: port 70000 must be in 1..65535"
         );
     }
 }

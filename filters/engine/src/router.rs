@@ -16,6 +16,7 @@ mod shadow;
 mod sticky;
 mod table;
 mod upstream_policy;
+mod validation;
 
 pub use cluster::{cluster_name, fully_qualified_host};
 pub use route_headers::RouteHeaders;

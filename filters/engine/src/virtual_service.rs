@@ -110,6 +110,8 @@ pub struct HttpRedirect {
     pub derive_port: Option<String>,
     pub scheme: Option<String>,
     pub redirect_code: Option<u32>,
+    /// Istio 1.31: replaces the matched `uri` prefix, as Envoy's redirect `prefix_rewrite`.
+    pub prefix_rewrite: Option<String>,
 }
 
 /// `directResponse`: answer with a fixed status and body.
@@ -140,8 +142,9 @@ pub struct HttpRewrite {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RegexRewrite {
-    #[serde(rename = "match")]
+    #[serde(rename = "match", default)]
     pub pattern: String,
+    #[serde(default)]
     pub rewrite: String,
 }
 
@@ -154,6 +157,9 @@ pub struct HttpRetry {
     pub per_try_timeout: Option<String>,
     pub retry_on: Option<String>,
     pub retry_remote_localities: Option<bool>,
+    pub retry_ignore_previous_hosts: Option<bool>,
+    /// Istio 1.30: the base interval of Envoy's retry back-off.
+    pub backoff: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -65,8 +65,14 @@ pub fn check_router_config(
             .warnings()
             .iter()
             .map(|warning| {
-                let (path, reason) = warning.split_once(": ").unwrap_or(("", warning));
-                locate(path, reason, virtual_services, router, config_field).to_string()
+                locate(
+                    &warning.path,
+                    &warning.reason,
+                    virtual_services,
+                    router,
+                    config_field,
+                )
+                .to_string()
             })
             .collect()),
         Err(error) => Err(locate(

@@ -93,14 +93,30 @@ impl FaultPolicy {
         if spec.delay.is_none() && spec.abort.is_none() {
             return Err(path.error("HTTP fault injection must have an abort and/or a delay"));
         }
+        // Istio drops (with a validation warning) a delay without a duration and an abort
+        // without a status; the fault module's own rules refuse them.
+        let istio = header_control == HeaderControl::Refused;
         let delay = spec
             .delay
             .as_ref()
+            .filter(|delay| {
+                !istio
+                    || delay.fixed_delay.is_some()
+                    || delay.exponential_delay.is_some()
+                    || delay.header_delay.is_some()
+            })
             .map(|delay| compile_delay(delay, header_control, &path.field("delay")))
             .transpose()?;
         let abort = spec
             .abort
             .as_ref()
+            .filter(|abort| {
+                !istio
+                    || abort.http_status.is_some()
+                    || abort.grpc_status.is_some()
+                    || abort.http2_error.is_some()
+                    || abort.header_abort.is_some()
+            })
             .map(|abort| compile_abort(abort, header_control, &path.field("abort")))
             .transpose()?;
         Ok(Self { delay, abort })
@@ -226,7 +242,16 @@ fn compile_abort(
         return Err(path.error("httpStatus, grpcStatus and headerAbort are mutually exclusive"));
     }
     let status = if let Some(status) = spec.http_status {
-        AbortSource::Fixed(Abort::Http(http_status(status, &path.field("httpStatus"))?))
+        let highest = if header_control == HeaderControl::Refused {
+            600
+        } else {
+            599
+        };
+        AbortSource::Fixed(Abort::Http(http_status(
+            status,
+            highest,
+            &path.field("httpStatus"),
+        )?))
     } else if let Some(name) = &spec.grpc_status {
         let code = grpc_status_code(name).ok_or_else(|| {
             path.field("grpcStatus").error(format!(
@@ -253,11 +278,12 @@ fn compile_abort(
     Ok(AbortPolicy { status, percentage })
 }
 
-/// Istio's range check, tightened to what Envoy accepts (`[200, 600)`; Istio lets 600 through).
-fn http_status(status: i32, path: &FieldPath) -> Result<u16, ConfigError> {
+/// Istio's range check: 200 to 600 for a VirtualService (Istio lets 600 through, with a
+/// warning here), 200 to 599 (what Envoy's fault filter takes) for the fault module.
+fn http_status(status: i32, highest: u16, path: &FieldPath) -> Result<u16, ConfigError> {
     u16::try_from(status)
         .ok()
-        .filter(|status| (200..600).contains(status))
+        .filter(|status| (200..=highest).contains(status))
         .ok_or_else(|| path.error(format!("HTTP status {status} is not in range 200-599")))
 }
 

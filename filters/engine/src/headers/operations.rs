@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::error::FieldPath;
+use crate::error::{ConfigWarning, FieldPath};
 use crate::request::RequestView;
 use crate::ConfigError;
 
@@ -11,6 +11,7 @@ use super::edit::HeaderEdit;
 use super::name_rules::{checked_name, checked_prefix, Action};
 use super::spec::HeaderOperationsSpec;
 use super::template::{Template, TemplateInput};
+use super::{envoy_format, istio_names};
 
 /// Which headers operations apply to; it decides which names and operators are allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,65 @@ impl HeaderOperations {
             removals,
             sets: compile_values(set, Action::Set, phase, &path.field("set"))?,
             adds: compile_values(add, Action::Add, phase, &path.field("add"))?,
+        })
+    }
+
+    /// Compiles a VirtualService's `headers.request` or `headers.response` as Istio judges it
+    /// (`ValidateHTTPHeaderOperationName`, `ValidateHTTPHeaderValue`) and Envoy applies it:
+    /// `remove` names are literal, a request `set`/`add` of `host` or `:authority` rewrites
+    /// the authority (`set` winning over `add`, and as written: Istio makes it Envoy's
+    /// `host_rewrite_literal`), and operators the module cannot render pass through as written
+    /// with a warning in `warnings`.
+    pub fn compile_virtual_service(
+        spec: &HeaderOperationsSpec,
+        phase: Phase,
+        path: &FieldPath,
+        warnings: &mut Vec<ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
+        let removals = spec
+            .remove
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let path = path.field("remove").index(index);
+                istio_names::check_operation_name(name, &path)?;
+                checked_name(name, Action::Remove, phase, &path).map(Removal::Name)
+            })
+            .collect::<Result<_, _>>()?;
+        let mut authority = None;
+        let mut compile = |values: &BTreeMap<String, String>, action: Action, field: &str| {
+            let mut compiled = Vec::with_capacity(values.len());
+            for (name, value) in values {
+                let path = path.field(field).field(name);
+                let is_authority = match phase {
+                    Phase::Request => istio_names::check_request_operation_name(name, &path)?,
+                    Phase::Response => {
+                        istio_names::check_operation_name(name, &path)?;
+                        false
+                    }
+                };
+                envoy_format::check_value(value).map_err(|reason| path.error(reason))?;
+                if is_authority {
+                    if action == Action::Set || authority.is_none() {
+                        authority = Some(value.clone());
+                    }
+                    continue;
+                }
+                let name = checked_name(name, action, phase, &path)?;
+                let template = Template::parse_passing_through(value, phase, &path, warnings)?;
+                compiled.push((name, template));
+            }
+            Ok::<_, ConfigError>(compiled)
+        };
+        let mut sets = compile(&spec.set, Action::Set, "set")?;
+        let adds = compile(&spec.add, Action::Add, "add")?;
+        if let Some(authority) = authority {
+            sets.push((":authority".to_owned(), Template::literal(&authority)));
+        }
+        Ok(Self {
+            removals,
+            sets,
+            adds,
         })
     }
 

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use crate::error::FieldPath;
+use crate::error::{ConfigWarning, FieldPath};
 use crate::header_name;
 use crate::request::RequestView;
 use crate::ConfigError;
@@ -97,6 +97,38 @@ const ATTRIBUTES: [(&str, Attribute); 5] = [
 impl Template {
     /// Parses `text`, the value of the field at `path`, for use in `phase`.
     pub fn parse(text: &str, phase: Phase, path: &FieldPath) -> Result<Self, ConfigError> {
+        Self::parse_with(text, phase, path, None)
+    }
+
+    /// Parses `text` as Envoy would take it from Istio: an operator the module cannot render
+    /// (`%HOSTNAME%`, `%DYNAMIC_METADATA(...)%`, a custom `%START_TIME(...)%` format) is kept
+    /// as written, and a warning says so; errors remain for what Envoy would refuse too.
+    pub fn parse_passing_through(
+        text: &str,
+        phase: Phase,
+        path: &FieldPath,
+        warnings: &mut Vec<ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
+        Self::parse_with(text, phase, path, Some(warnings))
+    }
+
+    /// A template that renders `text` as it is, `%` included.
+    pub fn literal(text: &str) -> Self {
+        Self {
+            parts: if text.is_empty() {
+                Vec::new()
+            } else {
+                vec![Part::Literal(text.to_owned())]
+            },
+        }
+    }
+
+    fn parse_with(
+        text: &str,
+        phase: Phase,
+        path: &FieldPath,
+        mut pass_through: Option<&mut Vec<ConfigWarning>>,
+    ) -> Result<Self, ConfigError> {
         if let Some(bad) = text.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
             return Err(path.error(format!(
                 "header values must not contain {}",
@@ -114,7 +146,24 @@ impl Template {
                 rest = after;
                 continue;
             }
-            let (part, after) = parse_operator(rest, phase, path)?;
+            let (part, after) = match (parse_operator(rest, phase, path), &mut pass_through) {
+                (Ok(parsed), _) => parsed,
+                (Err(error), None) => return Err(error),
+                (Err(error), Some(warnings)) => {
+                    let Some(length) = super::envoy_format::operator_len(rest) else {
+                        return Err(error);
+                    };
+                    let (operator, after) = rest.split_at(length);
+                    warnings.push(path.warning(format!(
+                        "%{operator} is passed through as written: {}",
+                        error.reason
+                    )));
+                    literal.push('%');
+                    literal.push_str(operator);
+                    rest = after;
+                    continue;
+                }
+            };
             if !literal.is_empty() {
                 parts.push(Part::Literal(std::mem::take(&mut literal)));
             }

@@ -1,10 +1,13 @@
 //! Envoy cluster names as Istio gives them: `outbound|<port>|<subset>|<host fqdn>`.
 
 /// Expands a short host (`reviews`) to `reviews.<namespace>.<domain_suffix>`, as Istio resolves
-/// short names; a host with a dot, or a wildcard, is already fully qualified.
+/// short names (`reviews.<namespace>` when the suffix is empty); a host with a dot, or a
+/// wildcard, is already fully qualified.
 pub fn fully_qualified_host(host: &str, namespace: &str, domain_suffix: &str) -> String {
     if host.contains('.') || host.starts_with('*') {
         host.to_owned()
+    } else if domain_suffix.is_empty() {
+        format!("{host}.{namespace}")
     } else {
         format!("{host}.{namespace}.{domain_suffix}")
     }
@@ -31,6 +34,10 @@ mod tests {
             "reviews.prod.svc.cluster.local"
         );
         assert_eq!(fully_qualified_host("*", "x", "y"), "*");
+        assert_eq!(
+            fully_qualified_host("reviews", "bookinfo", ""),
+            "reviews.bookinfo"
+        );
     }
 
     #[wasm_bindgen_test(unsupported = test)]

@@ -28,6 +28,8 @@ use super::DEFAULT_MIRROR_TIMEOUT;
 use crate::fault::{FaultPolicy, HeaderControl};
 
 pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
+    let mut warnings = Vec::new();
+    super::validation::validate(config, &mut warnings)?;
     let mut table = RouteTable {
         sticky: config
             .sticky_weights
@@ -47,11 +49,22 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
     let delegates = delegate_targets(config);
     for (index, virtual_service) in config.virtual_services.iter().enumerate() {
         let path = spec_path(config, index);
-        // A delegate is routed only through the roots that name it, as in Istio.
+        // A delegate is routed only through the roots that name it, as in Istio; its own
+        // routes are compiled too, for their errors. A VirtualService bound to other gateways
+        // (or the mesh) had Istio's validation but is not compiled: sidecar-only fields the
+        // module refuses are no error there.
         if delegates.contains(&qualified(virtual_service)) {
+            check_routes(virtual_service, config, &path)?;
             continue;
         }
         if !applies_to_gateway(virtual_service, config.gateway.as_deref()) {
+            continue;
+        }
+        if virtual_service.spec.hosts.is_empty() {
+            warnings.push(path.field("hosts").warning(
+                "no hosts: a delegate VirtualService, routed only through a root whose route delegates to it, and none in this config does",
+            ));
+            check_routes(virtual_service, config, &path)?;
             continue;
         }
         let hosts = compile_hosts(virtual_service, config, &path)?;
@@ -118,9 +131,36 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
             virtual_host.index = Some(PathIndex::new(routes));
         }
     }
+    table.warnings = warnings;
     table.warnings.extend(service_ports.warnings);
     table.unknown_clusters = service_ports.unknown_clusters;
     Ok(table)
+}
+
+/// Compiles the routes of a VirtualService that is not routed as it stands, for their errors.
+fn check_routes(
+    virtual_service: &NamedVirtualService,
+    config: &RouterConfig,
+    path: &FieldPath,
+) -> Result<(), ConfigError> {
+    for (index, http) in virtual_service.spec.http.iter().enumerate() {
+        if http.delegate.is_none() {
+            // Its destinations are checked, but what they would warn about is not reported:
+            // the VirtualService routes nothing here.
+            let mut unreported = ServicePorts::compile(
+                config.service_ports.as_ref(),
+                &FieldPath::root().field("servicePorts"),
+            )?;
+            compile_route(
+                http,
+                virtual_service,
+                config,
+                &mut unreported,
+                &path.field("http").index(index),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Istio's `BuildHTTPRoutesForVirtualService` ends a VirtualService's routes at its first
@@ -169,7 +209,7 @@ fn split_at_catch_all(routes: Vec<Route>) -> (Vec<Route>, Option<Route>) {
 }
 
 /// Where the spec of VirtualService `index` is, for error paths.
-fn spec_path(config: &RouterConfig, index: usize) -> FieldPath {
+pub(super) fn spec_path(config: &RouterConfig, index: usize) -> FieldPath {
     if config.is_bare_spec() {
         FieldPath::root()
     } else {
@@ -217,10 +257,8 @@ fn delegated_routes<'a>(
     config: &'a RouterConfig,
     path: &FieldPath,
 ) -> Result<Vec<(HttpRoute, &'a NamedVirtualService, FieldPath)>, ConfigError> {
-    if !root.route.is_empty() || root.redirect.is_some() || root.direct_response.is_some() {
-        return Err(
-            path.error("a route with delegate must not set route, redirect or directResponse")
-        );
+    if !root.route.is_empty() || root.redirect.is_some() {
+        return Err(path.error("a route with delegate must not set route or redirect"));
     }
     let namespace = delegate.namespace.as_deref().unwrap_or(&owner.namespace);
     let Some((index, target)) = config
@@ -376,7 +414,11 @@ fn compile_route(
             (None, _) => name.clone(),
         })
         .collect();
-    let headers = RouteHeaders::compile(http.headers.as_ref(), &path.field("headers"))?;
+    let headers = RouteHeaders::compile(
+        http.headers.as_ref(),
+        &path.field("headers"),
+        &mut Vec::new(),
+    )?;
     let fault = http
         .fault
         .as_ref()
@@ -397,7 +439,10 @@ fn compile_route(
     }))
 }
 
-/// Exactly one of `route`, `redirect` and `directResponse`, as Istio requires.
+/// The route's action. Validation lets one VirtualService set only one of `route`,
+/// `redirect` and `directResponse`; a delegate route merged with its root can hold the root's
+/// `directResponse` too, and then Istio's `translateRoute` order decides: a redirect, else a
+/// direct response, else the destinations.
 fn compile_action(
     http: &HttpRoute,
     virtual_service: &NamedVirtualService,
@@ -405,56 +450,50 @@ fn compile_action(
     service_ports: &mut ServicePorts,
     path: &FieldPath,
 ) -> Result<RouteAction, ConfigError> {
-    let has_route = !http.route.is_empty();
-    match (has_route, &http.redirect, &http.direct_response) {
-        (true, None, None) => {
-            let rewrite = http
-                .rewrite
-                .as_ref()
-                .map(|rewrite| Rewrite::compile(rewrite, &path.field("rewrite")))
-                .transpose()?
-                .unwrap_or_default();
-            let policy =
-                upstream_policy::compile(http.timeout.as_deref(), http.retries.as_ref(), path)?;
-            Ok(RouteAction::Forward(Forward {
-                clusters: compile_destinations(http, virtual_service, config, service_ports, path)?,
-                mirrors: compile_mirrors(http, virtual_service, config, service_ports, path)?,
-                mirror_timeout: policy.timeout.unwrap_or(DEFAULT_MIRROR_TIMEOUT),
-                rewrite,
-                router_headers: policy.router_headers,
-            }))
+    if let Some(redirect) = &http.redirect {
+        if http.rewrite.is_some() {
+            return Err(path
+                .field("rewrite")
+                .error("rewrite cannot be set with redirect"));
         }
-        (false, Some(redirect), None) => {
-            if http.rewrite.is_some() {
-                return Err(path
-                    .field("rewrite")
-                    .error("rewrite cannot be set with redirect"));
-            }
-            Ok(RouteAction::Redirect(Redirect::compile(
-                redirect,
-                &path.field("redirect"),
-            )?))
-        }
-        (false, None, Some(direct)) => {
-            compile_direct_response(direct, &path.field("directResponse"))
-        }
-        (false, None, None) => {
-            Err(path.error("one of route, redirect or directResponse is required"))
-        }
-        _ => Err(path.error("only one of route, redirect or directResponse may be set")),
+        return Ok(RouteAction::Redirect(Redirect::compile(
+            redirect,
+            &path.field("redirect"),
+        )?));
     }
+    if let Some(direct) = &http.direct_response {
+        return compile_direct_response(direct, &path.field("directResponse"));
+    }
+    if http.route.is_empty() {
+        return Err(path.error("HTTP route, redirect or direct_response is required"));
+    }
+    let rewrite = http
+        .rewrite
+        .as_ref()
+        .map(|rewrite| Rewrite::compile(rewrite, &path.field("rewrite")))
+        .transpose()?
+        .unwrap_or_default();
+    let policy = upstream_policy::compile(http.timeout.as_deref(), http.retries.as_ref(), path)?;
+    Ok(RouteAction::Forward(Forward {
+        clusters: compile_destinations(http, virtual_service, config, service_ports, path)?,
+        mirrors: compile_mirrors(http, virtual_service, config, service_ports, path)?,
+        mirror_timeout: policy.timeout.unwrap_or(DEFAULT_MIRROR_TIMEOUT),
+        rewrite,
+        router_headers: policy.router_headers,
+    }))
 }
 
 fn compile_direct_response(
     direct: &HttpDirectResponse,
     path: &FieldPath,
 ) -> Result<RouteAction, ConfigError> {
+    // Istio's `validateHTTPStatus` takes 200 to 600 (600 with a warning here).
     let status = u16::try_from(direct.status)
         .ok()
-        .filter(|status| (200..=599).contains(status))
+        .filter(|status| (200..=600).contains(status))
         .ok_or_else(|| {
             path.field("status").error(format!(
-                "status {} must be between 200 and 599",
+                "HTTP status {} is not in range 200-599",
                 direct.status
             ))
         })?;
@@ -509,6 +548,7 @@ fn compile_destinations(
             RouteHeaders::compile(
                 weighted.headers.as_ref(),
                 &route_path.index(index).field("headers"),
+                &mut Vec::new(),
             )?,
         ));
     }
@@ -526,7 +566,7 @@ fn compile_mirrors(
 ) -> Result<Vec<(String, FractionalPercent)>, ConfigError> {
     let percentage = |spec: Option<&PercentSpec>, path: &FieldPath| {
         spec.map_or(Ok(FractionalPercent::ALL), |spec| {
-            FractionalPercent::from_istio(spec.value, path)
+            FractionalPercent::from_istio_mirror(spec.value, path)
         })
     };
     let mut mirrors = Vec::new();
@@ -584,7 +624,7 @@ fn destination_cluster(
     path: &FieldPath,
 ) -> Result<(String, Option<String>), ConfigError> {
     if destination.host.is_empty() {
-        return Err(path.field("host").error("host must not be empty"));
+        return Err(path.field("host").error("empty domain name not allowed"));
     }
     let port = destination
         .port

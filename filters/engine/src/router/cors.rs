@@ -10,6 +10,11 @@ use crate::ConfigError;
 
 use super::table::LocalResponse;
 
+/// The HTTP methods Istio allows in `allowMethods` (Go's `net/http` list, and `*`).
+const CORS_METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*",
+];
+
 #[derive(Debug, Clone)]
 pub struct CorsPolicy {
     origins: Vec<StringMatch>,
@@ -36,6 +41,7 @@ pub enum CorsOutcome {
 
 impl CorsPolicy {
     pub fn compile(spec: &CorsPolicySpec, path: &FieldPath) -> Result<Self, ConfigError> {
+        check(spec, path)?;
         let mut origins = spec
             .allow_origins
             .iter()
@@ -69,6 +75,7 @@ impl CorsPolicy {
                     .map_err(|reason| path.field("maxAge").error(reason))
             })
             .transpose()?;
+
         let ignore_unmatched_preflights = match spec.unmatched_preflights.as_deref() {
             None | Some("FORWARD") | Some("UNSPECIFIED") => false,
             Some("IGNORE") => true,
@@ -142,6 +149,61 @@ impl CorsPolicy {
             .iter()
             .any(|allowed| allowed.matches("*") || allowed.matches(origin))
     }
+}
+
+/// Istio's `validateCORSPolicy`.
+fn check(spec: &CorsPolicySpec, path: &FieldPath) -> Result<(), ConfigError> {
+    for (index, origin) in spec.allow_origins.iter().enumerate() {
+        let value = origin
+            .exact
+            .as_deref()
+            .or(origin.prefix.as_deref())
+            .or(origin.regex.as_deref())
+            .unwrap_or_default();
+        if value.is_empty() {
+            return Err(path
+                .field("allowOrigins")
+                .index(index)
+                .error("'' is not a valid match type for CORS allow origins"));
+        }
+    }
+    for (index, method) in spec.allow_methods.iter().enumerate() {
+        if !CORS_METHODS.contains(&method.as_str()) {
+            return Err(path
+                .field("allowMethods")
+                .index(index)
+                .error(format!("{method:?} is not a supported HTTP method")));
+        }
+    }
+    for (field, names) in [
+        ("allowHeaders", &spec.allow_headers),
+        ("exposeHeaders", &spec.expose_headers),
+    ] {
+        for (index, name) in names.iter().enumerate() {
+            let path = path.field(field).index(index);
+            if name.is_empty() {
+                return Err(path.error("header name cannot be empty"));
+            }
+            if name != "*" && !crate::header_name::is_token(name) {
+                return Err(path.error(format!("header name {name} is not a valid header name")));
+            }
+        }
+    }
+    if let Some(text) = &spec.max_age {
+        let path = path.field("maxAge");
+        let age = duration::parse(text).map_err(|reason| path.error(reason))?;
+        if age < std::time::Duration::from_millis(1) {
+            return Err(path.error("duration must be greater than 1ms"));
+        }
+        if age.subsec_nanos() != 0 {
+            return Err(if age.subsec_nanos() % 1_000_000 != 0 {
+                path.error("only durations to ms precision are supported")
+            } else {
+                path.error("max_age duration is accurate only to seconds precision")
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,17 @@ pub struct Redirect {
     scheme: Option<String>,
     authority: Option<String>,
     port: RedirectPort,
-    path: Option<String>,
+    path: Option<RedirectPath>,
+}
+
+/// How the location's path comes from the request's.
+#[derive(Debug, Clone)]
+enum RedirectPath {
+    /// `uri`: the whole path is replaced; the query stays unless `uri` has its own.
+    Whole(String),
+    /// `prefixRewrite`: the part the route matched is replaced, the rest (query included)
+    /// kept, as Envoy's `prefix_rewrite` does.
+    MatchedPrefix(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,20 +36,55 @@ enum RedirectPort {
 
 impl Redirect {
     pub fn compile(spec: &HttpRedirect, path: &FieldPath) -> Result<Self, ConfigError> {
+        let non_empty = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
+        let (uri, prefix_rewrite) = (non_empty(&spec.uri), non_empty(&spec.prefix_rewrite));
+        if uri.is_some() && prefix_rewrite.is_some() {
+            return Err(path.error("redirect may only specify one of uri or prefix_rewrite"));
+        }
+        if uri.is_none()
+            && prefix_rewrite.is_none()
+            && non_empty(&spec.authority).is_none()
+            && non_empty(&spec.scheme).is_none()
+            && spec.port.is_none()
+            && spec.derive_port.is_none()
+        {
+            return Err(path.error("redirect must specify URI, authority, scheme, or port"));
+        }
         let status = match spec.redirect_code {
             None | Some(0) => 301,
             Some(code @ (301 | 302 | 303 | 307 | 308)) => code as u16,
-            Some(code) => {
+            Some(code @ 300..=399) => {
+                // Istio's validation takes any 3xx, but its translation knows only these five
+                // and leaves any other without a route action, which Envoy refuses.
                 return Err(path.field("redirectCode").error(format!(
                     "{code} is not a supported redirect code (301, 302, 303, 307 or 308)"
-                )))
+                )));
+            }
+            Some(code) => {
+                return Err(path
+                    .field("redirectCode")
+                    .error(format!("{code} is not a valid redirect code, must be 3xx")))
             }
         };
+        let scheme = non_empty(&spec.scheme);
+        if scheme
+            .as_deref()
+            .is_some_and(|scheme| scheme != "http" && scheme != "https")
+        {
+            return Err(path
+                .field("scheme")
+                .error("invalid redirect scheme, must be \"http\" or \"https\""));
+        }
         let port = match (spec.port, spec.derive_port.as_deref()) {
             (Some(_), Some(_)) => {
                 return Err(path.error("only one of port or derivePort may be set"));
             }
-            (Some(port), None) => RedirectPort::Fixed(path.field("port").port(port)?),
+            // Istio's `port: 0` sets no port.
+            (Some(0), None) => RedirectPort::Unchanged,
+            (Some(port), None) => RedirectPort::Fixed(u16::try_from(port).map_err(|_| {
+                path.field("port")
+                    .error(format!("port number {port} must be in the range 1..65535"))
+            })?),
             (None, Some("FROM_REQUEST_PORT")) => RedirectPort::FromRequest,
             (None, Some("FROM_PROTOCOL_DEFAULT")) | (None, None) => RedirectPort::Unchanged,
             (None, Some(other)) => {
@@ -48,27 +93,22 @@ impl Redirect {
                 )))
             }
         };
-        let non_empty = |value: &Option<String>| value.clone().filter(|value| !value.is_empty());
-        let redirect = Self {
+        Ok(Self {
             status,
-            scheme: non_empty(&spec.scheme),
+            scheme,
             authority: non_empty(&spec.authority),
             port,
-            path: non_empty(&spec.uri),
-        };
-        if redirect.scheme.is_none()
-            && redirect.authority.is_none()
-            && redirect.path.is_none()
-            && spec.port.is_none()
-            && spec.derive_port.is_none()
-        {
-            return Err(path.error("redirect must specify URI, authority, scheme, or port"));
-        }
-        Ok(redirect)
+            path: match (uri, prefix_rewrite) {
+                (Some(uri), _) => Some(RedirectPath::Whole(uri)),
+                (None, Some(prefix)) => Some(RedirectPath::MatchedPrefix(prefix)),
+                (None, None) => None,
+            },
+        })
     }
 
-    /// The `location` for `request`.
-    pub fn location(&self, request: &impl RequestView) -> String {
+    /// The `location` for `request`, of whose `:path` the route matched the first
+    /// `matched_len` bytes.
+    pub fn location(&self, request: &impl RequestView, matched_len: usize) -> String {
         let forwarded_proto = request
             .header("x-forwarded-proto")
             .or_else(|| request.header(":scheme"))
@@ -103,8 +143,14 @@ impl Redirect {
         };
         let request_path = request.header(":path").unwrap_or_default();
         let path = match &self.path {
-            Some(new_path) if new_path.contains('?') => new_path.clone(),
-            Some(new_path) => match request_path.find('?') {
+            Some(RedirectPath::MatchedPrefix(prefix)) => {
+                format!(
+                    "{prefix}{}",
+                    request_path.get(matched_len..).unwrap_or_default()
+                )
+            }
+            Some(RedirectPath::Whole(new_path)) if new_path.contains('?') => new_path.clone(),
+            Some(RedirectPath::Whole(new_path)) => match request_path.find('?') {
                 Some(query_start) => format!("{new_path}{}", &request_path[query_start..]),
                 None => new_path.clone(),
             },
@@ -162,12 +208,12 @@ mod tests {
         let redirect = redirect(r#"{"uri": "/v2/login"}"#).expect("valid");
         assert_eq!(redirect.status, 301);
         assert_eq!(
-            redirect.location(&request("shop.com", "/login?next=%2F")),
+            redirect.location(&request("shop.com", "/login?next=%2F"), 0),
             "http://shop.com/v2/login?next=%2F"
         );
         let with_query = self::redirect(r#"{"uri": "/a?b=c"}"#).expect("valid");
         assert_eq!(
-            with_query.location(&request("shop.com", "/x?y=z")),
+            with_query.location(&request("shop.com", "/x?y=z"), 0),
             "http://shop.com/a?b=c"
         );
     }
@@ -177,21 +223,21 @@ mod tests {
         let https = redirect(r#"{"scheme": "https", "redirectCode": 308}"#).expect("valid");
         assert_eq!(https.status, 308);
         assert_eq!(
-            https.location(&request("shop.com:80", "/a")),
+            https.location(&request("shop.com:80", "/a"), 0),
             "https://shop.com/a"
         );
         assert_eq!(
-            https.location(&request("shop.com:8080", "/a")),
+            https.location(&request("shop.com:8080", "/a"), 0),
             "https://shop.com:8080/a"
         );
         let moved = redirect(r#"{"authority": "new.shop.com", "port": 8443}"#).expect("valid");
         assert_eq!(
-            moved.location(&request("shop.com:80", "/a")),
+            moved.location(&request("shop.com:80", "/a"), 0),
             "http://new.shop.com:8443/a"
         );
         let port_only = redirect(r#"{"port": 9000}"#).expect("valid");
         assert_eq!(
-            port_only.location(&request("[::1]:80", "/a")),
+            port_only.location(&request("[::1]:80", "/a"), 0),
             "http://[::1]:9000/a"
         );
     }
@@ -202,30 +248,33 @@ mod tests {
     fn the_default_port_of_the_scheme_is_not_written() {
         let to_80 = redirect(r#"{"port": 80, "uri": "/login"}"#).expect("valid");
         assert_eq!(
-            to_80.location(&request("shop.com", "/a")),
+            to_80.location(&request("shop.com", "/a"), 0),
             "http://shop.com/login"
         );
         assert_eq!(
-            to_80.location(&request("shop.com:8080", "/a")),
+            to_80.location(&request("shop.com:8080", "/a"), 0),
             "http://shop.com:8080/login"
         );
         // The server's scheme decides, not the client's x-forwarded-proto.
         assert_eq!(
-            to_80.location(&HeaderList::get("shop.com", "/a").with("x-forwarded-proto", "https")),
+            to_80.location(
+                &HeaderList::get("shop.com", "/a").with("x-forwarded-proto", "https"),
+                0
+            ),
             "https://shop.com/login"
         );
         assert_eq!(
-            to_80.location(&request("shop.com", "/a").over_tls()),
+            to_80.location(&request("shop.com", "/a").over_tls(), 0),
             "http://shop.com:80/login"
         );
         let to_443 = redirect(r#"{"port": 443, "scheme": "https"}"#).expect("valid");
         assert_eq!(
-            to_443.location(&request("shop.com:8080", "/a")),
+            to_443.location(&request("shop.com:8080", "/a"), 0),
             "https://shop.com:8080/a"
         );
         let derived = redirect(r#"{"derivePort": "FROM_REQUEST_PORT"}"#).expect("valid");
         assert_eq!(
-            derived.location(&request("shop.com:8080", "/a").on_port(80)),
+            derived.location(&request("shop.com:8080", "/a").on_port(80), 0),
             "http://shop.com:8080/a"
         );
     }
@@ -235,14 +284,14 @@ mod tests {
         let derived =
             redirect(r#"{"scheme": "https", "derivePort": "FROM_REQUEST_PORT"}"#).expect("valid");
         assert_eq!(
-            derived.location(&request("shop.com:8080", "/a").on_port(8443)),
+            derived.location(&request("shop.com:8080", "/a").on_port(8443), 0),
             "https://shop.com:8443/a"
         );
         let protocol_default =
             redirect(r#"{"scheme": "https", "derivePort": "FROM_PROTOCOL_DEFAULT"}"#)
                 .expect("valid");
         assert_eq!(
-            protocol_default.location(&request("shop.com:80", "/a").on_port(80)),
+            protocol_default.location(&request("shop.com:80", "/a").on_port(80), 0),
             "https://shop.com/a"
         );
     }

@@ -29,12 +29,26 @@ pub enum PathRewrite {
 impl Rewrite {
     pub fn compile(spec: &HttpRewrite, path: &FieldPath) -> Result<Self, ConfigError> {
         let uri = spec.uri.as_deref().filter(|uri| !uri.is_empty());
+        let authority = spec
+            .authority
+            .clone()
+            .filter(|authority| !authority.is_empty());
         let path_rewrite = match (uri, &spec.uri_regex_rewrite) {
             (Some(_), Some(_)) => {
                 return Err(path.error("rewrite may only contain one of uri or uriRegexRewrite"))
             }
+            (None, None) if authority.is_none() => {
+                return Err(path.error(
+                    "rewrite must specify at least one of uri, uriRegexRewrite, or authority",
+                ))
+            }
             (Some(uri), None) => Some(PathRewrite::MatchedPart(uri.to_owned())),
             (None, Some(regex_rewrite)) => {
+                if regex_rewrite.pattern.is_empty() || regex_rewrite.rewrite.is_empty() {
+                    return Err(path.field("uriRegexRewrite").error(
+                        "uriRegexRewrite requires both rewrite and match fields to be specified",
+                    ));
+                }
                 let regex_path = path.field("uriRegexRewrite").field("match");
                 check_regex(&regex_rewrite.pattern, &regex_path)?;
                 let pattern = Regex::new(&regex_rewrite.pattern)
@@ -48,10 +62,7 @@ impl Rewrite {
         };
         Ok(Self {
             path: path_rewrite,
-            authority: spec
-                .authority
-                .clone()
-                .filter(|authority| !authority.is_empty()),
+            authority,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! VirtualService `headers` (route and destination level), compiled with the header module's
 //! engine, so both apply Istio's `HeaderOperations` the same way.
 
-use crate::error::FieldPath;
+use crate::error::{ConfigWarning, FieldPath};
 use crate::headers::{HeaderOperations, Phase};
 use crate::virtual_service::HeadersSpec;
 use crate::ConfigError;
@@ -14,14 +14,27 @@ pub struct RouteHeaders {
 }
 
 impl RouteHeaders {
-    pub fn compile(spec: Option<&HeadersSpec>, path: &FieldPath) -> Result<Self, ConfigError> {
+    /// Compiles `spec` with Istio's rules; what is accepted but not rendered as Envoy would
+    /// (an operator the module does not know) goes to `warnings`.
+    pub fn compile(
+        spec: Option<&HeadersSpec>,
+        path: &FieldPath,
+        warnings: &mut Vec<ConfigWarning>,
+    ) -> Result<Self, ConfigError> {
         let Some(spec) = spec else {
             return Ok(Self::default());
         };
-        let compile = |operations: &Option<_>, phase, field: &str| {
+        let mut compile = |operations: &Option<_>, phase, field: &str| {
             operations
                 .as_ref()
-                .map(|operations| HeaderOperations::compile(operations, phase, &path.field(field)))
+                .map(|operations| {
+                    HeaderOperations::compile_virtual_service(
+                        operations,
+                        phase,
+                        &path.field(field),
+                        warnings,
+                    )
+                })
                 .transpose()
                 .map(Option::unwrap_or_default)
         };

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::error::FieldPath;
+use crate::error::{ConfigWarning, FieldPath};
 use crate::ConfigError;
 
 /// `%RESPONSE_CODE_DETAILS%` of the 503 for a destination that is not a known service port.
@@ -23,7 +23,7 @@ pub(super) struct ServicePorts {
     /// Lower-cased fully-qualified host → its ports; `None` without `servicePorts`, when every
     /// destination is taken as it is (its port, else `defaultPort`) and none is unknown.
     ports: Option<HashMap<String, Vec<u16>>>,
-    pub(super) warnings: Vec<String>,
+    pub(super) warnings: Vec<ConfigWarning>,
     /// Route clusters no service has: requests picked for them get the 503.
     pub(super) unknown_clusters: HashSet<String>,
 }
@@ -116,22 +116,18 @@ impl ServicePorts {
 
     /// Records a route destination that no service has: a warning, and the 503 for it.
     pub(super) fn unknown_route(&mut self, cluster: &str, path: &FieldPath, reason: &str) {
-        self.warnings.push(
-            path.error(format!(
-                "{reason}; requests routed to {cluster} answer 503 ({UNKNOWN_SERVICE_DETAILS})"
-            ))
-            .to_string(),
-        );
+        self.warnings.push(path.warning(format!(
+            "{reason}; requests routed to {cluster} answer 503 ({UNKNOWN_SERVICE_DETAILS})"
+        )));
         self.unknown_clusters.insert(cluster.to_owned());
     }
 
     /// Records a mirror that no service has: it is left out, as Envoy skips a shadow cluster
     /// it does not have.
     pub(super) fn unknown_mirror(&mut self, cluster: &str, path: &FieldPath, reason: &str) {
-        self.warnings.push(
-            path.error(format!("{reason}; the mirror to {cluster} is skipped"))
-                .to_string(),
-        );
+        self.warnings.push(path.warning(format!(
+            "{reason}; the mirror to {cluster} is skipped"
+        )));
     }
 }
 
@@ -307,8 +303,10 @@ mod tests {
             let http = r#"[{"route": [{"destination": {"host": "details"}}],
                 "mirror": {"host": "reviews", "port": {"number": 9090}}}]"#;
             let table = RouteTable::from_json(config(http, PORTS).as_bytes()).expect("valid");
+            let warnings: Vec<String> =
+                table.warnings().iter().map(ToString::to_string).collect();
             assert_eq!(
-                table.warnings(),
+                warnings,
                 [
                     format!(
                         "virtualServices[0].spec.http[0].route[0].destination: service \

@@ -3,7 +3,7 @@
 use crate::request::RequestView;
 use crate::request_match::RequestMatch;
 use crate::virtual_service::RouterConfig;
-use crate::ConfigError;
+use crate::{ConfigError, ConfigWarning};
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -30,9 +30,9 @@ pub struct RouteTable {
     pub(super) routes: Vec<Route>,
     pub(super) sticky: Option<StickyKey>,
     pub(super) mirror_max_body_bytes: u64,
-    /// What the config gets wrong without being refused, e.g. a destination no service in
-    /// `servicePorts` has; the module logs them when it loads the config.
-    pub(super) warnings: Vec<String>,
+    /// What the config does that is accepted but reported, each with its field path: Istio's
+    /// validation warnings, and destinations no service in `servicePorts` has.
+    pub(super) warnings: Vec<ConfigWarning>,
     /// Route clusters of services (or ports) `servicePorts` does not list: see
     /// [`Decision::UnknownService`].
     pub(super) unknown_clusters: HashSet<String>,
@@ -143,8 +143,9 @@ impl RouteTable {
         self.mirror_max_body_bytes
     }
 
-    /// Warnings found while compiling (the config is valid), each `path: reason`.
-    pub fn warnings(&self) -> &[String] {
+    /// The config's warnings, e.g. `http[0].retries.backoff: ...`: accepted, for the host to
+    /// log once when it loads the config. Istio's own validation warnings are among them.
+    pub fn warnings(&self) -> &[ConfigWarning] {
         &self.warnings
     }
 
@@ -298,7 +299,11 @@ impl Route {
                 })
             }
             RouteAction::Redirect(redirect) => {
-                let mut headers = vec![("location", redirect.location(request))];
+                let path = request.header(":path").unwrap_or_default();
+                let matched_len = block_match.map_or(usize::from(path.starts_with('/')), |block| {
+                    block.rewritten_len(&path)
+                });
+                let mut headers = vec![("location", redirect.location(request, matched_len))];
                 headers.extend(cors_headers);
                 Decision::Respond(LocalResponse {
                     status: redirect.status,

@@ -150,7 +150,7 @@ fn a_configured_gateway_filters_virtual_services() {
         {"name": "bound", "namespace": "shop", "spec": {"hosts": ["*"],
           "gateways": ["istio-system/ingressgateway"],
           "http": [{"match": [{"uri": {"prefix": "/bound"}}], "route": [{"destination": {"host": "bound"}}]}]}},
-        {"name": "mesh", "namespace": "shop", "spec": {"hosts": ["*"],
+        {"name": "mesh", "namespace": "shop", "spec": {"hosts": ["x"],
           "http": [{"route": [{"destination": {"host": "mesh"}}]}]}}
     ]}"#;
     let table = table(config);
@@ -172,7 +172,7 @@ fn errors_name_the_field_and_the_reason() {
     );
     assert_eq!(
         error(r#"{"hosts": [], "http": []}"#),
-        "hosts: virtual service must have at least one host"
+        "http, tcp or tls must be provided in virtual service"
     );
     assert!(error(r#"{"hosts": ["*"], "http": [{"match": [{"uri": {"exact": "/", "prefix": "/"}}], "route": [{"destination": {"host": "a"}}]}]}"#)
         .starts_with("http[0].match[0].uri: only one of"));
@@ -183,11 +183,11 @@ fn errors_name_the_field_and_the_reason() {
     );
     assert_eq!(
         error(r#"{"virtualServices": [{"name": "a", "spec": {"hosts": ["*"], "http": [{"route": [{"destination": {"host": "a", "port": {"number": 70000}}}]}]}}]}"#),
-        "virtualServices[0].spec.http[0].route[0].destination.port.number: port 70000 must be in 1..65535"
+        "virtualServices[0].spec.http[0].route[0].destination.port.number: port number 70000 must be in the range 1..65535"
     );
     assert_eq!(
         error(r#"{"hosts": ["*"], "http": [{"route": []}]}"#),
-        "http[0]: one of route, redirect or directResponse is required"
+        "http[0]: HTTP route, redirect or direct_response is required"
     );
 }
 
@@ -276,15 +276,15 @@ fn route_actions_are_exclusive_and_validated() {
         error(
             r#"{"hosts": ["*"], "http": [{"redirect": {"uri": "/"}, "route": [{"destination": {"host": "a"}}]}]}"#
         ),
-        "http[0]: only one of route, redirect or directResponse may be set"
+        "http[0].route: HTTP route cannot contain both route and redirect"
     );
     assert_eq!(
         error(r#"{"hosts": ["*"], "http": [{"redirect": {"uri": "/"}, "rewrite": {"uri": "/"}}]}"#),
-        "http[0].rewrite: rewrite cannot be set with redirect"
+        "http[0].rewrite: HTTP route rule cannot contain both rewrite and redirect"
     );
     assert_eq!(
         error(r#"{"hosts": ["*"], "http": [{"directResponse": {"status": 700}}]}"#),
-        "http[0].directResponse.status: status 700 must be between 200 and 599"
+        "http[0].directResponse.status: HTTP status 700 is not in range 200-599"
     );
     assert!(error(r#"{"hosts": ["*"], "http": [{"directResponse": {"status": 200, "body": {"bytes": "%%%"}}}]}"#)
         .starts_with("http[0].directResponse.body.bytes: invalid base64"));
@@ -339,7 +339,7 @@ fn mirrors_copy_their_share_of_requests() {
             r#"{"hosts": ["*"], "http": [{"route": [{"destination": {"host": "a"}}],
             "mirror": {"host": "m"}, "mirrors": [{"destination": {"host": "m"}}]}]}"#
         ),
-        "http[0]: only one of mirror or mirrors may be set"
+        "http[0].mirrors: HTTP route cannot contain both mirror and mirrors"
     );
 }
 
@@ -575,17 +575,21 @@ fn missing_or_nested_delegates_are_errors() {
         "virtualServices[0].spec.http[0].delegate: VirtualService default/nope is not in this config"
     );
     assert_eq!(
-        error(r#"{"virtualServices": [
+        error(
+            r#"{"virtualServices": [
             {"name": "root", "spec": {"hosts": ["*"], "http": [{"delegate": {"name": "a"}}]}},
             {"name": "a", "spec": {"http": [{"delegate": {"name": "b"}}]}},
-            {"name": "b", "spec": {"http": [{"route": [{"destination": {"host": "b"}}]}]}}]}"#),
-        "virtualServices[0].spec.http[0].delegate: VirtualService default/a delegates again; Istio allows one level"
+            {"name": "b", "spec": {"http": [{"route": [{"destination": {"host": "b"}}]}]}}]}"#
+        ),
+        "virtualServices[1].spec.http[0].delegate: delegate HTTP route cannot contain delegate"
     );
     assert_eq!(
-        error(r#"{"virtualServices": [
+        error(
+            r#"{"virtualServices": [
             {"name": "root", "spec": {"hosts": ["*"], "http": [{"delegate": {"name": "a"}, "route": [{"destination": {"host": "x"}}]}]}},
-            {"name": "a", "spec": {"http": []}}]}"#),
-        "virtualServices[0].spec.http[0]: a route with delegate must not set route, redirect or directResponse"
+            {"name": "a", "spec": {"http": []}}]}"#
+        ),
+        "virtualServices[0].spec.http[0].route: root HTTP route must not specify route"
     );
 }
 
@@ -628,9 +632,12 @@ fn catch_alls_go_after_every_virtual_service_sharing_the_host() {
             {"name": "login", "match": [{"uri": {"exact": "/login"}}, {"uri": {"prefix": "/"}}, {"uri": {"exact": "/never"}}],
              "route": [{"destination": {"host": "login"}}]},
             {"match": [{"uri": {"prefix": "/api"}}], "route": [{"destination": {"host": "unreachable"}}]}]}},
-          {"name": "second", "spec": {"hosts": ["shop.com", "*"], "http": [
+          {"name": "second", "spec": {"hosts": ["shop.com"], "http": [
             {"match": [{"uri": {"prefix": "/api"}}], "route": [{"destination": {"host": "api"}}]},
             {"match": [{"uri": {"regex": ".*"}, "headers": {"x-a": {}}}], "route": [{"destination": {"host": "header"}}]},
+            {"route": [{"destination": {"host": "rest"}}]}]}},
+          {"name": "third", "spec": {"hosts": ["*"], "http": [
+            {"match": [{"uri": {"prefix": "/api"}}], "route": [{"destination": {"host": "api"}}]},
             {"route": [{"destination": {"host": "rest"}}]}]}}
         ]}"#,
     );
@@ -648,7 +655,7 @@ fn catch_alls_go_after_every_virtual_service_sharing_the_host() {
         forward(&table, &with_header).map(|forward| forward.cluster),
         Some("outbound|80||header.default.svc.cluster.local")
     );
-    // Each host orders its own routes: `*` has only `second`'s.
+    // Each host orders its own routes: `*` has only `third`'s.
     assert_eq!(
         cluster("other.org", "/other"),
         Some("outbound|80||rest.default.svc.cluster.local")

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::duration;
-use crate::error::FieldPath;
+use crate::error::{ConfigWarning, FieldPath};
 use crate::virtual_service::HttpRetry;
 use crate::ConfigError;
 
@@ -73,6 +73,72 @@ pub fn compile(
     })
 }
 
+/// Istio's `ValidateHTTPRetry`, and warnings for the fields Envoy takes from the route's
+/// `retry_policy` only, which no request header sets: `backoff` (Envoy's base interval comes
+/// from `retry_policy.retry_back_off` or the process-wide runtime key
+/// `upstream.base_retry_backoff_ms`, 25 ms by default), `retryRemoteLocalities` (a retry
+/// priority) and `retryIgnorePreviousHosts` (a retry host predicate).
+pub fn check_retries(
+    retries: Option<&HttpRetry>,
+    path: &FieldPath,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<(), ConfigError> {
+    let Some(retries) = retries else {
+        return Ok(());
+    };
+    let path = path.field("retries");
+    if retries.attempts < 0 {
+        return Err(path.field("attempts").error("attempts cannot be negative"));
+    }
+    let retry_on = retries.retry_on.as_deref().unwrap_or_default();
+    if retries.attempts == 0
+        && (retries.per_try_timeout.is_some()
+            || !retry_on.is_empty()
+            || retries.retry_remote_localities.is_some())
+    {
+        return Err(path.error(
+            "http retry policy configured when attempts are set to 0 (disabled): perTryTimeout, retryOn and retryRemoteLocalities must not be set",
+        ));
+    }
+    if let Some(text) = &retries.per_try_timeout {
+        parse_duration(text, &path.field("perTryTimeout"))?;
+    }
+    if !retry_on.is_empty() {
+        for token in retry_on.split(',') {
+            let is_status = token
+                .parse::<u16>()
+                .is_ok_and(|code| KNOWN_STATUS_CODES.contains(&code));
+            if !is_status && !HTTP_RETRY_ON.contains(&token) && !GRPC_RETRY_ON.contains(&token) {
+                return Err(path
+                    .field("retryOn")
+                    .error(format!("{token:?} is not a valid retryOn policy")));
+            }
+        }
+    }
+    if let Some(text) = &retries.backoff {
+        parse_duration(text, &path.field("backoff"))?;
+    }
+    if retries.attempts == 0 {
+        return Ok(());
+    }
+    if retries.backoff.is_some() {
+        warnings.push(path.field("backoff").warning(
+            "not applied: Envoy takes the retry back-off from the route's retry_policy.retry_back_off (or the runtime key upstream.base_retry_backoff_ms), and no request header sets it; retries wait Envoy's default (25ms base, 250ms cap)",
+        ));
+    }
+    if retries.retry_remote_localities == Some(true) {
+        warnings.push(path.field("retryRemoteLocalities").warning(
+            "not applied: Envoy takes a retry priority from the route's retry_policy only, and no request header sets it",
+        ));
+    }
+    if retries.retry_ignore_previous_hosts.is_some() {
+        warnings.push(path.field("retryIgnorePreviousHosts").warning(
+            "not applied: Envoy takes retry host predicates from the route's retry_policy only, and no request header sets them",
+        ));
+    }
+    Ok(())
+}
+
 fn router_headers(
     timeout: Option<Duration>,
     retries: Option<&HttpRetry>,
@@ -82,28 +148,11 @@ fn router_headers(
     if let Some(timeout) = timeout {
         headers.push(("x-envoy-upstream-rq-timeout-ms", millis(timeout)));
     }
+    check_retries(retries, path, &mut Vec::new())?;
     let retries_path = path.field("retries");
     let (attempts, retry_on, per_try_timeout) = match retries {
         None => (ISTIO_DEFAULT_ATTEMPTS, ISTIO_DEFAULT_RETRY_ON, None),
         Some(retries) => {
-            if retries.retry_remote_localities == Some(true) {
-                return Err(retries_path.field("retryRemoteLocalities").error(
-                    "not supported: it needs a retry host predicate, which a request header cannot set",
-                ));
-            }
-            if retries.attempts < 0 {
-                return Err(retries_path
-                    .field("attempts")
-                    .error("attempts cannot be negative"));
-            }
-            let others_set = retries.per_try_timeout.is_some()
-                || retries.retry_on.is_some()
-                || retries.retry_remote_localities.is_some();
-            if retries.attempts == 0 && others_set {
-                return Err(retries_path.error(
-                    "attempts: 0 disables retries; perTryTimeout, retryOn and retryRemoteLocalities must not be set",
-                ));
-            }
             let per_try_timeout = retries
                 .per_try_timeout
                 .as_deref()
@@ -114,12 +163,13 @@ fn router_headers(
                 retries
                     .retry_on
                     .as_deref()
+                    .filter(|retry_on| !retry_on.is_empty())
                     .unwrap_or(ISTIO_DEFAULT_RETRY_ON),
                 per_try_timeout,
             )
         }
     };
-    if attempts == 0 {
+    if attempts <= 0 {
         return Ok(headers);
     }
     headers.push(("x-envoy-max-retries", attempts.to_string()));
@@ -145,6 +195,14 @@ fn router_headers(
     }
     Ok(headers)
 }
+
+/// The codes Go's `http.StatusText` names, which Istio takes as `retryOn` status codes.
+const KNOWN_STATUS_CODES: [u16; 62] = [
+    100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301, 302, 303, 304,
+    305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414, 415,
+    416, 417, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451, 500, 501, 502, 503, 504, 505,
+    506, 507, 508, 510, 511,
+];
 
 struct RetryOn<'a> {
     http: Vec<&'a str>,

@@ -181,3 +181,31 @@ fn control_characters_are_refused() {
     assert!(error("a\nb", Phase::Request).ends_with("LF (\\n)"));
     assert!(error("a\0b", Phase::Request).ends_with("NUL (\\0)"));
 }
+
+/// Istio accepts any operator Envoy's parser can delimit; those the module does not render are
+/// sent as written, each with a warning naming the field.
+#[wasm_bindgen_test(unsupported = test)]
+fn unknown_operators_pass_through_as_written_with_a_warning() {
+    let mut warnings = Vec::new();
+    let template = Template::parse_passing_through(
+        "host %HOSTNAME% user %REQ(x-user)% at %START_TIME(%s)% %DYNAMIC_METADATA([\"a\", \"b\"])%",
+        Phase::Request,
+        &path(),
+        &mut warnings,
+    )
+    .expect("accepted");
+    let request = HeaderList::get("a", "/").with("x-user", "jason");
+    assert_eq!(
+        template.render(&request_input(&request, &FixedAttributes)),
+        "host %HOSTNAME% user jason at %START_TIME(%s)% %DYNAMIC_METADATA([\"a\", \"b\"])%"
+    );
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert!(warnings[0]
+        .to_string()
+        .starts_with("set.x-out: %HOSTNAME% is passed through as written: unknown operator"));
+    // What Envoy's parser cannot delimit stays an error.
+    assert!(
+        Template::parse_passing_through("%FOO(bar", Phase::Request, &path(), &mut warnings)
+            .is_err()
+    );
+}

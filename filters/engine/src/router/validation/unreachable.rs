@@ -1,0 +1,182 @@
+//! Istio's `analyzeUnreachableHTTPRules`: warnings (never errors) for `http` routes and match
+//! blocks that earlier ones make unreachable.
+
+use std::collections::BTreeMap;
+
+use crate::error::{ConfigWarning, FieldPath};
+use crate::request_match::HttpMatchRequest;
+use crate::string_match::StringMatchSpec;
+use crate::virtual_service::HttpRoute;
+
+/// What Istio's overlap check compares of a block with a `uri` prefix.
+struct PrefixBlock {
+    route: String,
+    block: String,
+    prefix: String,
+    port: Option<u32>,
+    method: String,
+    authority: String,
+    headers: BTreeMap<String, String>,
+    query_params: BTreeMap<String, String>,
+    without_headers: BTreeMap<String, String>,
+}
+
+pub fn analyze(routes: &[HttpRoute], path: &FieldPath, warnings: &mut Vec<ConfigWarning>) {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    let mut catch_all_at: Option<usize> = None;
+    let mut prefix_blocks = Vec::new();
+    for (route_index, route) in routes.iter().enumerate() {
+        let route_path = path.index(route_index);
+        if route.matches.is_empty() {
+            if catch_all_at.is_some() {
+                warnings.push(unused(
+                    route,
+                    route_index,
+                    &route_path,
+                    "only the last rule can have no matches",
+                ));
+            }
+            catch_all_at = Some(route_index);
+            continue;
+        }
+        let mut duplicates = 0;
+        for (block_index, block) in route.matches.iter().enumerate() {
+            if catch_all_at.is_some() {
+                warnings.push(unused(
+                    route,
+                    route_index,
+                    &route_path,
+                    "route without matches defined before",
+                ));
+                continue;
+            }
+            let key = comparable(block);
+            if let Some(&(_, earlier)) = seen.iter().find(|(known, _)| *known == key) {
+                let earlier_name = routes
+                    .get(earlier)
+                    .map(|earlier_route| route_name(earlier_route, earlier))
+                    .unwrap_or_default();
+                warnings.push(route_path.field("match").index(block_index).warning(format!(
+                    "virtualService rule {} match {} is not used (duplicate/overlapping match in rule {earlier_name})",
+                    route_name(route, route_index),
+                    block_name(block, block_index)
+                )));
+                duplicates += 1;
+                continue;
+            }
+            seen.push((key, route_index));
+            if let Some(prefix_block) = prefix_block(route, route_index, block, block_index) {
+                prefix_blocks.push((route_path.field("match").index(block_index), prefix_block));
+            }
+        }
+        if duplicates == route.matches.len() {
+            warnings.push(unused(
+                route,
+                route_index,
+                &route_path,
+                "all matches used by prior rules",
+            ));
+        }
+    }
+    for (index, (_, earlier)) in prefix_blocks.iter().enumerate() {
+        for (later_path, later) in prefix_blocks.iter().skip(index + 1) {
+            if later.prefix != earlier.prefix && covers(earlier, later) {
+                warnings.push(later_path.warning(format!(
+                    "virtualService rule {} match {} of prefix {} is not used (duplicate/overlapping match in rule {} of prefix {} on {})",
+                    later.route, later.block, later.prefix, earlier.block, earlier.prefix, earlier.route
+                )));
+            }
+        }
+    }
+}
+
+fn unused(route: &HttpRoute, index: usize, path: &FieldPath, reason: &str) -> ConfigWarning {
+    path.warning(format!(
+        "virtualService rule {} not used ({reason})",
+        route_name(route, index)
+    ))
+}
+
+fn route_name(route: &HttpRoute, index: usize) -> String {
+    match route.name.as_deref().filter(|name| !name.is_empty()) {
+        Some(name) => format!("{name:?}"),
+        None => format!("#{index}"),
+    }
+}
+
+fn block_name(block: &HttpMatchRequest, index: usize) -> String {
+    match block.name.as_deref().filter(|name| !name.is_empty()) {
+        Some(name) => format!("{name:?}"),
+        None => format!("#{index}"),
+    }
+}
+
+/// A block's conditions without its name, for equality.
+fn comparable(block: &HttpMatchRequest) -> String {
+    let mut unnamed = block.clone();
+    unnamed.name = None;
+    format!("{unnamed:?}")
+}
+
+/// Istio's `assignExactOrPrefix`.
+fn exact_or_prefix(spec: Option<&StringMatchSpec>) -> String {
+    let Some(spec) = spec else {
+        return String::new();
+    };
+    match (spec.exact.as_deref(), spec.prefix.as_deref()) {
+        (Some(exact), _) if !exact.is_empty() => format!("exact:{exact}"),
+        (_, Some(prefix)) if !prefix.is_empty() => format!("prefix:{prefix}"),
+        _ => String::new(),
+    }
+}
+
+fn prefix_block(
+    route: &HttpRoute,
+    route_index: usize,
+    block: &HttpMatchRequest,
+    block_index: usize,
+) -> Option<PrefixBlock> {
+    let prefix = block
+        .uri
+        .as_ref()?
+        .prefix
+        .clone()
+        .filter(|prefix| !prefix.is_empty())?;
+    let mut method = exact_or_prefix(block.method.as_ref());
+    if method.is_empty() {
+        method = "exact:GET".to_owned();
+    }
+    let conditions = |map: &BTreeMap<String, StringMatchSpec>| {
+        map.iter()
+            .map(|(key, value)| (key.clone(), exact_or_prefix(Some(value))))
+            .collect()
+    };
+    Some(PrefixBlock {
+        route: route_name(route, route_index),
+        block: block_name(block, block_index),
+        prefix,
+        port: block.port.filter(|&port| port != 0),
+        method,
+        authority: exact_or_prefix(block.authority.as_ref()),
+        headers: conditions(&block.headers),
+        query_params: conditions(&block.query_params),
+        without_headers: conditions(&block.without_headers),
+    })
+}
+
+/// Istio's `coveredValidation`: whether `earlier` matches everything `later` does.
+fn covers(earlier: &PrefixBlock, later: &PrefixBlock) -> bool {
+    let narrower = |a: &str, b: &str| a == b || a.starts_with(b);
+    let maps_cover = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| {
+        a.len() == b.len()
+            && a.iter()
+                .all(|(key, value)| b.get(key).is_some_and(|other| narrower(value, other)))
+    };
+    later.prefix.starts_with(&earlier.prefix)
+        && later.port == earlier.port
+        && narrower(&earlier.method, &later.method)
+        && narrower(&earlier.authority, &later.authority)
+        && maps_cover(&earlier.headers, &later.headers)
+        && maps_cover(&earlier.query_params, &later.query_params)
+        && maps_cover(&earlier.without_headers, &later.without_headers)
+}
