@@ -22,8 +22,12 @@
 use serde_json::{json, Value};
 
 /// The name of the early header mutation [`strip_route_headers`] renders, also used by the
-/// EnvoyFilter manifest `wasmplugins/envoyfilter/strip-route-headers.yaml`.
+/// EnvoyFilter manifest [`STRIP_ROUTE_HEADERS_MANIFEST`].
 pub const STRIP_ROUTE_HEADERS: &str = "istio-wasm.strip-route-headers";
+
+/// The EnvoyFilter that merges [`strip_route_headers`] into istio-ingressgateway's connection
+/// manager, relative to the repository root.
+pub const STRIP_ROUTE_HEADERS_MANIFEST: &str = "wasmplugins/envoyfilter/strip-route-headers.yaml";
 
 /// The `HttpConnectionManager` fields pilot sets on a gateway, with Envoy's JSON names; the
 /// harness merges them into every listener's connection manager before the listener's own
@@ -163,5 +167,18 @@ mod tests {
             .collect();
         assert_eq!(removed[0], engine::router::CLUSTER_HEADER);
         assert_eq!(removed[1..], engine::router::ROUTER_CONTROL_HEADERS);
+    }
+
+    #[test]
+    fn the_envoyfilter_manifest_merges_exactly_what_the_harness_renders() {
+        let path = crate::workspace_root().join(STRIP_ROUTE_HEADERS_MANIFEST);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let documents = xtask::istio::yaml::documents(&text).unwrap();
+        let patch = &documents[0]["spec"]["configPatches"][0];
+        assert_eq!(patch["applyTo"], "NETWORK_FILTER");
+        assert_eq!(patch["patch"]["operation"], "MERGE");
+        let mut merged = patch["patch"]["value"]["typed_config"].clone();
+        merged.as_object_mut().unwrap().remove("@type");
+        assert_eq!(merged, strip_route_headers(), "{}", path.display());
     }
 }
