@@ -5,6 +5,8 @@
 //! A `header_mutation` HTTP filter first in the chain is shown not to be enough: the connection
 //! manager has already cached the route the client's header chose.
 //!
+//! The second test measures what FAIL_RELOAD (the router's failStrategy) does with such a VM.
+//!
 //! A real failed VM needs a module that traps: a configuration the module refuses is no use,
 //! since Envoy refuses the whole listener when a plugin fails to load, whatever its failure
 //! policy. The test therefore builds, byte by byte, the smallest proxy-wasm module Envoy runs:
@@ -216,6 +218,67 @@ async fn with_the_router_failed_open_a_client_cluster_header_picks_nothing() -> 
         stats.lines().any(|line| line
             .starts_with("envoy_http_no_route{envoy_http_conn_manager_prefix=\"defended\"} 2")),
         "both defended requests found no route:\n{stats}"
+    );
+    Ok(())
+}
+
+/// The value of the Prometheus counter `name` (no labels), 0 when absent.
+fn counter(stats: &str, name: &str) -> u64 {
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix("{} ")?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What FAIL_RELOAD, the router's failStrategy, does with a VM that crashed: the request in
+/// flight gets 503, so do requests within Envoy's reload backoff (1 s base, jittered,
+/// exponential), and the next request after it gets a new VM. The module here traps on every
+/// request, so every new VM crashes again: what is measured is Envoy's side only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_router_vm_is_reloaded_after_the_backoff_and_answers_503_meanwhile() -> Result<()>
+{
+    let scratch = tempfile::tempdir()?;
+    let module = scratch.path().join("trap-on-request.wasm");
+    std::fs::write(&module, trapping_module())?;
+    let upstream = Upstream::start(PRODUCTPAGE, UpstreamOptions::default()).await?;
+    let router = WasmFilter::new("router", &module, "").failure_policy(FailurePolicy::FailReload);
+    let bootstrap = Bootstrap::new()
+        .listener(Listener::for_router("gateway").filter(router))
+        .cluster(Cluster::new(PRODUCTPAGE, [upstream.addr()]));
+    let options = envoy_test::EnvoyOptions {
+        concurrency: 1,
+        ..envoy_test::EnvoyOptions::default()
+    };
+    let envoy = Envoy::start_with(&bootstrap, &options).await?;
+    let url = format!("{}/x", envoy.listener_url("gateway")?);
+    let client = Client::http1();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut statuses = Vec::new();
+    let (backoffs, reloads) = loop {
+        let response = client
+            .get(&url)
+            .header(CLUSTER_HEADER, PRODUCTPAGE)
+            .send()
+            .await?;
+        statuses.push(response.status);
+        let stats = envoy.stats_prometheus().await?;
+        let backoffs = counter(&stats, "envoy_wasm_router_vm_reload_backoff");
+        let reloads = counter(&stats, "envoy_wasm_router_vm_reload_success");
+        if reloads >= 1 || std::time::Instant::now() > deadline {
+            break (backoffs, reloads);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(reloads >= 1, "no reload within 30 s: {statuses:?}");
+    assert!(
+        backoffs >= 1,
+        "requests within the backoff are not reloaded: {statuses:?}"
+    );
+    assert!(statuses.iter().all(|status| *status == 503), "{statuses:?}");
+    assert_eq!(
+        upstream.requests_received(),
+        0,
+        "the client header never routed"
     );
     Ok(())
 }
