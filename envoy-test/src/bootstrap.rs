@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
+use crate::gateway_defaults;
 use crate::listener::Listener;
 
 /// File name of the rendered config inside an Envoy's scratch directory.
@@ -20,7 +21,8 @@ const CONFIG_FILE: &str = "envoy.json";
 /// rest of the bootstrap.
 ///
 /// The admin interface always listens on `127.0.0.1:0`; the harness learns its port
-/// from `--admin-address-path`, so no port is ever guessed.
+/// from `--admin-address-path`, so no port is ever guessed. The runtime carries Istio's
+/// bootstrap flags ([`gateway_defaults::runtime_flags`]).
 #[derive(Debug, Clone, Default)]
 pub struct Bootstrap {
     /// `static_resources.listeners`.
@@ -116,6 +118,13 @@ impl Bootstrap {
             "static_resources": {
                 "listeners": static_listeners,
                 "clusters": self.clusters.iter().map(Cluster::to_json).collect::<Vec<_>>(),
+            },
+            // Istio's bootstrap flags that change what a request means.
+            "layered_runtime": {
+                "layers": [{
+                    "name": "istio-gateway-defaults",
+                    "static_layer": gateway_defaults::runtime_flags(),
+                }],
             },
         });
         if let Some(lds_path) = lds_path {

@@ -25,6 +25,7 @@ mod cluster;
 mod envoy;
 mod envoy_binary;
 mod error;
+pub mod gateway_defaults;
 mod http_filter;
 pub mod istio_routes;
 mod listener;

@@ -3,12 +3,16 @@
 use serde_json::{json, Value};
 
 use crate::bootstrap::{add_patch, merge_json, socket_address};
+use crate::gateway_defaults;
 use crate::http_filter::HttpFilter;
 
 /// An HTTP listener on 127.0.0.1.
 ///
 /// The connection manager's codec is `AUTO`, so one port takes both HTTP/1.1 and
-/// HTTP/2 with prior knowledge (h2c), whichever the client speaks.
+/// HTTP/2 with prior knowledge (h2c), whichever the client speaks. The connection manager and
+/// the route configuration carry istio-ingressgateway's settings
+/// ([`gateway_defaults::connection_manager_fields`], [`gateway_defaults::route_config_fields`])
+/// unless [`Listener::plain_envoy`] turns them off.
 #[derive(Debug, Clone)]
 pub struct Listener {
     /// The listener's name; also its stats prefix. Tests find its port by this name.
@@ -22,6 +26,8 @@ pub struct Listener {
     pub route_config: RouteConfig,
     /// Merged into the `HttpConnectionManager` config, like [`crate::Bootstrap::extra`].
     pub extra: Option<Value>,
+    /// Whether the connection manager and routes get Istio's gateway settings (the default).
+    pub gateway_defaults: bool,
 }
 
 impl Listener {
@@ -33,6 +39,7 @@ impl Listener {
             http_filters: Vec::new(),
             route_config,
             extra: None,
+            gateway_defaults: true,
         }
     }
 
@@ -42,9 +49,19 @@ impl Listener {
         self
     }
 
-    /// A listener shaped for the router module ([`RouteConfig::for_router`]).
+    /// A listener shaped for the router module: [`RouteConfig::for_router`], with
+    /// [`gateway_defaults::strip_route_headers`], so that a client's own `x-route-cluster`
+    /// never reaches the `cluster_header` route, even with the router module skipped.
     pub fn for_router(name: impl Into<String>) -> Self {
         Listener::new(name, RouteConfig::for_router())
+            .extra(gateway_defaults::strip_route_headers())
+    }
+
+    /// Envoy's own connection manager and route defaults instead of istio-ingressgateway's:
+    /// for tests of Envoy itself, or of what Istio's settings change.
+    pub fn plain_envoy(mut self) -> Self {
+        self.gateway_defaults = false;
+        self
     }
 
     /// Appends an HTTP filter (before the router).
@@ -67,13 +84,24 @@ impl Listener {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
             },
         }));
+        let mut route_config = self.route_config.0.clone();
         let mut connection_manager = json!({
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": self.name,
             "codec_type": "AUTO",
-            "route_config": self.route_config.0,
-            "http_filters": filters,
         });
+        if self.gateway_defaults {
+            merge_json(
+                &mut connection_manager,
+                gateway_defaults::connection_manager_fields(),
+            );
+            // Under the route config's own fields, which win.
+            let mut defaults = gateway_defaults::route_config_fields();
+            merge_json(&mut defaults, route_config);
+            route_config = defaults;
+        }
+        connection_manager["route_config"] = route_config;
+        connection_manager["http_filters"] = Value::from(filters);
         if let Some(extra) = &self.extra {
             merge_json(&mut connection_manager, extra.clone());
         }

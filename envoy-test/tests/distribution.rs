@@ -1,7 +1,8 @@
 //! The distribution path end to end: the router built into dist/ → its OCI image → pushed to a
 //! real registry on loopback → the WasmPlugin of wasmplugins/, pinned to the pushed digest →
 //! the module pulled by that digest (as istio-agent pulls it) → a real Envoy with the
-//! EnvoyFilter's cluster_header route in front of Istio-style fallback routes → traffic routed.
+//! EnvoyFilters' cluster_header route in front of Istio-style fallback routes and their early
+//! header mutation in the connection manager → traffic routed.
 
 use std::fs;
 
@@ -56,6 +57,20 @@ fn envoy_filter_route() -> Result<Value> {
         .pointer("/spec/configPatches/0/patch/value")
         .cloned()
         .ok_or_else(|| error("EnvoyFilter without configPatches[0].patch.value"))
+}
+
+/// The connection manager fields the strip-route-headers EnvoyFilter merges into the gateway's.
+fn envoy_filter_connection_manager_merge() -> Result<Value> {
+    let path = workspace::root().join(envoy_test::gateway_defaults::STRIP_ROUTE_HEADERS_MANIFEST);
+    let documents = yaml::documents(&fs::read_to_string(&path)?)?;
+    let mut fields = documents[0]
+        .pointer("/spec/configPatches/0/patch/value/typed_config")
+        .cloned()
+        .ok_or_else(|| error("EnvoyFilter without configPatches[0].patch.value.typed_config"))?;
+    if let Some(fields) = fields.as_object_mut() {
+        fields.remove("@type");
+    }
+    Ok(fields)
 }
 
 /// Pulls `url` (`oci://host/repo@sha256:…`) and checks the manifest digest against `sha256`,
@@ -121,11 +136,9 @@ async fn a_wasm_plugin_pinned_to_a_pushed_image_routes_traffic_in_envoy() -> Res
     }));
     let config = serde_json::to_string(&spec["pluginConfig"])?;
     let mut bootstrap = Bootstrap::new().listener(
-        Listener::new("gateway", route_config).filter(WasmFilter::new(
-            "router",
-            &module_path,
-            config,
-        )),
+        Listener::new("gateway", route_config)
+            .extra(envoy_filter_connection_manager_merge()?)
+            .filter(WasmFilter::new("router", &module_path, config)),
     );
     let mut upstreams = Vec::new();
     for cluster in [PRODUCTPAGE, REVIEWS_V1, REVIEWS_V2, ISTIO_FALLBACK] {

@@ -365,7 +365,11 @@ fn bootstrap(
         virtual_host["name"] = json!(format!("gateway:{}", server.port));
         virtual_host["domains"] = Value::from(domains(hosts, server.port, options.port));
     }
-    let mut listener = Listener::new(LISTENER, route_config).port(options.port);
+    // istio-ingressgateway's connection manager defaults come with every harness listener;
+    // the client's route headers are stripped before routing as on the rendered manifests.
+    let mut listener = Listener::new(LISTENER, route_config)
+        .port(options.port)
+        .extra(envoy_test::gateway_defaults::strip_route_headers());
     for filter in filters {
         listener = listener.filter(filter);
     }

@@ -288,6 +288,15 @@ async fn modules_pulled_from_a_registry_route_istio_resources() -> Result<()> {
         .send()
         .await?;
     assert_eq!(other_host.status, 404);
+    // istio-ingressgateway's defaults: `..` is resolved before routing, and a client's own
+    // x-route-cluster is removed before Envoy picks a route, so it chooses nothing.
+    assert_eq!(
+        routed(&gateway, "/static/../productpage", &[]).await?,
+        ("productpage".into(), tag.clone())
+    );
+    let productpage = "outbound|9080||productpage.bookinfo.svc.cluster.local";
+    let chosen_by_client = get(&gateway, "/nothing", &[("x-route-cluster", productpage)]).await?;
+    assert_eq!(chosen_by_client.status, 404, "{}", chosen_by_client.text());
 
     // Envoy runs the chain in Istio's order (AUTHN before unspecified) with the plugins'
     // names, VM environment and failure policy.

@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use envoy_test::{
-    wasm_module, workspace_root, Bootstrap, Cluster, Envoy, Listener, Upstream, UpstreamOptions,
-    WasmFilter,
+    wasm_module, workspace_root, Bootstrap, Cluster, Envoy, FailurePolicy, Listener, Upstream,
+    UpstreamOptions, WasmFilter,
 };
 
 /// The demo VirtualService's destinations, as Istio names their clusters.
@@ -37,33 +37,38 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (headers_path, headers_config) = demo_config("headers.json")?;
     let (fault_config_path, fault_config) = demo_config("fault.json")?;
 
+    // The failure policies are those of wasmplugins/modules.yaml, for the same reasons; the
+    // listener carries istio-ingressgateway's connection manager defaults and strips a client's
+    // x-route-cluster before routing (`envoy_test::gateway_defaults`).
     let mut bootstrap = Bootstrap::new()
         .listener(
             Listener::for_router("gateway")
                 .port(port)
                 // Before the router, so a header a rule sets can steer the route, and before
                 // the fault module, so its response rules also reach fault aborts.
-                .filter(WasmFilter::new(
-                    "headers",
-                    wasm_module("headers")?,
-                    headers_config,
-                ))
-                .filter(WasmFilter::new(
-                    "router",
-                    wasm_module("router")?,
-                    router_config,
-                ))
+                .filter(
+                    WasmFilter::new("headers", wasm_module("headers")?, headers_config)
+                        // Reload: skipped, internal headers would pass; closed, the worker
+                        // would answer 503 until Envoy restarts.
+                        .failure_policy(FailurePolicy::FailReload),
+                )
+                .filter(
+                    WasmFilter::new("router", wasm_module("router")?, router_config)
+                        // Reload: skipped, nothing would be routed (404); closed, 503 until
+                        // Envoy restarts. A client's x-route-cluster chooses nothing either way.
+                        .failure_policy(FailurePolicy::FailReload),
+                )
                 // After the router, so `upstreamCluster` sees the cluster it chose.
-                .filter(WasmFilter::new(
-                    "fault",
-                    wasm_module("fault")?,
-                    fault_config,
-                ))
-                .filter(WasmFilter::new(
-                    "metrics",
-                    wasm_module("metrics")?,
-                    METRICS_CONFIG,
-                )),
+                .filter(
+                    WasmFilter::new("fault", wasm_module("fault")?, fault_config)
+                        // Open: a broken fault injector must never take traffic down.
+                        .failure_policy(FailurePolicy::FailOpen),
+                )
+                .filter(
+                    WasmFilter::new("metrics", wasm_module("metrics")?, METRICS_CONFIG)
+                        // Open: metrics are observation and must never take traffic down.
+                        .failure_policy(FailurePolicy::FailOpen),
+                ),
         )
         .metrics_stats_tags(&METRICS_DIMENSIONS);
     let mut upstreams = Vec::new();
