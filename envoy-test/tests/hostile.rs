@@ -302,6 +302,7 @@ async fn raw_bytes_in_paths_trailers_and_upstream_headers_are_contained(
         let request = RawHttp2Request::get("gateway.test", path);
         let module = raw_http2(&gateway, &request).await?;
         let reference = raw_http2(&native, &request).await?;
+        println!("h2 :path {path:?}: modules {module:?}, native {reference:?}");
         assert_eq!(module, reference, "h2 :path {path:?}: as native Envoy");
         chain.still_serves("a raw :path").await?;
     }

@@ -125,9 +125,8 @@ impl ServicePorts {
     /// Records a mirror that no service has: it is left out, as Envoy skips a shadow cluster
     /// it does not have.
     pub(super) fn unknown_mirror(&mut self, cluster: &str, path: &FieldPath, reason: &str) {
-        self.warnings.push(path.warning(format!(
-            "{reason}; the mirror to {cluster} is skipped"
-        )));
+        self.warnings
+            .push(path.warning(format!("{reason}; the mirror to {cluster} is skipped")));
     }
 }
 
@@ -303,8 +302,7 @@ mod tests {
             let http = r#"[{"route": [{"destination": {"host": "details"}}],
                 "mirror": {"host": "reviews", "port": {"number": 9090}}}]"#;
             let table = RouteTable::from_json(config(http, PORTS).as_bytes()).expect("valid");
-            let warnings: Vec<String> =
-                table.warnings().iter().map(ToString::to_string).collect();
+            let warnings: Vec<String> = table.warnings().iter().map(ToString::to_string).collect();
             assert_eq!(
                 warnings,
                 [
