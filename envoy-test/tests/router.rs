@@ -272,10 +272,12 @@ async fn redirects_and_direct_responses_are_answered_by_the_gateway() -> Result<
     let config = r#"{"hosts": ["*"], "http": [
         {"match": [{"uri": {"prefix": "/old"}}], "redirect": {"uri": "/new"}},
         {"match": [{"uri": {"prefix": "/secure"}}],
-         "redirect": {"scheme": "https", "derivePort": "FROM_REQUEST_PORT", "redirectCode": 308}},
+         "redirect": {"scheme": "https", "derivePort": "FROM_REQUEST_PORT", "redirectCode": 308},
+         "headers": {"response": {"set": {"strict-transport-security": "max-age=31536000"}}}},
         {"match": [{"uri": {"prefix": "/elsewhere"}}],
          "redirect": {"authority": "other.example", "port": 8443, "redirectCode": 302}},
-        {"match": [{"uri": {"exact": "/health"}}], "directResponse": {"status": 200, "body": {"string": "ok"}}},
+        {"match": [{"uri": {"exact": "/health"}}], "directResponse": {"status": 200, "body": {"string": "ok"}},
+         "headers": {"response": {"add": {"x-health": "%REQ(x-probe)%"}, "remove": ["x-none"]}}},
         {"match": [{"uri": {"exact": "/teapot"}}], "directResponse": {"status": 418, "body": {"bytes": "AAEC"}}}
     ]}"#;
     let gateway = Gateway::start(config).await?;
@@ -299,14 +301,28 @@ async fn redirects_and_direct_responses_are_answered_by_the_gateway() -> Result<
     assert_eq!(response.status, 308);
     let expected = format!("https://shop.example:{port}/secure/x");
     assert_eq!(response.header("location"), Some(expected.as_str()));
+    // A route's response headers apply to its redirect, as Envoy applies them.
+    assert_eq!(
+        response.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
     let response = client.get(gateway.url("/elsewhere")?).send().await?;
     assert_eq!(response.status, 302);
     assert_eq!(
         response.header("location"),
         Some("http://other.example:8443/elsewhere")
     );
-    let response = client.get(gateway.url("/health")?).send().await?;
+    let response = client
+        .get(gateway.url("/health")?)
+        .header("x-probe", "lb-7")
+        .send()
+        .await?;
     assert_eq!((response.status, response.text()), (200, "ok".to_owned()));
+    assert_eq!(
+        response.header("x-health"),
+        Some("lb-7"),
+        "and to its direct response"
+    );
     let response = Client::http2().get(gateway.url("/teapot")?).send().await?;
     assert_eq!(
         (response.status, response.body.as_ref()),

@@ -177,6 +177,10 @@ impl HttpContext for RouterStream {
                 }
             }
             Decision::Respond(response) => {
+                // Envoy's router applies the route's response headers to its own answers; the
+                // local reply passes through this module's `on_http_response_headers`.
+                self.response_edits =
+                    PendingResponseEdits::new(&response.response_headers, &request);
                 let headers: Vec<(&str, &str)> = response
                     .headers
                     .iter()
@@ -195,8 +199,12 @@ impl HttpContext for RouterStream {
                 Action::Pause
             }
             Decision::NoRoute => Action::Continue,
-            Decision::UnknownService { cluster } => {
+            Decision::UnknownService {
+                cluster,
+                response_headers,
+            } => {
                 log::debug!("router: no service has {cluster}");
+                self.response_edits = PendingResponseEdits::new(&response_headers, &request);
                 let reply = LocalReply {
                     status: 503,
                     headers: &[],

@@ -32,7 +32,7 @@ pub struct PendingResponseEdits {
 
 impl PendingResponseEdits {
     /// `None` when `headers` change nothing on the response.
-    pub fn new(headers: &[&RouteHeaders; 2], request: &impl RequestView) -> Option<Self> {
+    pub fn new(headers: &[&RouteHeaders], request: &impl RequestView) -> Option<Self> {
         let operations: Vec<HeaderOperations> = headers
             .iter()
             .map(|route_headers| route_headers.response.clone())

@@ -34,7 +34,7 @@ pub enum CorsOutcome {
     /// Not a CORS request, or from an origin the policy does not allow: no CORS headers.
     Untouched,
     /// A preflight the gateway answers itself.
-    Answer(LocalResponse),
+    Answer(LocalResponse<'static>),
     /// An actual request from an allowed origin: these headers go on its response.
     AddToResponse(Vec<(&'static str, String)>),
 }
@@ -111,6 +111,7 @@ impl CorsPolicy {
                     status: 200,
                     headers: Vec::new(),
                     body: Vec::new(),
+                    response_headers: Vec::new(),
                 })
             } else {
                 CorsOutcome::Untouched
@@ -140,6 +141,7 @@ impl CorsPolicy {
             status: 200,
             headers,
             body: Vec::new(),
+            response_headers: Vec::new(),
         })
     }
 
@@ -291,7 +293,8 @@ mod tests {
             CorsOutcome::Answer(LocalResponse {
                 status: 200,
                 headers: Vec::new(),
-                body: Vec::new()
+                body: Vec::new(),
+                response_headers: Vec::new(),
             })
         );
     }

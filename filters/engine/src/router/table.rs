@@ -89,15 +89,20 @@ pub(super) struct Forward {
 pub enum Decision<'a> {
     /// Send it upstream through Envoy's router.
     Forward(ForwardTo<'a>),
-    /// Answer it from the gateway (redirect, direct response).
-    Respond(LocalResponse),
+    /// Answer it from the gateway (redirect, direct response, CORS preflight).
+    Respond(LocalResponse<'a>),
     /// Nothing matched: Envoy answers 404 `route_not_found`.
     NoRoute,
     /// The picked destination is a service (or port) that `servicePorts` does not list, so
     /// Envoy has no cluster for it: the module answers 503 with details
     /// [`UNKNOWN_SERVICE_DETAILS`](super::UNKNOWN_SERVICE_DETAILS), where an Istio gateway
     /// answers 503 `cluster_not_found`.
-    UnknownService { cluster: &'a str },
+    UnknownService {
+        cluster: &'a str,
+        /// The destination's and the route's `headers`, whose response operations Envoy's
+        /// router applies to its own 503 too.
+        response_headers: [&'a RouteHeaders; 2],
+    },
 }
 
 /// Where and how a matched request goes upstream.
@@ -126,10 +131,14 @@ pub struct ForwardTo<'a> {
 
 /// A response the gateway sends itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalResponse {
+pub struct LocalResponse<'a> {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// The route's `headers` whose response operations apply to this answer, as Envoy's router
+    /// applies a route's response headers to its redirects and direct responses. Empty for a
+    /// CORS preflight, which Envoy's CORS filter answers before the route's headers apply.
+    pub response_headers: Vec<&'a RouteHeaders>,
 }
 
 impl RouteTable {
@@ -184,6 +193,7 @@ impl RouteTable {
             Decision::Forward(forward) if self.unknown_clusters.contains(forward.cluster) => {
                 Decision::UnknownService {
                     cluster: forward.cluster,
+                    response_headers: forward.headers,
                 }
             }
             decision => decision,
@@ -309,12 +319,14 @@ impl Route {
                     status: redirect.status,
                     headers,
                     body: Vec::new(),
+                    response_headers: vec![&self.headers],
                 })
             }
             RouteAction::DirectResponse { status, body } => Decision::Respond(LocalResponse {
                 status: *status,
                 headers: cors_headers,
                 body: body.clone(),
+                response_headers: vec![&self.headers],
             }),
         }
     }

@@ -26,7 +26,7 @@ fn forward<'a>(table: &'a RouteTable, request: &HeaderList) -> Option<ForwardTo<
     }
 }
 
-fn respond(table: &RouteTable, request: &HeaderList) -> LocalResponse {
+fn respond<'t>(table: &'t RouteTable, request: &HeaderList) -> LocalResponse<'t> {
     match table.select(request, &mut || 0) {
         Decision::Respond(response) => response,
         other => panic!("expected a local response, got {other:?}"),
@@ -692,4 +692,28 @@ fn cors_applies_only_to_forwarding_routes() {
     );
     let direct = respond(&table, &preflight("/x"));
     assert_eq!((direct.status, direct.headers.len()), (418, 0));
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn redirects_and_direct_responses_carry_the_routes_response_headers() {
+    let table = RouteTable::from_json(
+        br#"{"hosts": ["*"], "http": [
+            {"match": [{"uri": {"prefix": "/secure"}}], "redirect": {"scheme": "https"},
+             "headers": {"response": {"set": {"strict-transport-security": "max-age=60"}}}},
+            {"match": [{"uri": {"prefix": "/ok"}}], "directResponse": {"status": 200},
+             "headers": {"response": {"add": {"x-served": "gateway"}}}},
+            {"match": [{"uri": {"prefix": "/plain"}}], "directResponse": {"status": 204}}
+        ]}"#,
+    )
+    .expect("valid");
+    let redirect = respond(&table, &HeaderList::get("a", "/secure"));
+    assert_eq!(redirect.response_headers.len(), 1);
+    assert!(!redirect.response_headers[0].response.is_empty());
+    let direct = respond(&table, &HeaderList::get("a", "/ok"));
+    assert!(!direct.response_headers[0].response.is_empty());
+    let plain = respond(&table, &HeaderList::get("a", "/plain"));
+    assert!(plain
+        .response_headers
+        .iter()
+        .all(|headers| headers.response.is_empty()));
 }

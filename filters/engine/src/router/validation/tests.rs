@@ -1243,10 +1243,10 @@ fn istio_validation_tables() {
     );
 }
 
-fn respond(
-    table: &RouteTable,
+fn respond<'t>(
+    table: &'t RouteTable,
     request: &crate::request::HeaderList,
-) -> super::super::LocalResponse {
+) -> super::super::LocalResponse<'t> {
     match table.select(request, &mut || 0) {
         crate::router::Decision::Respond(response) => response,
         other => panic!("expected a local response, got {other:?}"),
