@@ -12,8 +12,8 @@ use std::sync::OnceLock;
 use engine::error::FieldPath;
 use engine::fault::FaultRules;
 use engine::headers::{
-    HeaderRules, Phase, QueryParamOperations, QueryParamOperationsSpec,
-    ResponseView, StreamAttributes, Template, TemplateInput,
+    HeaderRules, Phase, QueryParamOperations, QueryParamOperationsSpec, ResponseView,
+    StreamAttributes, Template, TemplateInput,
 };
 use engine::metrics::MetricsConfig;
 use engine::raw_text::{decode, encode, has_escapes};
@@ -109,7 +109,12 @@ pub fn route_select(data: &[u8]) {
     let fields = split_fields(data, SELECT_FIELDS.len());
     let request = request_of(&SELECT_FIELDS, &fields);
     let mut draws = fields.iter().map(|field| field.len() as u64);
-    let mut random = move || draws.next().unwrap_or(7).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut random = move || {
+        draws
+            .next()
+            .unwrap_or(7)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    };
     match select_table().select(&request, &mut random) {
         Decision::Forward(forward) => {
             if let Some(path) = &forward.path {
@@ -117,7 +122,11 @@ pub fn route_select(data: &[u8]) {
                 if forward.route_name == "rewrite-v1" {
                     let raw_path = fields.get(1).map(Vec::as_slice).unwrap_or_default();
                     let expected = [b"/", raw_path.get(4..).unwrap_or_default()].concat();
-                    assert_eq!(&*encode(path), &expected[..], "prefix rewrite of {raw_path:?}");
+                    assert_eq!(
+                        &*encode(path),
+                        &expected[..],
+                        "prefix rewrite of {raw_path:?}"
+                    );
                 }
             }
             if let Some(authority) = forward.authority {
@@ -129,7 +138,11 @@ pub fn route_select(data: &[u8]) {
             assert!(!forward.cluster.is_empty());
         }
         Decision::Respond(response) => {
-            assert!((200..=599).contains(&response.status), "{}", response.status);
+            assert!(
+                (200..=599).contains(&response.status),
+                "{}",
+                response.status
+            );
             for (name, value) in &response.headers {
                 check_written(name, value);
             }
@@ -231,7 +244,9 @@ pub fn query_edits(data: &[u8]) {
     let (before, query) = split_query(&edited);
     assert_eq!(before, raw_before, "the path before '?'");
     // A set whose value renders empty is skipped: `user` is then left as it was.
-    let user = raw_user.filter(|user| !user.is_empty()).map(percent_encoded);
+    let user = raw_user
+        .filter(|user| !user.is_empty())
+        .map(percent_encoded);
     let edited_keys: &[&[u8]] = match user {
         Some(_) => &[b"debug", b"token", b"page", b"user"],
         None => &[b"debug", b"token", b"page"],

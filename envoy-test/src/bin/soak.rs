@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use envoy_test::{
-    wasm_module, workspace_root, Bootstrap, Client, Cluster, Envoy, EnvoyOptions, Listener, ListenerUpdate,
-    Upstream, UpstreamOptions, WasmFilter,
+    wasm_module, workspace_root, Bootstrap, Client, Cluster, Envoy, EnvoyOptions, Listener,
+    ListenerUpdate, Upstream, UpstreamOptions, WasmFilter,
 };
 
 /// How much a memory figure may grow from the middle to the end of the run.
@@ -423,7 +423,10 @@ impl Verdict {
     ) -> Self {
         let mut failures = Vec::new();
         for (counter, what) in [
-            (&counters.unexpected_5xx, "5xx that is not the configured abort"),
+            (
+                &counters.unexpected_5xx,
+                "5xx that is not the configured abort",
+            ),
             (&counters.other_mismatch, "other unexpected status"),
             (&counters.no_response, "request without a response"),
         ] {
@@ -598,12 +601,10 @@ fn parse_options() -> Result<Options, String> {
             "--swaps" => options.swaps = number(value()?)?,
             "--samples" => options.samples = number(value()?)?.max(4),
             "--output" => options.output = value()?.into(),
-            other => {
-                return Err(format!(
-                    "unknown argument {other:?} (expected --requests N, --concurrency N, --swaps N, \
+            other => return Err(format!(
+                "unknown argument {other:?} (expected --requests N, --concurrency N, --swaps N, \
                      --samples N, --output FILE)"
-                ))
-            }
+            )),
         }
     }
     Ok(options)

@@ -3,8 +3,9 @@
 //! escapes, invalid UTF-8, CR/LF/NUL; mutated seed configs) and runs the very checks
 //! `make fuzz` runs (`fuzz/src/lib.rs`, included here by path).
 
+// A violated property panics: that is how libFuzzer and the test runner notice it.
 #[path = "../../../fuzz/src/lib.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::panic)]
 mod checks;
 
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -31,15 +32,72 @@ impl Rng {
 
 /// Pieces that reach the table's routes and the edits' parameters, and awkward bytes.
 const FRAGMENTS: &[&[u8]] = &[
-    b"/", b"/v1/", b"/V2", b"/v2", b"/users/", b"42", b"/login", b"/old", b"/gone", b"/tmp/",
-    b"/cors", b"/reviews", b"?", b"&", b"=", b"%", b"%2F", b"..", b"//", b"a", b"Z", b"0", b" ",
-    b"jason", b"joan", b"shop.example.com", b"x.shop.example.com", b"admin.", b"box.local",
-    b":8080", b":", b"[::1]", b"beta=1", b"v=7", b"session=", b"https://a.example.com",
-    b"https://q.b.com", b"debug", b"token", b"page", b"user", b"POST", b"GET", b"OPTIONS",
-    "é".as_bytes(), "日本".as_bytes(), b"\xe9", b"\xff", b"\xc3", b"\xe2\x82", b"\x80",
-    b"\xf4\x8f\xbc\x80", b"\xf4\x8f\xbf\xbf", b"\xed\xa0\x80", b"\r", b"\0", b"\n", b"\t",
-    b"%REQ(x-a)%", b"%REQ(x-b?x-a):3%", b"%RESP(x-a)%", b"%%", b"%START_TIME%", b"%REQ(",
-    b"%DOWNSTREAM_REMOTE_ADDRESS%", b"%ROUTE_NAME:4%",
+    b"/",
+    b"/v1/",
+    b"/V2",
+    b"/v2",
+    b"/users/",
+    b"42",
+    b"/login",
+    b"/old",
+    b"/gone",
+    b"/tmp/",
+    b"/cors",
+    b"/reviews",
+    b"?",
+    b"&",
+    b"=",
+    b"%",
+    b"%2F",
+    b"..",
+    b"//",
+    b"a",
+    b"Z",
+    b"0",
+    b" ",
+    b"jason",
+    b"joan",
+    b"shop.example.com",
+    b"x.shop.example.com",
+    b"admin.",
+    b"box.local",
+    b":8080",
+    b":",
+    b"[::1]",
+    b"beta=1",
+    b"v=7",
+    b"session=",
+    b"https://a.example.com",
+    b"https://q.b.com",
+    b"debug",
+    b"token",
+    b"page",
+    b"user",
+    b"POST",
+    b"GET",
+    b"OPTIONS",
+    "é".as_bytes(),
+    "日本".as_bytes(),
+    b"\xe9",
+    b"\xff",
+    b"\xc3",
+    b"\xe2\x82",
+    b"\x80",
+    b"\xf4\x8f\xbc\x80",
+    b"\xf4\x8f\xbf\xbf",
+    b"\xed\xa0\x80",
+    b"\r",
+    b"\0",
+    b"\n",
+    b"\t",
+    b"%REQ(x-a)%",
+    b"%REQ(x-b?x-a):3%",
+    b"%RESP(x-a)%",
+    b"%%",
+    b"%START_TIME%",
+    b"%REQ(",
+    b"%DOWNSTREAM_REMOTE_ADDRESS%",
+    b"%ROUTE_NAME:4%",
 ];
 
 /// `count` fields of fragments and random bytes, one per line.
@@ -143,13 +201,23 @@ fn config_parsers_never_panic_on_mutated_configs() {
 #[wasm_bindgen_test(unsupported = test)]
 fn route_select_never_panics_and_writes_back_exact_bytes() {
     let fields = checks::SELECT_FIELDS.len();
-    run(5, 4_000, |rng| fielded_input(rng, fields), checks::route_select);
+    run(
+        5,
+        4_000,
+        |rng| fielded_input(rng, fields),
+        checks::route_select,
+    );
 }
 
 #[wasm_bindgen_test(unsupported = test)]
 fn request_header_templates_copy_bytes_exactly() {
     let fields = 1 + checks::TEMPLATE_FIELDS.len();
-    run(6, 3_000, |rng| fielded_input(rng, fields), checks::header_templates);
+    run(
+        6,
+        3_000,
+        |rng| fielded_input(rng, fields),
+        checks::header_templates,
+    );
 }
 
 #[wasm_bindgen_test(unsupported = test)]
@@ -159,7 +227,12 @@ fn query_edits_keep_other_parameters_byte_exact() {
 
 #[wasm_bindgen_test(unsupported = test)]
 fn raw_text_round_trips_arbitrary_bytes() {
-    run(8, 3_000, |rng| fielded_input(rng, 1), checks::raw_text_round_trip);
+    run(
+        8,
+        3_000,
+        |rng| fielded_input(rng, 1),
+        checks::raw_text_round_trip,
+    );
     let random_bytes = |rng: &mut Rng| {
         let length = rng.below(24);
         (0..length).map(|_| rng.next() as u8).collect()
