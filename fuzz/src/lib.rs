@@ -147,6 +147,8 @@ pub fn route_select(data: &[u8]) {
                 check_written(name, value);
             }
         }
+        // Without `servicePorts` every destination is known; either way, nothing is written.
+        Decision::UnknownService { cluster } => assert!(!cluster.is_empty()),
         Decision::NoRoute => {}
     }
 }

@@ -601,10 +601,12 @@ fn parse_options() -> Result<Options, String> {
             "--swaps" => options.swaps = number(value()?)?,
             "--samples" => options.samples = number(value()?)?.max(4),
             "--output" => options.output = value()?.into(),
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown argument {other:?} (expected --requests N, --concurrency N, --swaps N, \
                      --samples N, --output FILE)"
-            )),
+            ))
+            }
         }
     }
     Ok(options)
