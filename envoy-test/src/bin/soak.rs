@@ -268,6 +268,8 @@ async fn run(options: &Options) -> Result<bool, Box<dyn std::error::Error>> {
             // Give every worker's VMs time to configure and log their memory.
             tokio::time::sleep(Duration::from_millis(500)).await;
             swap_memories.push((completed, latest_linear_memory(&envoy.log())));
+            // Requests went on during the swap: count them before sampling.
+            continue;
         }
         if completed >= next_sample || completed >= options.requests {
             let elapsed = last.1.elapsed().as_secs_f64();
