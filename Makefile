@@ -12,6 +12,9 @@ VENV           := $(CURDIR)/.venv
 ENVOY_VERSION  ?= 1.40.0
 WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --strip-debug
 APT_PACKAGES   := binaryen:wasm-opt nghttp2-client:h2load wrk:wrk hey:hey docker-registry:docker-registry skopeo:skopeo
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_TARGETS   := router_config headers_config fault_config metrics_config route_select header_templates \
+                  query_edits raw_text_round_trip
 # The test runner must be the version of the wasm-bindgen that Cargo.lock pins.
 WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[version="\ ]/, ""); print}' Cargo.lock)
 
@@ -21,7 +24,8 @@ export ENVOY_VERSION
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: help toolchain system-packages envoy wasm-bindgen-runner build lint test-unit test-wasm \
-        test-e2e test test-compat run gateway render clean image push manifests check-manifests bench bench-quick
+        test-e2e test test-compat run gateway render clean image push manifests check-manifests bench bench-quick \
+        cargo-fuzz fuzz soak
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -121,6 +125,26 @@ render: ## The router's WasmPlugin/TrafficExtension + EnvoyFilter for a cluster:
 	cargo build -q -p gateway
 	target/debug/gateway render --config $(CONFIG) --output $(OUT) $(if $(GATEWAY),--gateway $(GATEWAY))
 
+FUZZ_SECONDS ?= 60
+FUZZ_MAX_LEN ?= 8192
+FUZZ_TARGET  ?= $(FUZZ_TARGETS)
+
+cargo-fuzz: ## Install cargo-fuzz $(CARGO_FUZZ_VERSION) into .tools and the nightly toolchain it needs
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@if [ "$$(cargo-fuzz --version 2>/dev/null | awk '{print $$2}')" != "$(CARGO_FUZZ_VERSION)" ]; then \
+	  echo "installing cargo-fuzz $(CARGO_FUZZ_VERSION) into .tools (a minute, once)"; \
+	  cargo install -q cargo-fuzz --version "$(CARGO_FUZZ_VERSION)" --locked --root $(TOOLS); fi
+
+fuzz: cargo-fuzz ## Fuzz every target FUZZ_SECONDS (60) each with nightly; not part of `make test` (FUZZ_TARGET=name for one)
+	@for target in $(FUZZ_TARGET); do \
+	  corpus=fuzz/target/corpus/$$target; log=fuzz/target/$$target.log; mkdir -p $$corpus; \
+	  echo "== fuzz $$target for $(FUZZ_SECONDS) s (log: $$log)"; \
+	  if ! cargo +nightly fuzz run --fuzz-dir fuzz $$target $$corpus fuzz/corpus/$$target -- \
+	      -max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_MAX_LEN) -print_final_stats=1 >$$log 2>&1; then \
+	    tail -n 40 $$log; echo "fuzz $$target FAILED: the input is in fuzz/artifacts/$$target/"; exit 1; fi; \
+	  grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)' $$log; \
+	done
+
 BENCH_NOTE ?=
 
 bench: build envoy ## Benchmarks vs native Envoy (~30 min): writes docs/benchmarks.md and docs/bench/*.svg
@@ -128,6 +152,11 @@ bench: build envoy ## Benchmarks vs native Envoy (~30 min): writes docs/benchmar
 
 bench-quick: build envoy ## A subset of the benchmarks in under two minutes, printed (and in target/bench-quick.md)
 	cargo run -q --release -p envoy-test --bin bench -- --quick --output target/bench-quick.md
+
+SOAK_REQUESTS ?= 1000000
+
+soak: build envoy ## 1M requests (SOAK_REQUESTS) through all four modules with LDS swaps; memory table in target/soak.md; not in `make test`
+	cargo run -q --release -p envoy-test --bin soak -- --requests $(SOAK_REQUESTS)
 
 VARIANT ?= compat
 

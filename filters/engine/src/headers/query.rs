@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::FieldPath;
+use crate::raw_text;
 use crate::request::RequestView;
 use crate::ConfigError;
 
@@ -108,9 +109,11 @@ fn checked_param(name: &str, path: &FieldPath) -> Result<String, ConfigError> {
     }
 }
 
+/// Encodes the bytes `value` stands for ([`raw_text::encode`]), so a copied header value that
+/// was not UTF-8 reaches the query as its own bytes, not as its byte escapes.
 fn percent_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
+    for &byte in raw_text::encode(value).iter() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
             out.push(char::from(byte));
         } else {
@@ -164,6 +167,18 @@ mod tests {
             edited(json, "/p?a=%20"),
             "/p?a=%20&lang=en%20US&user=Jason%20%26%20co"
         );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn values_that_are_not_utf8_are_percent_encoded_as_their_bytes() {
+        let json = r#"{"set": {"user": "%REQ(x-user)%"}}"#;
+        let user = raw_text::decode(b"Jos\xe9");
+        let request = HeaderList::get("a", "/p").with("x-user", &user);
+        let path = raw_text::decode(b"/caf\xe9?q=\xff");
+        let edited = operations(json)
+            .expect("compiles")
+            .apply_to_path(&path, &request_input(&request, &FixedAttributes));
+        assert_eq!(&*raw_text::encode(&edited), b"/caf\xe9?q=\xff&user=Jos%E9");
     }
 
     #[wasm_bindgen_test(unsupported = test)]

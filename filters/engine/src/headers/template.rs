@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use crate::error::{ConfigWarning, FieldPath};
 use crate::header_name;
+use crate::raw_text;
 use crate::request::RequestView;
 use crate::ConfigError;
 
@@ -54,6 +55,15 @@ enum Part {
     RequestHeader(HeaderReference),
     ResponseHeader(HeaderReference),
     Attribute(Attribute),
+}
+
+impl Part {
+    /// Config text in decoded form ([`raw_text::decode_literal`]): rendered values are written
+    /// with [`raw_text::encode`], which must give back the literal's own UTF-8, even for code
+    /// points of the byte-escape range (`\u{10FF0A}` must not become a LF).
+    fn literal(text: &str) -> Self {
+        Self::Literal(raw_text::decode_literal(text).into_owned())
+    }
 }
 
 /// `%REQ(name?fallback):max_length%`.
@@ -118,7 +128,7 @@ impl Template {
             parts: if text.is_empty() {
                 Vec::new()
             } else {
-                vec![Part::Literal(text.to_owned())]
+                vec![Part::literal(text)]
             },
         }
     }
@@ -165,14 +175,14 @@ impl Template {
                 }
             };
             if !literal.is_empty() {
-                parts.push(Part::Literal(std::mem::take(&mut literal)));
+                parts.push(Part::literal(&std::mem::take(&mut literal)));
             }
             parts.push(part);
             rest = after;
         }
         literal.push_str(rest);
         if !literal.is_empty() {
-            parts.push(Part::Literal(literal));
+            parts.push(Part::literal(&literal));
         }
         Ok(Self { parts })
     }
@@ -237,7 +247,7 @@ impl HeaderReference {
     fn render<'v>(&self, lookup: impl Fn(&str) -> Option<Cow<'v, str>>, out: &mut String) {
         let value = lookup(&self.name).or_else(|| self.fallback.as_deref().and_then(&lookup));
         if let Some(value) = value {
-            out.push_str(truncate(&value, self.max_length));
+            out.push_str(&truncate(&value, self.max_length));
         }
     }
 }
@@ -393,16 +403,14 @@ fn describe_forbidden(c: char) -> &'static str {
     }
 }
 
-/// At most `max` bytes of `value`, cut at a character boundary.
-fn truncate(value: &str, max: Option<usize>) -> &str {
-    let Some(max) = max.filter(|&max| max < value.len()) else {
-        return value;
-    };
-    let mut end = max;
-    while !value.is_char_boundary(end) {
-        end -= 1;
+/// The first `max` bytes of the value `value` stands for, as Envoy truncates (bytes, even
+/// inside a UTF-8 sequence: the cut-off bytes come back as byte escapes, see [`raw_text`]).
+fn truncate(value: &str, max: Option<usize>) -> Cow<'_, str> {
+    let bytes = raw_text::encode(value);
+    match max {
+        Some(max) if max < bytes.len() => Cow::Owned(raw_text::decode(&bytes[..max]).into_owned()),
+        _ => Cow::Borrowed(value),
     }
-    &value[..end]
 }
 
 /// `1.2.3.4:80` → `1.2.3.4`, `[::1]:80` → `::1`; anything else as it is.

@@ -53,9 +53,17 @@ fn request_headers_with_fallback_and_length() {
 }
 
 #[wasm_bindgen_test(unsupported = test)]
-fn truncation_respects_character_boundaries() {
+fn truncation_counts_bytes_as_envoy_does() {
+    // Envoy keeps the first N bytes, even inside a UTF-8 sequence.
     let request = HeaderList::get("a", "/").with("x-name", "h\u{e9}llo");
-    assert_eq!(render("%REQ(x-name):2%", &request), "h");
+    let cut = render("%REQ(x-name):2%", &request);
+    assert_eq!(&*crate::raw_text::encode(&cut), b"h\xc3");
+    assert_eq!(render("%REQ(x-name):3%", &request), "h\u{e9}");
+    // A byte that is not UTF-8 counts as one byte, not as the four of its escape.
+    let latin1 = crate::raw_text::decode(b"Jos\xe9!");
+    let request = HeaderList::get("a", "/").with("x-name", &latin1);
+    let cut = render("%REQ(x-name):4%", &request);
+    assert_eq!(&*crate::raw_text::encode(&cut), b"Jos\xe9");
 }
 
 #[wasm_bindgen_test(unsupported = test)]
@@ -208,4 +216,12 @@ fn unknown_operators_pass_through_as_written_with_a_warning() {
         Template::parse_passing_through("%FOO(bar", Phase::Request, &path(), &mut warnings)
             .is_err()
     );
+}
+
+#[wasm_bindgen_test(unsupported = test)]
+fn literals_render_as_their_own_utf8_even_in_the_escape_range() {
+    let request = HeaderList::get("a", "/");
+    let text = "a\u{10FF0A}b";
+    let rendered = render(text, &request);
+    assert_eq!(&*crate::raw_text::encode(&rendered), text.as_bytes());
 }
