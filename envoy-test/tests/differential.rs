@@ -205,7 +205,9 @@ fn generate_rule(rng: &mut Rng, listen_port: u16) -> Value {
                         destination["port"] = json!({"number": port});
                     }
                     let mut weighted = json!({"destination": destination});
-                    if rng.chance(25) && (destinations > 1 || single_destination_headers()) {
+                    // Mostly on the destination that takes the traffic, where they show.
+                    let chance = if index == chosen { 60 } else { 25 };
+                    if rng.chance(chance) && (destinations > 1 || single_destination_headers()) {
                         weighted["headers"] = generate_headers(rng, &format!("d{index}"));
                     }
                     // One nonzero weight: Envoy's and the module's random draws cannot differ.
