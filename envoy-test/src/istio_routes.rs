@@ -22,22 +22,29 @@
 //!   `direct_response`; `corsPolicy` as `typed_per_filter_config` for
 //!   `envoy.filters.http.cors` (the listener needs [`http_filters`] for it to act).
 //!
-//! Left out, and refused when a config uses them: `headers` operations and `fault` (Istio
-//! renders them as `request_headers_to_add`/… and the fault filter's per-route config; the
-//! comparisons here do not need them yet). Also left out: consistent-hash policies and stateful sessions (DestinationRule), the HTTP/3 alt-svc
+//! - `headers` (`TranslateHeadersOperations`): the route's as its `request_headers_to_add`
+//!   (`set` overwrites, `add` appends, each sorted by name), `request_headers_to_remove`,
+//!   `response_headers_to_add` and `response_headers_to_remove`, on every route, redirects and
+//!   direct responses included; a single destination's appended to the route's, a weighted
+//!   destination's on its cluster weight; `host`/`:authority` in the request's `set` or `add`
+//!   becomes a host rewrite (below `rewrite.authority`), pseudo-headers and `host` are
+//!   otherwise dropped.
+//!
+//! Left out, and refused when a config uses it: `fault` (Istio renders it as the fault
+//! filter's per-route config; the comparisons here do not need it yet). Also left out: consistent-hash policies and stateful sessions (DestinationRule), the HTTP/3 alt-svc
 //! header (TLS/QUIC servers), and `delegate` (its merge is the engine's; a config using it is
 //! refused). A destination without a port uses its service's only port from `servicePorts`, as
 //! Istio does, else the router's `defaultPort`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use engine::request_match::{qualify_gateway, HttpMatchRequest};
 use engine::router::{cluster_name, fully_qualified_host};
 use engine::string_match::StringMatchSpec;
 use engine::virtual_service::{
-    CorsPolicySpec, Destination, HttpRedirect, HttpRetry, HttpRoute, NamedVirtualService,
-    PercentSpec, RouterConfig,
+    CorsPolicySpec, Destination, HeaderOperationsSpec, HeadersSpec, HttpRedirect, HttpRetry,
+    HttpRoute, NamedVirtualService, PercentSpec, RouterConfig,
 };
 use serde_json::{json, Map, Value};
 
@@ -152,9 +159,8 @@ fn virtual_service_routes(
         if http.delegate.is_some() {
             return Err("delegate is not translated: the router merges delegates itself".into());
         }
-        let destination_headers = http.route.iter().any(|route| route.headers.is_some());
-        if http.headers.is_some() || destination_headers || http.fault.is_some() {
-            return Err("headers and fault are not translated yet".into());
+        if http.fault.is_some() {
+            return Err("fault is not translated yet".into());
         }
         if http.matches.is_empty() {
             routes.push(translate_route(
@@ -190,6 +196,110 @@ fn virtual_service_routes(
         }
     }
     Ok(routes)
+}
+
+/// `HeadersOperations`: one `headers` block as Envoy's header mutation fields.
+#[derive(Debug, Default)]
+struct HeadersOperations {
+    request_to_add: Vec<Value>,
+    request_to_remove: Vec<String>,
+    response_to_add: Vec<Value>,
+    response_to_remove: Vec<String>,
+    /// `host` or `:authority` in the request's `set` (preferred) or `add`.
+    authority: Option<String>,
+}
+
+impl HeadersOperations {
+    /// `TranslateHeadersOperations`.
+    fn translate(headers: &HeadersSpec) -> Self {
+        let empty = HeaderOperationsSpec::default();
+        let request = headers.request.as_ref().unwrap_or(&empty);
+        let response = headers.response.as_ref().unwrap_or(&empty);
+        let authority_in = |values: &BTreeMap<String, String>| {
+            values
+                .iter()
+                .filter(|(name, _)| is_authority_header(name))
+                .map(|(_, value)| value.clone())
+                // Both `host` and `:authority`: Istio's validation refuses it, pilot keeps
+                // whichever its map walk meets last.
+                .next_back()
+        };
+        let mut request_to_add = header_values_to_add(&request.set, "OVERWRITE_IF_EXISTS_OR_ADD");
+        request_to_add.extend(header_values_to_add(
+            &request.add,
+            "APPEND_IF_EXISTS_OR_ADD",
+        ));
+        let mut response_to_add = header_values_to_add(&response.set, "OVERWRITE_IF_EXISTS_OR_ADD");
+        response_to_add.extend(header_values_to_add(
+            &response.add,
+            "APPEND_IF_EXISTS_OR_ADD",
+        ));
+        let droppable = |names: &[String]| -> Vec<String> {
+            names
+                .iter()
+                .filter(|name| !is_internal_header(name))
+                .cloned()
+                .collect()
+        };
+        Self {
+            request_to_add,
+            request_to_remove: droppable(&request.remove),
+            response_to_add,
+            response_to_remove: droppable(&response.remove),
+            authority: authority_in(&request.set).or_else(|| authority_in(&request.add)),
+        }
+    }
+
+    /// Appends `other`'s operations after these (`processDestination`); the authority is
+    /// handled by the caller.
+    fn extend(&mut self, other: Self) {
+        self.request_to_add.extend(other.request_to_add);
+        self.request_to_remove.extend(other.request_to_remove);
+        self.response_to_add.extend(other.response_to_add);
+        self.response_to_remove.extend(other.response_to_remove);
+    }
+
+    /// Writes the non-empty fields into a route or a cluster weight.
+    fn write_to(&self, target: &mut Map<String, Value>) {
+        for (field, values) in [
+            ("request_headers_to_add", &self.request_to_add),
+            ("response_headers_to_add", &self.response_to_add),
+        ] {
+            if !values.is_empty() {
+                target.insert(field.into(), Value::Array(values.clone()));
+            }
+        }
+        for (field, names) in [
+            ("request_headers_to_remove", &self.request_to_remove),
+            ("response_headers_to_remove", &self.response_to_remove),
+        ] {
+            if !names.is_empty() {
+                target.insert(field.into(), json!(names));
+            }
+        }
+    }
+}
+
+/// `translateAppendHeaders`: `set` or `add` values as `HeaderValueOption`s,
+/// sorted by name (the map is ordered), without pseudo-headers and `host`.
+fn header_values_to_add(values: &BTreeMap<String, String>, append_action: &str) -> Vec<Value> {
+    values
+        .iter()
+        .filter(|(name, _)| !is_internal_header(name))
+        .map(|(name, value)| {
+            json!({"header": {"key": name, "value": value}, "append_action": append_action})
+        })
+        .collect()
+}
+
+/// `isInternalHeader`: Envoy cannot modify these through header mutations.
+fn is_internal_header(name: &str) -> bool {
+    name.starts_with(':') || name.eq_ignore_ascii_case("host")
+}
+
+/// `isAuthorityHeader`.
+fn is_authority_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case(":authority") || name.eq_ignore_ascii_case("host")
 }
 
 /// `IsCatchAllRoute`: prefix `/` or regex `.*`, and no header or query condition.
@@ -229,6 +339,11 @@ fn translate_route(
             virtual_service.namespace, virtual_service.name
         )}}}),
     );
+    let operations = http
+        .headers
+        .as_ref()
+        .map(HeadersOperations::translate)
+        .unwrap_or_default();
     let single_cluster = if let Some(redirect) = &http.redirect {
         route.insert(
             "redirect".into(),
@@ -248,10 +363,21 @@ fn translate_route(
         route.insert("direct_response".into(), action);
         None
     } else {
-        let (action, single_cluster) = translate_action(http, virtual_service, config)?;
+        let (action, single_cluster) =
+            translate_action(http, &operations, virtual_service, config)?;
         route.insert("route".into(), action);
         single_cluster
     };
+    let mut operations = operations;
+    // `processDestination`: a single destination's operations follow the route's.
+    if let [only] = http.route.as_slice() {
+        if http.redirect.is_none() && http.direct_response.is_none() {
+            if let Some(headers) = &only.headers {
+                operations.extend(HeadersOperations::translate(headers));
+            }
+        }
+    }
+    operations.write_to(&mut route);
     route.insert(
         "decorator".into(),
         json!({"operation": operation(&route_match, single_cluster.as_deref(), &virtual_service.name, listen_port)}),
@@ -369,6 +495,7 @@ fn string_matcher(spec: &StringMatchSpec) -> Value {
 /// `applyHTTPRouteDestination`: the route action, and the cluster when there is only one.
 fn translate_action(
     http: &HttpRoute,
+    route_operations: &HeadersOperations,
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
 ) -> Result<(Value, Option<String>), String> {
@@ -381,6 +508,8 @@ fn translate_action(
     // Istio also sets `max_grpc_timeout` to the same value; Envoy 1.40 deprecates that field
     // and warns for every route, and no request here carries `grpc-timeout`.
     let mut action = json!({"timeout": proto_duration(timeout)});
+    // The route's `headers` authority, unless `rewrite.authority` names one.
+    let mut authority = route_operations.authority.clone();
     if let Some(rewrite) = &http.rewrite {
         if let Some(regex_rewrite) = &rewrite.uri_regex_rewrite {
             action["regex_rewrite"] = json!({
@@ -390,9 +519,12 @@ fn translate_action(
         } else if let Some(uri) = rewrite.uri.as_deref().filter(|uri| !uri.is_empty()) {
             action["prefix_rewrite"] = json!(uri);
         }
-        if let Some(authority) = rewrite.authority.as_deref().filter(|a| !a.is_empty()) {
-            action["host_rewrite_literal"] = json!(authority);
+        if let Some(rewrite_authority) = rewrite.authority.as_deref().filter(|a| !a.is_empty()) {
+            authority = Some(rewrite_authority.to_owned());
         }
+    }
+    if let Some(authority) = &authority {
+        action["host_rewrite_literal"] = json!(authority);
     }
     let mirrors = mirror_policies(http, virtual_service, config)?;
     if !mirrors.is_empty() {
@@ -402,6 +534,15 @@ fn translate_action(
         [only] => {
             let cluster = destination_cluster(&only.destination, virtual_service, config)?;
             action["cluster"] = json!(cluster);
+            // Only when the route sets no host rewrite of its own, so one destination and
+            // several behave alike.
+            let destination_authority = only
+                .headers
+                .as_ref()
+                .and_then(|headers| HeadersOperations::translate(headers).authority);
+            if let (None, Some(destination_authority)) = (&authority, destination_authority) {
+                action["host_rewrite_literal"] = json!(destination_authority);
+            }
             Some(cluster)
         }
         destinations => {
@@ -409,10 +550,25 @@ fn translate_action(
                 .iter()
                 .filter(|destination| destination.weight.unwrap_or(0) != 0)
                 .map(|destination| {
-                    Ok(json!({
-                        "name": destination_cluster(&destination.destination, virtual_service, config)?,
-                        "weight": destination.weight.unwrap_or(0),
-                    }))
+                    let mut weight = Map::new();
+                    weight.insert(
+                        "name".into(),
+                        json!(destination_cluster(
+                            &destination.destination,
+                            virtual_service,
+                            config
+                        )?),
+                    );
+                    weight.insert("weight".into(), json!(destination.weight.unwrap_or(0)));
+                    // `processWeightedDestination`: the destination's operations on its weight.
+                    if let Some(headers) = &destination.headers {
+                        let operations = HeadersOperations::translate(headers);
+                        if let Some(authority) = &operations.authority {
+                            weight.insert("host_rewrite_literal".into(), json!(authority));
+                        }
+                        operations.write_to(&mut weight);
+                    }
+                    Ok(Value::Object(weight))
                 })
                 .collect::<Result<Vec<_>, String>>()?;
             action["weighted_clusters"] = json!({"clusters": clusters});
@@ -647,5 +803,98 @@ fn operation(
     }) {
         Some((Some(port), Some(host))) => format!("{host}:{port}{path}"),
         _ => format!("{virtual_service}:{listen_port}{path}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn routes(http: Value) -> Vec<Value> {
+        let config = json!({"virtualServices": [{"name": "vs", "namespace": "default",
+            "spec": {"hosts": ["*"], "http": http}}]});
+        let config = RouterConfig::from_json(config.to_string().as_bytes()).unwrap();
+        let routes = route_configuration(&config, 8080).unwrap();
+        routes["virtual_hosts"][0]["routes"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    fn header(name: &str, value: &str, action: &str) -> Value {
+        json!({"header": {"key": name, "value": value}, "append_action": action})
+    }
+
+    #[test]
+    fn a_single_destination_appends_its_headers_to_the_routes() {
+        let routes = routes(json!([{
+            "headers": {
+                "request": {"set": {"x-b": "1", "x-a": "2"}, "add": {"x-c": "3"}, "remove": ["x-d"]},
+                "response": {"set": {"x-r": "route"}, "remove": ["x-s"]},
+            },
+            "route": [{"destination": {"host": "reviews"},
+                       "headers": {"request": {"set": {"host": "dest.example.com"}},
+                                   "response": {"set": {"x-r": "destination"}}}}],
+        }]));
+        let route = &routes[0];
+        assert_eq!(
+            route["request_headers_to_add"],
+            json!([
+                header("x-a", "2", "OVERWRITE_IF_EXISTS_OR_ADD"),
+                header("x-b", "1", "OVERWRITE_IF_EXISTS_OR_ADD"),
+                header("x-c", "3", "APPEND_IF_EXISTS_OR_ADD"),
+            ])
+        );
+        assert_eq!(route["request_headers_to_remove"], json!(["x-d"]));
+        assert_eq!(
+            route["response_headers_to_add"],
+            json!([
+                header("x-r", "route", "OVERWRITE_IF_EXISTS_OR_ADD"),
+                header("x-r", "destination", "OVERWRITE_IF_EXISTS_OR_ADD"),
+            ])
+        );
+        assert_eq!(route["response_headers_to_remove"], json!(["x-s"]));
+        assert_eq!(route["route"]["host_rewrite_literal"], "dest.example.com");
+    }
+
+    #[test]
+    fn weighted_destinations_keep_their_headers_and_redirects_get_the_routes() {
+        let routes = routes(json!([
+            {"match": [{"uri": {"exact": "/old"}}], "redirect": {"uri": "/new"},
+             "headers": {"response": {"add": {"x-r": "redirect"}}}},
+            {"headers": {"request": {"set": {":authority": "route.example.com"}}},
+             "rewrite": {"authority": "rewrite.example.com"},
+             "route": [
+                {"destination": {"host": "reviews"}, "weight": 1,
+                 "headers": {"response": {"set": {"x-r": "weighted"}},
+                             "request": {"add": {"host": "weighted.example.com"}}}},
+                {"destination": {"host": "ratings"}, "weight": 0,
+                 "headers": {"response": {"set": {"x-r": "dropped"}}}},
+             ]},
+        ]));
+        assert_eq!(
+            routes[0]["response_headers_to_add"],
+            json!([header("x-r", "redirect", "APPEND_IF_EXISTS_OR_ADD")])
+        );
+        let action = &routes[1]["route"];
+        assert!(routes[1].get("request_headers_to_add").is_none());
+        assert_eq!(action["host_rewrite_literal"], "rewrite.example.com");
+        let clusters = action["weighted_clusters"]["clusters"].as_array().unwrap();
+        assert_eq!(clusters.len(), 1);
+        assert_eq!(
+            clusters[0]["response_headers_to_add"],
+            json!([header("x-r", "weighted", "OVERWRITE_IF_EXISTS_OR_ADD")])
+        );
+        assert_eq!(clusters[0]["host_rewrite_literal"], "weighted.example.com");
+    }
+
+    #[test]
+    fn fault_is_refused() {
+        let config = json!({"virtualServices": [{"name": "vs", "namespace": "default",
+            "spec": {"hosts": ["*"], "http": [{"fault": {"abort": {"httpStatus": 503,
+                "percentage": {"value": 100}}}, "route": [{"destination": {"host": "a"}}]}]}}]});
+        let config = RouterConfig::from_json(config.to_string().as_bytes()).unwrap();
+        let error = route_configuration(&config, 8080).unwrap_err();
+        assert!(error.contains("fault"), "{error}");
     }
 }

@@ -2,7 +2,8 @@
 //! native Envoy routes Istio would generate for them (`envoy_test::istio_routes`), side by side
 //! in one Envoy, in front of the same echo upstreams. Thousands of generated requests must get
 //! the same status, upstream cluster, upstream path and authority, redirect location, direct
-//! response body and CORS answer from both.
+//! response body, CORS answer, and route `headers` (the response's `x-route-tag` and
+//! `strict-transport-security` on every answer, the `x-req-tag` the upstream got) from both.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -31,6 +32,13 @@ fn seed() -> u64 {
         .ok()
         .and_then(|text| text.parse().ok())
         .unwrap_or(SEED)
+}
+
+/// Whether a route's only destination gets `headers` too. Off by default: the module applies
+/// them before the route's, where Istio appends them after the route's in one Envoy list (so a
+/// destination's `set` wins there); `DIFFERENTIAL_SINGLE_DESTINATION_HEADERS=1` shows it.
+fn single_destination_headers() -> bool {
+    std::env::var_os("DIFFERENTIAL_SINGLE_DESTINATION_HEADERS").is_some()
 }
 
 const NAMESPACES: [&str; 2] = ["default", "shop"];
@@ -197,6 +205,11 @@ fn generate_rule(rng: &mut Rng, listen_port: u16) -> Value {
                         destination["port"] = json!({"number": port});
                     }
                     let mut weighted = json!({"destination": destination});
+                    // Mostly on the destination that takes the traffic, where they show.
+                    let chance = if index == chosen { 60 } else { 25 };
+                    if rng.chance(chance) && (destinations > 1 || single_destination_headers()) {
+                        weighted["headers"] = generate_headers(rng, &format!("d{index}"));
+                    }
                     // One nonzero weight: Envoy's and the module's random draws cannot differ.
                     if destinations > 1 {
                         let weight = if index == chosen {
@@ -237,6 +250,12 @@ fn generate_rule(rng: &mut Rng, listen_port: u16) -> Value {
             rule["directResponse"] = direct;
         }
     }
+    // On every kind of rule: a route's response headers apply to its redirects and direct
+    // responses too.
+    if rng.chance(40) {
+        let tag = format!("r{}", rng.below(10));
+        rule["headers"] = generate_headers(rng, &tag);
+    }
     if rng.chance(12) {
         rule["corsPolicy"] = json!({
             "allowOrigins": [{"exact": "https://a.example.com"}, {"regex": "https://.*\\.example\\.org"}],
@@ -248,6 +267,46 @@ fn generate_rule(rng: &mut Rng, listen_port: u16) -> Value {
         });
     }
     rule
+}
+
+/// A `headers` block over the names [`Outcome`] compares; `tag` tells whose operation won.
+fn generate_headers(rng: &mut Rng, tag: &str) -> Value {
+    let (mut request, mut response) = (json!({}), json!({}));
+    if rng.chance(60) {
+        response["set"]["x-route-tag"] = json!(tag);
+    }
+    if rng.chance(20) {
+        response["add"]["x-route-tag"] = json!(format!("{tag}-added"));
+    }
+    if rng.chance(30) {
+        let operation = rng.pick(&["set", "add"]);
+        response[operation]["strict-transport-security"] = json!(format!("max-age=1; {tag}"));
+    }
+    if rng.chance(15) {
+        response["remove"] = json!([rng.pick(&["x-route-tag", "strict-transport-security"])]);
+    }
+    if rng.chance(40) {
+        request["set"]["x-req-tag"] = json!(tag);
+    }
+    if rng.chance(10) {
+        request["add"]["x-req-tag"] = json!(format!("{tag}-added"));
+    }
+    if rng.chance(10) {
+        request["remove"] = json!(["x-req-tag"]);
+    }
+    let mut headers = json!({});
+    for (field, operations) in [("request", request), ("response", response)] {
+        if operations
+            .as_object()
+            .is_some_and(|fields| !fields.is_empty())
+        {
+            headers[field] = operations;
+        }
+    }
+    if headers.as_object().is_some_and(|fields| fields.is_empty()) {
+        headers["response"]["set"]["x-route-tag"] = json!(tag);
+    }
+    headers
 }
 
 fn generate_block(rng: &mut Rng, listen_port: u16) -> Value {
@@ -397,6 +456,10 @@ fn generate_probe(rng: &mut Rng) -> Probe {
     if rng.chance(10) {
         headers.push(("x-forwarded-proto", "https"));
     }
+    // What a route's request `set`/`add`/`remove` of `x-req-tag` acts on.
+    if rng.chance(20) {
+        headers.push(("x-req-tag", "client"));
+    }
     let preflight = rng.chance(6);
     if preflight || rng.chance(12) {
         headers.push(("origin", rng.pick(&ORIGINS)));
@@ -426,13 +489,32 @@ enum Outcome {
         path: String,
         authority: String,
         allow_origin: Option<String>,
+        /// The route's response headers, as [`route_headers`] reads them.
+        headers: Vec<(&'static str, Vec<String>)>,
+        /// Every `x-req-tag` the upstream received, in order.
+        request_tag: Vec<String>,
     },
     Answered {
         status: u16,
         location: Option<String>,
         body: String,
         allow_origin: Option<String>,
+        headers: Vec<(&'static str, Vec<String>)>,
     },
+}
+
+/// The response headers generated routes set, add and remove, each with all its values in
+/// order.
+const ROUTE_RESPONSE_HEADERS: [&str; 2] = ["x-route-tag", "strict-transport-security"];
+
+fn route_headers(response: &Response) -> Vec<(&'static str, Vec<String>)> {
+    ROUTE_RESPONSE_HEADERS
+        .iter()
+        .map(|name| {
+            let values = response.header_all(name).into_iter().map(str::to_owned);
+            (*name, values.collect())
+        })
+        .collect()
 }
 
 impl Outcome {
@@ -443,11 +525,17 @@ impl Outcome {
             .map(str::to_owned);
         match response.json::<Echo>() {
             Ok(echo) => Outcome::Forwarded {
+                request_tag: echo
+                    .header_all("x-req-tag")
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
                 status: response.status,
                 cluster: echo.upstream,
                 path: echo.path,
                 authority: echo.authority,
                 allow_origin,
+                headers: route_headers(response),
             },
             Err(_) => Outcome::Answered {
                 status: response.status,
@@ -456,8 +544,24 @@ impl Outcome {
                     .map(|location| location.replace(&format!(":{listen_port}"), ":PORT")),
                 body: response.text(),
                 allow_origin,
+                headers: route_headers(response),
             },
         }
+    }
+
+    /// Whether a route's `headers` showed: a response header it sets, or an `x-req-tag` the
+    /// client did not send.
+    fn shows_route_headers(&self) -> bool {
+        let (headers, request_tag) = match self {
+            Outcome::Forwarded {
+                headers,
+                request_tag,
+                ..
+            } => (headers, request_tag.as_slice()),
+            Outcome::Answered { headers, .. } => (headers, &[][..]),
+        };
+        headers.iter().any(|(_, values)| !values.is_empty())
+            || request_tag.iter().any(|tag| tag != "client")
     }
 
     fn kind(&self) -> &'static str {
@@ -598,12 +702,16 @@ async fn router_module_routes_as_istios_native_routes() -> TestResult {
     }
     let mut divergences = Vec::new();
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut with_headers: BTreeMap<&str, usize> = BTreeMap::new();
     let mut compared = 0;
     while let Some(joined) = tasks.join_next().await {
         let results = joined??;
         for (config, probe, outcomes) in results {
             compared += 1;
             *kinds.entry(outcomes[1].kind()).or_default() += 1;
+            if outcomes[1].shows_route_headers() {
+                *with_headers.entry(outcomes[1].kind()).or_default() += 1;
+            }
             if outcomes[0] != outcomes[1] {
                 divergences.push(format!(
                     "config {config}: {probe:?}\n  module: {:?}\n  native: {:?}",
@@ -613,7 +721,8 @@ async fn router_module_routes_as_istios_native_routes() -> TestResult {
         }
     }
     eprintln!(
-        "seed {}: {compared} requests compared per listener; outcomes: {kinds:?}",
+        "seed {}: {compared} requests compared per listener; outcomes: {kinds:?}; \
+         of them with route headers: {with_headers:?}",
         seed()
     );
     if !divergences.is_empty() {
@@ -635,6 +744,14 @@ async fn router_module_routes_as_istios_native_routes() -> TestResult {
     for kind in ["forwarded", "not found", "redirected", "answered"] {
         let count = kinds.get(kind).copied().unwrap_or(0);
         assert!(count >= 100, "only {count} requests were {kind}: {kinds:?}");
+    }
+    // Route headers must show on forwarded requests, redirects and direct responses alike.
+    for kind in ["forwarded", "redirected", "answered"] {
+        let count = with_headers.get(kind).copied().unwrap_or(0);
+        assert!(
+            count >= 10,
+            "only {count} {kind} requests showed route headers: {with_headers:?}"
+        );
     }
     drop(envoy);
     drop(upstreams);
