@@ -34,13 +34,6 @@ fn seed() -> u64 {
         .unwrap_or(SEED)
 }
 
-/// Whether a route's only destination gets `headers` too. Off by default: the module applies
-/// them before the route's, where Istio appends them after the route's in one Envoy list (so a
-/// destination's `set` wins there); `DIFFERENTIAL_SINGLE_DESTINATION_HEADERS=1` shows it.
-fn single_destination_headers() -> bool {
-    std::env::var_os("DIFFERENTIAL_SINGLE_DESTINATION_HEADERS").is_some()
-}
-
 const NAMESPACES: [&str; 2] = ["default", "shop"];
 const DESTINATION_HOSTS: [&str; 3] = ["reviews", "ratings", "details.shop.svc.cluster.local"];
 const SUBSETS: [Option<&str>; 2] = [None, Some("v1")];
@@ -207,7 +200,7 @@ fn generate_rule(rng: &mut Rng, listen_port: u16) -> Value {
                     let mut weighted = json!({"destination": destination});
                     // Mostly on the destination that takes the traffic, where they show.
                     let chance = if index == chosen { 60 } else { 25 };
-                    if rng.chance(chance) && (destinations > 1 || single_destination_headers()) {
+                    if rng.chance(chance) {
                         weighted["headers"] = generate_headers(rng, &format!("d{index}"));
                     }
                     // One nonzero weight: Envoy's and the module's random draws cannot differ.

@@ -148,7 +148,7 @@ pub fn route_select(data: &[u8]) {
             }
         }
         // Without `servicePorts` every destination is known; either way, nothing is written.
-        Decision::UnknownService { cluster } => assert!(!cluster.is_empty()),
+        Decision::UnknownService { cluster, .. } => assert!(!cluster.is_empty()),
         Decision::NoRoute => {}
     }
 }

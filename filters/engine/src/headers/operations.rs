@@ -142,6 +142,24 @@ impl HeaderOperations {
             .flat_map(|(_, template)| template.request_headers_read())
     }
 
+    /// These operations and then `later`'s as one list, in Envoy's order for one header list:
+    /// removals, then sets, then adds, `self`'s first in each.
+    pub fn then(&self, later: &HeaderOperations) -> HeaderOperations {
+        let join = |first: &[(String, Template)], second: &[(String, Template)]| {
+            first.iter().chain(second).cloned().collect()
+        };
+        HeaderOperations {
+            removals: self
+                .removals
+                .iter()
+                .chain(&later.removals)
+                .cloned()
+                .collect(),
+            sets: join(&self.sets, &later.sets),
+            adds: join(&self.adds, &later.adds),
+        }
+    }
+
     /// Renders the operations into `out`. A value that renders empty is skipped, as Envoy skips
     /// empty header values unless `keep_empty_value` is set.
     pub fn edits<R: RequestView>(&self, input: &TemplateInput<'_, R>, out: &mut Vec<HeaderEdit>) {

@@ -395,7 +395,7 @@ fn compile_route(
             matches.push(compiled);
         }
     }
-    let action = compile_action(http, virtual_service, config, service_ports, path)?;
+    let mut action = compile_action(http, virtual_service, config, service_ports, path)?;
     let cors = http
         .cors_policy
         .as_ref()
@@ -414,11 +414,19 @@ fn compile_route(
             (None, _) => name.clone(),
         })
         .collect();
-    let headers = RouteHeaders::compile(
+    let mut headers = RouteHeaders::compile(
         http.headers.as_ref(),
         &path.field("headers"),
         &mut Vec::new(),
     )?;
+    // Pilot merges a single destination's `headers` into the route's Envoy header lists, after
+    // the route's own (`processDestination`); a weighted destination's stay on its cluster
+    // weight, which Envoy applies before the route's.
+    if let RouteAction::Forward(forward) = &mut action {
+        if let Some(destination_headers) = forward.clusters.take_single_headers() {
+            headers = headers.then(&destination_headers);
+        }
+    }
     let fault = http
         .fault
         .as_ref()

@@ -68,6 +68,15 @@ impl WeightedClusters {
             .or(self.cumulative.last())
     }
 
+    /// For a route with one destination, takes that destination's `headers` (leaving none),
+    /// for the route to merge into its own as pilot does.
+    pub fn take_single_headers(&mut self) -> Option<RouteHeaders> {
+        match self.cumulative.as_mut_slice() {
+            [single] => Some(std::mem::take(&mut single.headers)),
+            _ => None,
+        }
+    }
+
     pub fn total(&self) -> u64 {
         self.cumulative
             .last()

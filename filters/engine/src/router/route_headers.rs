@@ -14,6 +14,15 @@ pub struct RouteHeaders {
 }
 
 impl RouteHeaders {
+    /// These operations and then `later`'s, as one Envoy header list each way: every removal,
+    /// then every set, then every add, `self`'s before `later`'s in each.
+    pub fn then(&self, later: &RouteHeaders) -> RouteHeaders {
+        RouteHeaders {
+            request: self.request.then(&later.request),
+            response: self.response.then(&later.response),
+        }
+    }
+
     /// Compiles `spec` with Istio's rules; what is accepted but not rendered as Envoy would
     /// (an operator the module does not know) goes to `warnings`.
     pub fn compile(

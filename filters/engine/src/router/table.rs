@@ -123,7 +123,8 @@ pub struct ForwardTo<'a> {
     pub mirror_timeout: Duration,
     /// CORS headers for the response.
     pub cors_headers: Vec<(&'static str, String)>,
-    /// The destination's `headers`, then the route's: applied in this order.
+    /// The header operations in the order they apply: a weighted destination's `headers`,
+    /// then the route's (a single destination's are merged into the route's when compiled).
     pub headers: [&'a RouteHeaders; 2],
     /// The route's `fault`, injected before the request goes upstream.
     pub fault: Option<&'a FaultPolicy>,
