@@ -624,8 +624,9 @@ async fn route_and_destination_headers_are_applied_as_istio_orders_them() -> Res
         let echo: Echo = response.json()?;
         assert_eq!(echo.header("x-route"), Some("r"));
         assert_eq!(echo.header("x-destination"), Some("d"));
-        // The route's operations come after the destination's, so the route's `set` wins.
-        assert_eq!(echo.header("x-both"), Some("route"));
+        // Pilot appends a single destination's operations after the route's ("we append the
+        // weighted last which allows it to Set and wipe out previous Adds"): its `set` wins.
+        assert_eq!(echo.header("x-both"), Some("destination"));
         assert_eq!(echo.header_all("x-added"), ["client", "a"]);
         assert_eq!(echo.header("x-secret"), None);
     }
