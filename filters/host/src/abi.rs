@@ -423,13 +423,16 @@ pub(crate) fn deserialize_map(bytes: &[u8]) -> Option<Vec<(String, String)>> {
     }
     let mut map = Vec::with_capacity(count);
     for index in 0..count {
+        // In bounds: `count * 8 + 4` was checked against the buffer above.
         let sizes_at = 4 + index * 8;
         let name_size = read_u32(sizes_at)?;
         let value_size = read_u32(sizes_at + 4)?;
-        let name = bytes.get(data_at..data_at.checked_add(name_size)?)?;
-        data_at = data_at.checked_add(name_size + 1)?;
-        let value = bytes.get(data_at..data_at.checked_add(value_size)?)?;
-        data_at = data_at.checked_add(value_size + 1)?;
+        let name_end = data_at.checked_add(name_size)?;
+        let name = bytes.get(data_at..name_end)?;
+        data_at = name_end.checked_add(1)?;
+        let value_end = data_at.checked_add(value_size)?;
+        let value = bytes.get(data_at..value_end)?;
+        data_at = value_end.checked_add(1)?;
         map.push((
             raw_text::decode(name).into_owned(),
             raw_text::decode(value).into_owned(),
