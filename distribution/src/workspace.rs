@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::error::{Context, Error, Result};
 use crate::oci::manifest::Annotations;
 
-/// The repository root (this crate lives in `<root>/xtask`).
+/// The repository root (this crate lives in `<root>/distribution`).
 pub fn root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::cluster::Cluster;
-use crate::error::{HarnessError, Result};
+use crate::error::{Error, Result};
 use crate::gateway_defaults;
 use crate::listener::Listener;
 
@@ -163,9 +163,9 @@ impl Bootstrap {
         }
         let path = dir.join(CONFIG_FILE);
         let text = serde_json::to_string_pretty(&self.render(lds_path.as_deref()))
-            .map_err(|e| HarnessError::io("rendering the bootstrap", e.into()))?;
+            .map_err(|e| Error::io("rendering the bootstrap", e.into()))?;
         std::fs::write(&path, text)
-            .map_err(|e| HarnessError::io(format!("writing {}", path.display()), e))?;
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
         Ok((path, lds_path))
     }
 }
@@ -185,12 +185,12 @@ pub(crate) fn write_listeners(path: &Path, listeners: &[Listener]) -> Result<()>
         })
         .collect();
     let text = serde_json::to_string_pretty(&json!({ "resources": resources }))
-        .map_err(|e| HarnessError::io("rendering the listeners", e.into()))?;
+        .map_err(|e| Error::io("rendering the listeners", e.into()))?;
     let staging = path.with_extension("staging");
     std::fs::write(&staging, text)
-        .map_err(|e| HarnessError::io(format!("writing {}", staging.display()), e))?;
+        .map_err(|e| Error::io(format!("writing {}", staging.display()), e))?;
     std::fs::rename(&staging, path)
-        .map_err(|e| HarnessError::io(format!("moving {} into place", path.display()), e))
+        .map_err(|e| Error::io(format!("moving {} into place", path.display()), e))
 }
 
 /// Merges `patch` into `base`: objects merge key by key, arrays are appended (so a
@@ -227,7 +227,7 @@ pub(crate) fn socket_address(ip: impl ToString, port: u16) -> Value {
 }
 
 /// A `google.protobuf.Duration` in its JSON form, e.g. `"1.500000000s"`.
-pub(crate) fn proto_duration(duration: Duration) -> String {
+pub fn proto_duration(duration: Duration) -> String {
     format!("{}.{:09}s", duration.as_secs(), duration.subsec_nanos())
 }
 

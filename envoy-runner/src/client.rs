@@ -1,7 +1,7 @@
 //! A small HTTP client for tests: HTTP/1.1 or h2c, pooled keep-alive connections,
 //! and a bounded wait on every request.
 
-use std::error::Error;
+use std::error::Error as StdError;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,7 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::de::DeserializeOwned;
 
-use crate::error::{HarnessError, Result};
+use crate::error::{Error, Result};
 
 /// The longest a request (including reading the whole response) may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -92,7 +92,7 @@ impl RequestBuilder {
     /// Sends the request and reads the whole response.
     pub async fn send(self) -> Result<Response> {
         let context = format!("{} {}", self.method, self.url);
-        let request = self.build().map_err(|e| HarnessError::http(&context, e))?;
+        let request = self.build().map_err(|e| Error::http(&context, e))?;
         let exchange = async {
             let response = self
                 .client
@@ -122,8 +122,8 @@ impl RequestBuilder {
         };
         match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(detail)) => Err(HarnessError::http(context, detail)),
-            Err(_) => Err(HarnessError::http(
+            Ok(Err(detail)) => Err(Error::http(context, detail)),
+            Err(_) => Err(Error::http(
                 context,
                 format!("no complete response within {REQUEST_TIMEOUT:?}"),
             )),
@@ -178,7 +178,7 @@ impl Response {
     /// The body parsed as JSON.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            HarnessError::http(
+            Error::http(
                 format!("parsing a {} response as JSON", self.status),
                 format!("{e}; body: {}", self.text()),
             )
@@ -188,7 +188,7 @@ impl Response {
 
 /// An error with its chain of causes: hyper's top-level messages ("client error
 /// (Connect)") alone do not say what failed.
-fn describe(error: &dyn Error) -> String {
+fn describe(error: &dyn StdError) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -200,7 +200,7 @@ fn describe(error: &dyn Error) -> String {
 }
 
 /// Every value of header `name` (case-insensitive) in `headers`, in order.
-pub(crate) fn header_values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+pub fn header_values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
     headers
         .iter()
         .filter(|(candidate, _)| candidate.eq_ignore_ascii_case(name))

@@ -13,7 +13,7 @@ use tokio::time::{sleep, timeout, Instant};
 use crate::bootstrap::{write_listeners, Bootstrap};
 use crate::client::Client;
 use crate::envoy_binary::EnvoyBinary;
-use crate::error::{HarnessError, Result};
+use crate::error::{Error, Result};
 use crate::listener::Listener;
 use crate::process::{read_lossy, spawn_logged, temp_dir, terminate, POLL_INTERVAL};
 
@@ -75,9 +75,9 @@ impl Envoy {
 
     /// Starts Envoy and waits until its admin `/ready` says `LIVE`.
     ///
-    /// If Envoy exits first, the error is [`HarnessError::EnvoyFailed`] with its log; if
+    /// If Envoy exits first, the error is [`Error::EnvoyFailed`] with its log; if
     /// it is not ready within [`EnvoyOptions::ready_timeout`], it is killed and the
-    /// error is [`HarnessError::EnvoyTimeout`].
+    /// error is [`Error::EnvoyTimeout`].
     pub async fn start_with(bootstrap: &Bootstrap, options: &EnvoyOptions) -> Result<Envoy> {
         let binary = EnvoyBinary::shared()?;
         let dir = temp_dir()?;
@@ -127,9 +127,9 @@ impl Envoy {
     /// found, timed out).
     pub async fn start_expect_failure(bootstrap: &Bootstrap) -> Result<String> {
         match Envoy::start(bootstrap).await {
-            Err(HarnessError::EnvoyFailed { log, .. }) => Ok(log),
+            Err(Error::EnvoyFailed { log, .. }) => Ok(log),
             Err(other) => Err(other),
-            Ok(envoy) => Err(HarnessError::EnvoyFailed {
+            Ok(envoy) => Err(Error::EnvoyFailed {
                 reason: "envoy started, but the test expected it to refuse the config".into(),
                 log: envoy.log(),
             }),
@@ -142,7 +142,7 @@ impl Envoy {
             .iter()
             .find(|(listener, _)| listener == name)
             .map(|(_, port)| *port)
-            .ok_or_else(|| HarnessError::UnknownListener {
+            .ok_or_else(|| Error::UnknownListener {
                 name: name.to_owned(),
                 known: self.listeners.iter().map(|(n, _)| n.clone()).collect(),
             })
@@ -167,7 +167,7 @@ impl Envoy {
     /// and waits, bounded, until Envoy accepts or rejects them.
     pub async fn update_listeners(&self, listeners: &[Listener]) -> Result<ListenerUpdate> {
         let Some(lds_path) = &self.lds_path else {
-            return Err(HarnessError::http(
+            return Err(Error::http(
                 "updating listeners",
                 "this Envoy's listeners are static; build it with Bootstrap::with_dynamic_listeners",
             ));
@@ -185,7 +185,7 @@ impl Envoy {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(HarnessError::http(
+        Err(Error::http(
             "updating listeners",
             format!("Envoy neither accepted nor rejected the update within {LDS_UPDATE_TIMEOUT:?}"),
         ))
@@ -219,7 +219,7 @@ impl Envoy {
         if status == 200 {
             Ok(body)
         } else {
-            Err(HarnessError::http(
+            Err(Error::http(
                 "GET /stats/prometheus",
                 format!("status {status}: {body}"),
             ))
@@ -268,7 +268,7 @@ impl EnvoyProcess {
         let mut admin = None;
         loop {
             if let Some(status) = self.exit_status()? {
-                return Err(HarnessError::EnvoyFailed {
+                return Err(Error::EnvoyFailed {
                     reason: format!("envoy exited with {status} during startup"),
                     log: self.log(),
                 });
@@ -287,7 +287,7 @@ impl EnvoyProcess {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(HarnessError::EnvoyTimeout {
+                return Err(Error::EnvoyTimeout {
                     reason: format!("envoy was not ready within {limit:?}"),
                     log: self.log(),
                 });
@@ -299,7 +299,7 @@ impl EnvoyProcess {
     fn exit_status(&mut self) -> Result<Option<ExitStatus>> {
         self.child
             .try_wait()
-            .map_err(|e| HarnessError::io("checking on the envoy process", e))
+            .map_err(|e| Error::io("checking on the envoy process", e))
     }
 
     fn log(&self) -> String {
@@ -336,12 +336,9 @@ async fn listener_ports(client: &Client, admin: SocketAddr) -> Result<Vec<(Strin
     let context = "GET /listeners?format=json";
     let (status, body) = admin_get(client, admin, "/listeners?format=json").await?;
     if status != 200 {
-        return Err(HarnessError::http(
-            context,
-            format!("status {status}: {body}"),
-        ));
+        return Err(Error::http(context, format!("status {status}: {body}")));
     }
-    let listing: Value = serde_json::from_str(&body).map_err(|e| HarnessError::http(context, e))?;
+    let listing: Value = serde_json::from_str(&body).map_err(|e| Error::http(context, e))?;
     let statuses = listing["listener_statuses"]
         .as_array()
         .map(Vec::as_slice)
@@ -355,10 +352,7 @@ async fn listener_ports(client: &Client, admin: SocketAddr) -> Result<Vec<(Strin
                 .and_then(|port| u16::try_from(port).ok());
             match (name, port) {
                 (Some(name), Some(port)) => Ok((name.to_owned(), port)),
-                _ => Err(HarnessError::http(
-                    context,
-                    format!("unexpected entry {listener}"),
-                )),
+                _ => Err(Error::http(context, format!("unexpected entry {listener}"))),
             }
         })
         .collect()

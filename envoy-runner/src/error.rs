@@ -1,17 +1,17 @@
-//! The one error type of the harness.
+//! The one error type of running Envoy (and of the test harness built on it).
 //!
-//! Every failure names what the harness was doing, and failures of Envoy itself carry
+//! Every failure names what was being done, and failures of Envoy itself carry
 //! Envoy's whole log, because "Envoy exited" alone never explains a broken config.
 
 use std::fmt;
 use std::io;
 
-/// How many trailing log lines an error's message shows; [`HarnessError::envoy_log`]
+/// How many trailing log lines an error's message shows; [`Error::envoy_log`]
 /// gives the whole log.
 const LOG_TAIL_LINES: usize = 40;
 
-/// A failure of the harness or of the Envoy, upstream or request it drives.
-pub enum HarnessError {
+/// A failure of Envoy, or of the process, file or HTTP exchange that drives it.
+pub enum Error {
     /// No usable Envoy binary: the message lists every place that was tried.
     EnvoyUnavailable(String),
     /// Envoy said no: it exited during startup, or `--mode validate` rejected the
@@ -31,7 +31,7 @@ pub enum HarnessError {
     },
     /// A file or process operation failed.
     Io {
-        /// What the harness was doing.
+        /// What was being done.
         context: String,
         /// The underlying error.
         source: io::Error,
@@ -52,38 +52,37 @@ pub enum HarnessError {
     },
 }
 
-impl HarnessError {
+impl Error {
     /// Envoy's full log, when the failure came from Envoy itself.
     pub fn envoy_log(&self) -> Option<&str> {
         match self {
-            HarnessError::EnvoyFailed { log, .. } | HarnessError::EnvoyTimeout { log, .. } => {
-                Some(log)
-            }
+            Error::EnvoyFailed { log, .. } | Error::EnvoyTimeout { log, .. } => Some(log),
             _ => None,
         }
     }
 
-    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
-        HarnessError::Io {
+    /// A file or process failure while doing `context`.
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io {
             context: context.into(),
             source,
         }
     }
 
-    pub(crate) fn http(context: impl Into<String>, detail: impl fmt::Display) -> Self {
-        HarnessError::Http {
+    /// An HTTP exchange, named by `context`, that went wrong as `detail` says.
+    pub fn http(context: impl Into<String>, detail: impl fmt::Display) -> Self {
+        Error::Http {
             context: context.into(),
             detail: detail.to_string(),
         }
     }
 }
 
-impl fmt::Display for HarnessError {
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HarnessError::EnvoyUnavailable(message) => f.write_str(message),
-            HarnessError::EnvoyFailed { reason, log }
-            | HarnessError::EnvoyTimeout { reason, log } => {
+            Error::EnvoyUnavailable(message) => f.write_str(message),
+            Error::EnvoyFailed { reason, log } | Error::EnvoyTimeout { reason, log } => {
                 let lines: Vec<&str> = log.lines().collect();
                 let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
                 write!(
@@ -96,9 +95,9 @@ impl fmt::Display for HarnessError {
                 }
                 Ok(())
             }
-            HarnessError::Io { context, source } => write!(f, "{context}: {source}"),
-            HarnessError::Http { context, detail } => write!(f, "{context}: {detail}"),
-            HarnessError::UnknownListener { name, known } => {
+            Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Http { context, detail } => write!(f, "{context}: {detail}"),
+            Error::UnknownListener { name, known } => {
                 write!(f, "envoy has no listener named {name:?}; it has {known:?}")
             }
         }
@@ -106,20 +105,20 @@ impl fmt::Display for HarnessError {
 }
 
 /// Shows the readable message: a test returning `Err` prints its error with `Debug`.
-impl fmt::Debug for HarnessError {
+impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
 }
 
-impl std::error::Error for HarnessError {
+impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            HarnessError::Io { source, .. } => Some(source),
+            Error::Io { source, .. } => Some(source),
             _ => None,
         }
     }
 }
 
-/// The harness's result type.
-pub type Result<T, E = HarnessError> = std::result::Result<T, E>;
+/// The result type of running Envoy.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

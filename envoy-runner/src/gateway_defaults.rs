@@ -173,7 +173,7 @@ mod tests {
     fn the_envoyfilter_manifest_merges_exactly_what_the_harness_renders() {
         let path = crate::workspace_root().join(STRIP_ROUTE_HEADERS_MANIFEST);
         let text = std::fs::read_to_string(&path).unwrap();
-        let documents = xtask::istio::yaml::documents(&text).unwrap();
+        let documents = distribution::istio::yaml::documents(&text).unwrap();
         let patch = &documents[0]["spec"]["configPatches"][0];
         assert_eq!(patch["applyTo"], "NETWORK_FILTER");
         assert_eq!(patch["patch"]["operation"], "MERGE");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process, Pid, Signal};
 
-use crate::error::{HarnessError, Result};
+use crate::error::{Error, Result};
 
 /// How long a terminated process gets to exit cleanly before it is killed.
 const GRACE_PERIOD: Duration = Duration::from_secs(5);
@@ -22,7 +22,7 @@ pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// One file for both streams keeps Envoy's lines in the order it wrote them, and a
 /// file (unlike a pipe) can never fill up and stall the child.
 pub(crate) fn spawn_logged(mut command: Command, output: &Path) -> Result<Child> {
-    let open_error = |e| HarnessError::io(format!("creating {}", output.display()), e);
+    let open_error = |e| Error::io(format!("creating {}", output.display()), e);
     let stdout = File::create(output).map_err(open_error)?;
     let stderr = stdout.try_clone().map_err(open_error)?;
     command
@@ -30,7 +30,7 @@ pub(crate) fn spawn_logged(mut command: Command, output: &Path) -> Result<Child>
         .stdout(stdout)
         .stderr(stderr)
         .spawn()
-        .map_err(|e| HarnessError::io(format!("starting {command:?}"), e))
+        .map_err(|e| Error::io(format!("starting {command:?}"), e))
 }
 
 /// Runs `command` to completion, giving up (and killing it) after `timeout`.
@@ -47,13 +47,13 @@ pub(crate) fn run_bounded(
     loop {
         let status = child
             .try_wait()
-            .map_err(|e| HarnessError::io(format!("waiting for {description}"), e))?;
+            .map_err(|e| Error::io(format!("waiting for {description}"), e))?;
         if let Some(status) = status {
             return Ok((status, read_lossy(output)));
         }
         if Instant::now() >= deadline {
             terminate(&mut child);
-            return Err(HarnessError::EnvoyTimeout {
+            return Err(Error::EnvoyTimeout {
                 reason: format!("{description} did not finish within {timeout:?}"),
                 log: read_lossy(output),
             });
@@ -95,5 +95,5 @@ pub(crate) fn temp_dir() -> Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix("envoy-test-")
         .tempdir()
-        .map_err(|e| HarnessError::io("creating a temporary directory", e))
+        .map_err(|e| Error::io("creating a temporary directory", e))
 }

@@ -48,7 +48,7 @@ use engine::virtual_service::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::bootstrap::proto_duration;
+use envoy_runner::proto_duration;
 
 /// Istio's default retry conditions (`retry.DefaultPolicy`).
 const DEFAULT_RETRY_ON: &str =

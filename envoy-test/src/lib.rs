@@ -1,5 +1,8 @@
-//! End-to-end test harness: runs a real Envoy with our wasm modules in front of echo
-//! upstreams, all on loopback, and talks to it over HTTP/1.1 or h2c.
+//! End-to-end test harness: runs a real Envoy (through [`envoy_runner`]) with our wasm modules
+//! in front of echo upstreams, all on loopback, and talks to it over HTTP/1.1, h2c or raw bytes.
+//! It holds the test fixtures (upstreams, raw clients, a loopback OCI registry, the native
+//! reference configs the benchmarks and the differential test compare against) and re-exports
+//! the runner's API, so a test needs one `use envoy_test::...`.
 //!
 //! ```no_run
 //! use envoy_test::{Bootstrap, Client, Cluster, Envoy, Listener, RouteConfig, Upstream, UpstreamOptions};
@@ -16,34 +19,22 @@
 //! # Ok(())
 //! # }
 //! ```
-//!
-//! Envoy is found by [`EnvoyBinary::locate`]; `make envoy` installs the pinned release.
 
-mod bootstrap;
-mod client;
-mod cluster;
-mod envoy;
-mod envoy_binary;
-mod error;
-pub mod gateway_defaults;
-mod http_filter;
 pub mod istio_routes;
-mod listener;
-mod process;
+pub mod local_registry;
 mod raw_client;
 mod reference_filters;
 mod synthetic_routes;
 mod upstream;
 mod workspace;
 
-pub use bootstrap::{Bootstrap, StatsTag};
-pub use client::{Client, RequestBuilder, Response};
-pub use cluster::Cluster;
-pub use envoy::{Envoy, EnvoyOptions, ListenerUpdate};
-pub use envoy_binary::{EnvoyBinary, PINNED_ENVOY_VERSION};
-pub use error::{HarnessError, Result};
-pub use http_filter::{FailurePolicy, HttpFilter, WasmFilter};
-pub use listener::{Listener, RouteConfig};
+/// The harness fails the ways running Envoy fails: one error type for both.
+pub use envoy_runner::Error as HarnessError;
+pub use envoy_runner::{
+    gateway_defaults, workspace_root, Bootstrap, Client, Cluster, Envoy, EnvoyBinary, EnvoyOptions,
+    FailurePolicy, HttpFilter, Listener, ListenerUpdate, RequestBuilder, Response, Result,
+    RouteConfig, StatsTag, WasmFilter, PINNED_ENVOY_VERSION,
+};
 pub use raw_client::{raw_http1, raw_http2, RawHttp2Request, RawOutcome};
 pub use reference_filters::{
     native_fault_delay_and_abort, native_header_mutation_ten_rules, FAULT_DELAY_AND_ABORT,
@@ -51,4 +42,4 @@ pub use reference_filters::{
 };
 pub use synthetic_routes::{table_clusters, SyntheticTable, TableKind, TABLE_CLUSTERS};
 pub use upstream::{Echo, Upstream, UpstreamOptions};
-pub use workspace::{wasm_module, workspace_root};
+pub use workspace::wasm_module;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::error::{Context, Error, Result};
+use distribution::error::{Context, Error, Result};
 
 pub const BINARY: &str = "/usr/bin/docker-registry";
 

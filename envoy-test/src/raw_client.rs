@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::error::{HarnessError, Result};
+use envoy_runner::{Error as HarnessError, Result};
 
 /// How long one raw exchange may take.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(15);

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::http_filter::HttpFilter;
+use envoy_runner::HttpFilter;
 
 /// Ten header rules for the headers module (docs/headers.md, "Benchmark entry")...
 pub const HEADERS_TEN_RULES: &str = r#"{"rules": [

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::listener::RouteConfig;
+use envoy_runner::RouteConfig;
 
 /// How many distinct upstream clusters the routes of a table spread over.
 pub const TABLE_CLUSTERS: usize = 8;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::error::{HarnessError, Result};
+use envoy_runner::{Error as HarnessError, Result};
 
 /// How long the accept loop backs off after a failed accept (e.g. out of file
 /// descriptors), instead of spinning.
@@ -81,7 +81,7 @@ impl Echo {
 
     /// Every value of header `name` (case-insensitive), in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        crate::client::header_values(&self.headers, name)
+        envoy_runner::header_values(&self.headers, name)
     }
 }
 

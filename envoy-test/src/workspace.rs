@@ -1,16 +1,10 @@
-//! Paths inside this repository: the workspace root and the modules `make build` writes.
+//! The modules `make build` writes, for the tests and the binaries to load.
 
 use std::env;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::error::{HarnessError, Result};
-
-/// The workspace root (this crate's parent directory).
-pub fn workspace_root() -> &'static Path {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir.parent().unwrap_or(manifest_dir)
-}
+use envoy_runner::{workspace_root, Error as HarnessError, Result};
 
 /// The optimised module `name` (`router` → `dist/router.wasm`); `DIST_DIR` overrides `dist/`.
 pub fn wasm_module(name: &str) -> Result<PathBuf> {

@@ -6,18 +6,18 @@
 
 use std::fs;
 
+use distribution::agent::cache::{ModuleCache, ModuleRequest};
+use distribution::agent::pull_policy::PullPolicy;
+use distribution::istio::{manifests, yaml};
+use distribution::oci::image::{Image, Variant};
+use distribution::registry::client::Client as RegistryClient;
+use distribution::workspace;
+use envoy_test::local_registry::LocalRegistry;
 use envoy_test::{
     wasm_module, Bootstrap, Client, Cluster, Echo, Envoy, Listener, RouteConfig, Upstream,
     UpstreamOptions, WasmFilter,
 };
 use serde_json::{json, Value};
-use xtask::agent::cache::{ModuleCache, ModuleRequest};
-use xtask::agent::pull_policy::PullPolicy;
-use xtask::istio::{manifests, yaml};
-use xtask::oci::image::{Image, Variant};
-use xtask::registry::client::Client as RegistryClient;
-use xtask::registry::local::LocalRegistry;
-use xtask::workspace;
 
 const PRODUCTPAGE: &str = "outbound|9080||productpage.bookinfo.svc.cluster.local";
 const REVIEWS_V1: &str = "outbound|9080|v1|reviews.bookinfo.svc.cluster.local";
@@ -74,7 +74,7 @@ fn envoy_filter_connection_manager_merge() -> Result<Value> {
 }
 
 /// Pulls `url` (`oci://host/repo@sha256:…`) and checks the manifest digest against `sha256`,
-/// as istio-agent does (`xtask::agent`), into a fresh cache; returns the module's bytes.
+/// as istio-agent does (`distribution::agent`), into a fresh cache; returns the module's bytes.
 fn pull_as_istio_agent(url: &str, sha256: &str) -> Result<Vec<u8>> {
     let cache_dir = tempfile::tempdir()?;
     let cached = ModuleCache::new(cache_dir.path()).get(ModuleRequest {

@@ -1,17 +1,17 @@
-//! istio-agent's module fetching (`xtask::agent`) against a real registry on loopback: the
+//! istio-agent's module fetching (`distribution::agent`) against a real registry on loopback: the
 //! checksum check, the cache layout, and `imagePullPolicy` for pinned and tagged images.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
-use xtask::agent::cache::{ModuleCache, ModuleRequest};
-use xtask::agent::pull_policy::PullPolicy;
-use xtask::oci::digest::Digest;
-use xtask::oci::image::{Image, Variant};
-use xtask::oci::manifest::Annotations;
-use xtask::registry::client::Client;
-use xtask::registry::local::LocalRegistry;
+use distribution::agent::cache::{ModuleCache, ModuleRequest};
+use distribution::agent::pull_policy::PullPolicy;
+use distribution::oci::digest::Digest;
+use distribution::oci::image::{Image, Variant};
+use distribution::oci::manifest::Annotations;
+use distribution::registry::client::Client;
+use envoy_test::local_registry::LocalRegistry;
 
 fn push(registry: &LocalRegistry, tag: &str, module: &[u8]) -> Digest {
     let image = Image::build(module, Variant::Compat, &Annotations::new()).unwrap();
@@ -25,7 +25,7 @@ fn get(
     url: &str,
     sha256: Option<&str>,
     pull_policy: PullPolicy,
-) -> xtask::agent::cache::CachedModule {
+) -> distribution::agent::cache::CachedModule {
     cache
         .get(ModuleRequest {
             url,

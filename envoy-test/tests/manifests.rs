@@ -10,10 +10,10 @@ mod support;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use distribution::istio::crd::Crds;
+use distribution::istio::{cel, manifests, yaml};
+use distribution::workspace;
 use serde_json::Value;
-use xtask::istio::crd::Crds;
-use xtask::istio::{cel, manifests, yaml};
-use xtask::workspace;
 
 /// The module's own config parser: the same code, and so the same errors, as inside Envoy.
 fn parse_plugin_config(module: &str, config: &Value) -> Result<(), String> {

@@ -8,11 +8,11 @@ mod support;
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use xtask::oci::extract::wasm_from_image;
-use xtask::oci::image::{Image, Variant, PLUGIN_FILE, VARIANT_ANNOTATION};
-use xtask::oci::layout;
-use xtask::oci::manifest::{Annotations, Manifest};
-use xtask::oci::media_type;
+use distribution::oci::extract::wasm_from_image;
+use distribution::oci::image::{Image, Variant, PLUGIN_FILE, VARIANT_ANNOTATION};
+use distribution::oci::layout;
+use distribution::oci::manifest::{Annotations, Manifest};
+use distribution::oci::media_type;
 
 fn annotations() -> Annotations {
     BTreeMap::from([
@@ -27,7 +27,7 @@ fn annotations() -> Annotations {
     ])
 }
 
-fn extract(image: &Image) -> xtask::error::Result<Vec<u8>> {
+fn extract(image: &Image) -> distribution::error::Result<Vec<u8>> {
     let manifest = Manifest::parse(&image.manifest)?;
     wasm_from_image(&manifest, |descriptor| {
         let digest = descriptor.parsed_digest()?;

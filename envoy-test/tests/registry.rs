@@ -11,15 +11,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use xtask::oci::digest::Digest;
-use xtask::oci::extract::wasm_from_image;
-use xtask::oci::image::{Image, Variant};
-use xtask::oci::layout;
-use xtask::oci::manifest::Annotations;
-use xtask::registry::client::Client;
-use xtask::registry::credentials;
-use xtask::registry::local::{Htpasswd, LocalRegistry};
-use xtask::registry::reference::Reference;
+use distribution::oci::digest::Digest;
+use distribution::oci::extract::wasm_from_image;
+use distribution::oci::image::{Image, Variant};
+use distribution::oci::layout;
+use distribution::oci::manifest::Annotations;
+use distribution::registry::client::Client;
+use distribution::registry::credentials;
+use distribution::registry::reference::Reference;
+use envoy_test::local_registry::{Htpasswd, LocalRegistry};
 
 /// bcrypt of "wasm-secret" (cost 5), as htpasswd stores it.
 const BCRYPT_WASM_SECRET: &str = "$2b$05$f/F/X5G5rXkqpLp30V1utu1eXiv908VW9/ADQN4UZUGWMiA2D1kE2";

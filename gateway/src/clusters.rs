@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use envoy_test::Cluster;
+use envoy_runner::Cluster;
 
 use crate::kinds::destination_rule::{DestinationRule, Subset};
 use crate::kinds::service_entry::{Endpoint, ServiceEntry, ServicePort};

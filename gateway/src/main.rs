@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use envoy_test::{Envoy, EnvoyOptions};
+use envoy_runner::{Envoy, EnvoyOptions};
 use gateway::plan::{plan, Options, LISTENER};
 
 const USAGE: &str = "usage: gateway --config DIR [--port PORT] [--admin-port PORT] [--cache-dir DIR] [--gateway NAME]
@@ -196,7 +196,7 @@ fn render(mut args: impl Iterator<Item = String>) -> ExitCode {
         config_dir,
         gateway,
     };
-    let rendered = match gateway::render::render(&options, &xtask::workspace::root()) {
+    let rendered = match gateway::render::render(&options, &distribution::workspace::root()) {
         Ok(rendered) => rendered,
         Err(errors) => {
             eprintln!("{errors}");

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use envoy_test::{Bootstrap, Cluster, HttpFilter, Listener, RouteConfig};
+use distribution::agent::cache::ModuleCache;
+use envoy_runner::{Bootstrap, Cluster, HttpFilter, Listener, RouteConfig};
 use serde_json::{json, Value};
-use xtask::agent::cache::ModuleCache;
 
 use crate::error::{Errors, ResourceError};
 use crate::kinds::destination_rule::{self, DestinationRule};
@@ -369,7 +369,7 @@ fn bootstrap(
     // the client's route headers are stripped before routing as on the rendered manifests.
     let mut listener = Listener::new(LISTENER, route_config)
         .port(options.port)
-        .extra(envoy_test::gateway_defaults::strip_route_headers());
+        .extra(envoy_runner::gateway_defaults::strip_route_headers());
     for filter in filters {
         listener = listener.filter(filter);
     }

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use envoy_test::{FailurePolicy, HttpFilter, WasmFilter};
+use distribution::agent::cache::{ModuleCache, ModuleRequest};
+use distribution::oci::image::check_wasm_binary;
+use envoy_runner::{FailurePolicy, HttpFilter, WasmFilter};
 use serde_json::json;
-use xtask::agent::cache::{ModuleCache, ModuleRequest};
-use xtask::oci::image::check_wasm_binary;
 
 use crate::kinds::extension::{Code, Extension, FailStrategy, Phase, WasmCode};
 

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use distribution::istio::manifests;
 use serde_json::Value;
-use xtask::istio::manifests;
 
 use crate::error::{Errors, ResourceError};
 use crate::kinds::gateway::Gateway;

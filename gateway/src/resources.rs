@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use distribution::istio::yaml;
 use serde_json::Value;
-use xtask::istio::yaml;
 
 use crate::error::{Errors, Origin, ResourceError};
 

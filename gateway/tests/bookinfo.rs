@@ -19,10 +19,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use distribution::istio::{crd::Crds, yaml};
 use envoy_test::{wasm_module, Client, Echo, Response, Upstream, UpstreamOptions};
 use serde_json::Value;
 use support::{run_expect_failure, Gateway, Result};
-use xtask::istio::{crd::Crds, yaml};
 
 /// How long reviews v2 takes to answer: longer than the timeouts task's 0.5 s.
 const REVIEWS_V2_DELAY: Duration = Duration::from_secs(1);
@@ -238,7 +238,7 @@ async fn the_ingress_gateway_routes_bookinfo_and_render_gives_the_same_router_co
             config_dir: dir.clone(),
             gateway: None,
         },
-        &xtask::workspace::root(),
+        &distribution::workspace::root(),
     )
     .map_err(|errors| errors.to_string())?;
     assert_eq!(rendered.gateway, "default/bookinfo-gateway");
@@ -315,11 +315,11 @@ async fn the_ingress_gateway_routes_bookinfo_and_render_gives_the_same_router_co
     Ok(())
 }
 
-/// Istio's CRDs from `shared/istio` above the repository (or `ISTIO_SHARED_DIR`), as xtask's
+/// Istio's CRDs from `shared/istio` above the repository (or `ISTIO_SHARED_DIR`), as the
 /// manifest tests find them; `None` (test still runs, without that check) when absent.
 fn istio_crds() -> Result<Option<Crds>> {
     let explicit = std::env::var_os("ISTIO_SHARED_DIR").map(PathBuf::from);
-    let root = xtask::workspace::root();
+    let root = distribution::workspace::root();
     let found = explicit.into_iter().chain(
         root.ancestors()
             .map(|dir| dir.join("shared/istio"))
@@ -614,7 +614,7 @@ fn every_shipped_virtual_service_is_accepted_and_a_multi_port_service_needs_a_po
             config_dir: scratch.path().join("virtual-service-reviews-v3.yaml"),
             gateway: Some(wanted.into()),
         };
-        let error = match gateway::render::render(&options, &xtask::workspace::root()) {
+        let error = match gateway::render::render(&options, &distribution::workspace::root()) {
             Ok(_) => return Err(format!("render accepted --gateway {wanted}").into()),
             Err(errors) => errors.to_string(),
         };

@@ -8,14 +8,14 @@ mod support;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use distribution::oci::digest::Digest;
+use distribution::oci::image::{Image, Variant};
+use distribution::oci::manifest::Annotations;
+use distribution::registry::client::Client as RegistryClient;
+use envoy_test::local_registry::LocalRegistry;
 use envoy_test::{wasm_module, Client, Echo, Upstream, UpstreamOptions};
 use serde_json::Value;
 use support::{run_expect_failure, FileServer, Gateway, Result};
-use xtask::oci::digest::Digest;
-use xtask::oci::image::{Image, Variant};
-use xtask::oci::manifest::Annotations;
-use xtask::registry::client::Client as RegistryClient;
-use xtask::registry::local::LocalRegistry;
 
 const HOST: &str = "bookinfo.example.com";
 /// The header the headers module's config sets on every request.

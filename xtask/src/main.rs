@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use xtask::error::{Error, Result};
-use xtask::istio::manifests;
-use xtask::oci::image::{Image, Variant};
-use xtask::oci::layout;
-use xtask::registry::client::Client;
-use xtask::workspace;
+use distribution::error::{Error, Result};
+use distribution::istio::manifests;
+use distribution::oci::image::{Image, Variant};
+use distribution::oci::layout;
+use distribution::registry::client::Client;
+use distribution::workspace;
 
 const USAGE: &str = "usage: cargo xtask <command> [options]
 

@@ -2,5 +2,4 @@
 
 pub mod client;
 pub mod credentials;
-pub mod local;
 pub mod reference;

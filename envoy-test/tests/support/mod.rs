@@ -1,4 +1,4 @@
-//! Shared by the xtask tests: a small valid wasm module, and where Istio's reference data is.
+//! Shared by the distribution tests: a small valid wasm module, and where Istio's reference data is.
 
 // Each test binary uses its own part of this module.
 #![allow(dead_code)]
@@ -33,7 +33,7 @@ pub fn istio_shared_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("ISTIO_SHARED_DIR") {
         return Some(PathBuf::from(dir));
     }
-    xtask::workspace::root()
+    distribution::workspace::root()
         .ancestors()
         .map(|dir| dir.join("shared").join("istio"))
         .find(|dir| dir.join("crd-all.gen.yaml").exists())

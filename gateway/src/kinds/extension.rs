@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use distribution::agent::pull_policy::PullPolicy;
 use serde::Deserialize;
 use serde_json::Value;
-use xtask::agent::pull_policy::PullPolicy;
 
 use super::parse_spec;
 use crate::error::{Origin, ResourceError};
@@ -266,12 +266,12 @@ fn wasm_code(
         ));
     }
     if let Some(image) = url.strip_prefix("oci://") {
-        xtask::registry::reference::Reference::parse(image)
+        distribution::registry::reference::Reference::parse(image)
             .map_err(|error| origin.error(field("url"), error))?;
     }
     let sha256 = spec.sha256.filter(|sha256| !sha256.is_empty());
     if let Some(sha256) = &sha256 {
-        xtask::oci::digest::Digest::from_hex(sha256)
+        distribution::oci::digest::Digest::from_hex(sha256)
             .map_err(|error| origin.error(field("sha256"), error))?;
     }
     let pull_policy = match spec.image_pull_policy.as_deref() {

@@ -1,0 +1,44 @@
+//! Runs a stock Envoy on loopback with the modules: renders its bootstrap (listeners, clusters,
+//! wasm filters, istio-ingressgateway's connection-manager settings and the router's route
+//! contract), finds the Envoy binary, starts and stops it as a child process that never outlives
+//! its caller, and talks to its admin interface. The local gateway (`gateway`), the demo, the
+//! benchmarks and the end-to-end tests all run Envoy through this crate.
+//!
+//! ```no_run
+//! use envoy_runner::{Bootstrap, Client, Cluster, Envoy, Listener, RouteConfig};
+//!
+//! # async fn example() -> envoy_runner::Result<()> {
+//! let bootstrap = Bootstrap::new()
+//!     .listener(Listener::new("main", RouteConfig::to_cluster("a")))
+//!     .cluster(Cluster::new("a", ["127.0.0.1:8080".parse().unwrap()]));
+//! let envoy = Envoy::start(&bootstrap).await?;
+//! let url = format!("{}/hello", envoy.listener_url("main")?);
+//! let response = Client::http1().get(url).send().await?;
+//! println!("{}", response.status);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Envoy is found by [`EnvoyBinary::locate`]; `make envoy` installs the pinned release.
+
+mod bootstrap;
+mod client;
+mod cluster;
+mod envoy;
+mod envoy_binary;
+mod error;
+pub mod gateway_defaults;
+mod http_filter;
+mod listener;
+mod process;
+mod workspace;
+
+pub use bootstrap::{proto_duration, Bootstrap, StatsTag};
+pub use client::{header_values, Client, RequestBuilder, Response};
+pub use cluster::Cluster;
+pub use envoy::{Envoy, EnvoyOptions, ListenerUpdate};
+pub use envoy_binary::{EnvoyBinary, PINNED_ENVOY_VERSION};
+pub use error::{Error, Result};
+pub use http_filter::{FailurePolicy, HttpFilter, WasmFilter};
+pub use listener::{Listener, RouteConfig};
+pub use workspace::workspace_root;
