@@ -69,13 +69,13 @@ lint: toolchain ## rustfmt and clippy (-D warnings) for the native and the wasm 
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,engine host $(MODULES)) -- -D warnings
 
-test-unit: toolchain system-packages ## Unit tests natively, and xtask's (images, manifests, loopback registry)
+test-unit: toolchain ## Unit tests natively (every crate but the e2e harness and the gateway)
 	cargo test --workspace --exclude envoy-test --exclude gateway
 
 test-wasm: toolchain wasm-bindgen-runner ## The engine's unit tests compiled to wasm, run in node
 	cargo test -p engine --target wasm32-unknown-unknown
 
-test-e2e: build envoy system-packages ## End-to-end tests against a real Envoy with the modules in dist/ (and `make gateway`'s)
+test-e2e: build envoy system-packages ## End-to-end tests: a real Envoy with the modules in dist/, `make gateway`, a loopback OCI registry
 	cargo test -p envoy-test -p gateway
 
 test: lint test-unit test-wasm test-e2e ## Everything CI runs
