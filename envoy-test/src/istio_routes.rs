@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use engine::request_match::{qualify_gateway, HttpMatchRequest};
-use engine::router::{cluster_name, fully_qualified_host};
+use engine::router::{cluster_name, fully_qualified_host, gateway_binding};
 use engine::string_match::StringMatchSpec;
 use engine::virtual_service::{
     CorsPolicySpec, Destination, HeaderOperationsSpec, HeadersSpec, HttpRedirect, HttpRetry,
@@ -67,7 +67,7 @@ pub fn route_configuration(config: &RouterConfig, listen_port: u16) -> Result<Va
     let mut hosts: Vec<(String, Vec<Value>)> = Vec::new();
     let mut host_index: HashMap<String, usize> = HashMap::new();
     for virtual_service in &config.virtual_services {
-        if !applies_to_gateway(virtual_service, config.gateway.as_deref()) {
+        if !gateway_binding::virtual_service_applies(virtual_service, config.gateway.as_deref()) {
             continue;
         }
         let routes = virtual_service_routes(virtual_service, config, listen_port)?;
@@ -126,27 +126,6 @@ pub fn http_filters() -> Vec<Value> {
     })]
 }
 
-/// Istio binds a VirtualService to a gateway it names; without a configured gateway, every
-/// VirtualService applies (the router's rule).
-fn applies_to_gateway(virtual_service: &NamedVirtualService, gateway: Option<&str>) -> bool {
-    let Some(gateway) = gateway else {
-        return true;
-    };
-    virtual_service
-        .spec
-        .gateways
-        .iter()
-        .any(|bound| names_gateway(&qualify_gateway(bound, &virtual_service.namespace), gateway))
-}
-
-fn names_gateway(bound: &str, gateway: &str) -> bool {
-    if gateway.contains('/') {
-        bound == gateway
-    } else {
-        bound.rsplit('/').next() == Some(gateway)
-    }
-}
-
 /// `BuildHTTPRoutesForVirtualService`: one route per applicable match block, stopping after
 /// the first catch-all.
 fn virtual_service_routes(
@@ -175,12 +154,13 @@ fn virtual_service_routes(
         let mut catch_all = false;
         for block in &http.matches {
             let port_applies = block.port.is_none_or(|port| port == u32::from(listen_port));
-            let gateway_applies = match (&config.gateway, block.gateways.is_empty()) {
-                (Some(gateway), false) => block.gateways.iter().any(|bound| {
-                    names_gateway(&qualify_gateway(bound, &virtual_service.namespace), gateway)
-                }),
-                _ => true,
-            };
+            let block_gateways: Vec<String> = block
+                .gateways
+                .iter()
+                .map(|bound| qualify_gateway(bound, &virtual_service.namespace))
+                .collect();
+            let gateway_applies =
+                gateway_binding::block_applies(&block_gateways, config.gateway.as_deref());
             if !port_applies || !gateway_applies {
                 continue;
             }

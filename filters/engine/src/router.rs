@@ -1,29 +1,38 @@
 //! VirtualService routing: compiled once from the plugin config, evaluated per request.
 
+mod candidate;
 mod cluster;
 mod compile;
 mod cors;
+mod decision;
 mod delegate;
+mod destination_cluster;
 mod destinations;
+pub mod gateway_binding;
 mod hosts;
+mod mirrors;
 mod path_index;
 mod redirect;
 mod regex_index;
 mod rewrite;
+mod route;
 mod route_headers;
 mod service_ports;
 mod shadow;
+mod spec_path;
 mod sticky;
 mod table;
 mod upstream_policy;
 mod validation;
 
 pub use cluster::{cluster_name, fully_qualified_host};
+pub use decision::{Decision, ForwardTo, LocalResponse};
+pub use route::Route;
 pub use route_headers::RouteHeaders;
 pub use service_ports::UNKNOWN_SERVICE_DETAILS;
 pub use shadow::{shadow_authority, DEFAULT_MIRROR_TIMEOUT};
 pub use sticky::StickySpec;
-pub use table::{Decision, ForwardTo, LocalResponse, Route, RouteTable};
+pub use table::RouteTable;
 pub use upstream_policy::ROUTER_CONTROL_HEADERS;
 
 /// The request header through which the router module tells Envoy's route which cluster to use

@@ -1,35 +1,47 @@
-//! Validation and compilation of VirtualServices into a [`RouteTable`], with Istio's rules.
+//! Compilation of a validated router config into a [`RouteTable`]: the VirtualServices bound to
+//! the gateway, their hosts and routes (delegates merged in), catch-alls ordered as Istio orders
+//! them, and a path index for large virtual hosts.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use crate::error::FieldPath;
-use crate::request_match::{qualify_gateway, RequestMatch};
 use base64::Engine as _;
 
-use crate::percentage::{FractionalPercent, PercentSpec};
-use crate::virtual_service::{
-    Delegate, Destination, HttpDirectResponse, HttpRoute, NamedVirtualService, RouterConfig,
-};
+use crate::error::FieldPath;
+use crate::fault::{FaultPolicy, HeaderControl};
+use crate::request_match::RequestMatch;
+use crate::virtual_service::{HttpDirectResponse, HttpRoute, NamedVirtualService, RouterConfig};
 use crate::ConfigError;
 
-use super::cluster::{cluster_name, fully_qualified_host};
+use super::cluster::fully_qualified_host;
 use super::cors::CorsPolicy;
-use super::delegate::merge_route;
-use super::destinations::WeightedClusters;
+use super::delegate::{delegate_targets, delegated_routes, qualified};
+use super::destinations::compile_destinations;
+use super::gateway_binding;
+use super::mirrors::compile_mirrors;
 use super::path_index::PathIndex;
 use super::redirect::Redirect;
 use super::rewrite::Rewrite;
+use super::route::{Forward, Route, RouteAction};
 use super::route_headers::RouteHeaders;
-use super::service_ports::{Resolution, ServicePorts};
+use super::service_ports::ServicePorts;
+use super::spec_path::spec_path;
 use super::sticky::StickyKey;
-use super::table::{Forward, Route, RouteAction, RouteTable, VirtualHost, LINEAR_SCAN_ROUTES};
+use super::table::{RouteTable, VirtualHost, LINEAR_SCAN_ROUTES};
 use super::upstream_policy;
+use super::validation::validate;
 use super::DEFAULT_MIRROR_TIMEOUT;
-use crate::fault::{FaultPolicy, HeaderControl};
 
-pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
+impl RouteTable {
+    /// Parses, validates and compiles a router plugin config.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        compile(&RouterConfig::from_json(bytes)?)
+    }
+}
+
+/// Validates `config` with Istio's rules, then compiles it.
+fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
     let mut warnings = Vec::new();
-    super::validation::validate(config, &mut warnings)?;
+    validate(config, &mut warnings)?;
     let mut table = RouteTable {
         sticky: config
             .sticky_weights
@@ -57,7 +69,7 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
             check_routes(virtual_service, config, &path)?;
             continue;
         }
-        if !applies_to_gateway(virtual_service, config.gateway.as_deref()) {
+        if !gateway_binding::virtual_service_applies(virtual_service, config.gateway.as_deref()) {
             continue;
         }
         if virtual_service.spec.hosts.is_empty() {
@@ -127,7 +139,8 @@ pub fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
             let routes = virtual_host
                 .route_ids
                 .iter()
-                .filter_map(|&id| table.routes.get(id));
+                .filter_map(|&id| table.routes.get(id))
+                .map(|route| route.matches.as_slice());
             virtual_host.index = Some(PathIndex::new(routes));
         }
     }
@@ -208,146 +221,6 @@ fn split_at_catch_all(routes: Vec<Route>) -> (Vec<Route>, Option<Route>) {
     (kept, None)
 }
 
-/// Where the spec of VirtualService `index` is, for error paths.
-pub(super) fn spec_path(config: &RouterConfig, index: usize) -> FieldPath {
-    if config.is_bare_spec() {
-        FieldPath::root()
-    } else {
-        FieldPath::root()
-            .field("virtualServices")
-            .index(index)
-            .field("spec")
-    }
-}
-
-fn qualified(virtual_service: &NamedVirtualService) -> (String, String) {
-    (
-        virtual_service.namespace.clone(),
-        virtual_service.name.clone(),
-    )
-}
-
-/// `(namespace, name)` of every VirtualService some route delegates to.
-fn delegate_targets(config: &RouterConfig) -> HashSet<(String, String)> {
-    config
-        .virtual_services
-        .iter()
-        .flat_map(|virtual_service| {
-            virtual_service.spec.http.iter().filter_map(|http| {
-                http.delegate.as_ref().map(|delegate| {
-                    (
-                        delegate
-                            .namespace
-                            .clone()
-                            .unwrap_or_else(|| virtual_service.namespace.clone()),
-                        delegate.name.clone(),
-                    )
-                })
-            })
-        })
-        .collect()
-}
-
-/// The delegate's routes merged under `root`, each with the VirtualService that owns it (its
-/// namespace resolves short hosts) and its path for errors.
-fn delegated_routes<'a>(
-    root: &HttpRoute,
-    delegate: &Delegate,
-    owner: &NamedVirtualService,
-    config: &'a RouterConfig,
-    path: &FieldPath,
-) -> Result<Vec<(HttpRoute, &'a NamedVirtualService, FieldPath)>, ConfigError> {
-    if !root.route.is_empty() || root.redirect.is_some() {
-        return Err(path.error("a route with delegate must not set route or redirect"));
-    }
-    let namespace = delegate.namespace.as_deref().unwrap_or(&owner.namespace);
-    let Some((index, target)) = config
-        .virtual_services
-        .iter()
-        .enumerate()
-        .find(|(_, candidate)| candidate.name == delegate.name && candidate.namespace == namespace)
-    else {
-        return Err(path.field("delegate").error(format!(
-            "VirtualService {namespace}/{} is not in this config",
-            delegate.name
-        )));
-    };
-    if target.spec.http.iter().any(|http| http.delegate.is_some()) {
-        return Err(path.field("delegate").error(format!(
-            "VirtualService {namespace}/{} delegates again; Istio allows one level",
-            delegate.name
-        )));
-    }
-    let target_path = spec_path(config, index);
-    Ok(target
-        .spec
-        .http
-        .iter()
-        .enumerate()
-        .filter_map(|(leaf_index, leaf)| {
-            merge_route(root, leaf)
-                .map(|merged| (merged, target, target_path.field("http").index(leaf_index)))
-        })
-        .collect())
-}
-
-/// Istio binds a VirtualService to the gateways it names (`name` in its own namespace, or
-/// `namespace/name`) that can see it (`exportTo`). Without a configured gateway, every
-/// VirtualService applies.
-fn applies_to_gateway(virtual_service: &NamedVirtualService, gateway: Option<&str>) -> bool {
-    let Some(gateway) = gateway else {
-        return true;
-    };
-    let export_to = &virtual_service.spec.export_to;
-    if let Some((gateway_namespace, _)) = gateway.split_once('/') {
-        let visible = export_to.is_empty()
-            || export_to.iter().any(|namespace| {
-                namespace == "*"
-                    || namespace == gateway_namespace
-                    || (namespace == "." && virtual_service.namespace == gateway_namespace)
-            });
-        if !visible {
-            return false;
-        }
-    }
-    // Istio binds a VirtualService without `gateways` to the sidecars: the reserved `mesh`.
-    if gateway == MESH && virtual_service.spec.gateways.is_empty() {
-        return true;
-    }
-    virtual_service
-        .spec
-        .gateways
-        .iter()
-        .any(|bound| names_gateway(&qualify_gateway(bound, &virtual_service.namespace), gateway))
-}
-
-/// Istio's name for the sidecars as a gateway.
-const MESH: &str = "mesh";
-
-/// A match block's own `gateways` narrow the VirtualService's; empty means no narrowing.
-fn block_applies_to_gateway(block: &RequestMatch, gateway: Option<&str>) -> bool {
-    match gateway {
-        None => true,
-        Some(gateway) => {
-            block.gateways.is_empty()
-                || block
-                    .gateways
-                    .iter()
-                    .any(|bound| names_gateway(bound, gateway))
-        }
-    }
-}
-
-/// Whether the qualified `bound` (`namespace/name`) is the configured `gateway`, which may be
-/// given as `namespace/name` or as a bare name.
-fn names_gateway(bound: &str, gateway: &str) -> bool {
-    if gateway.contains('/') {
-        bound == gateway
-    } else {
-        bound.rsplit('/').next() == Some(gateway)
-    }
-}
-
 fn compile_hosts(
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
@@ -391,7 +264,7 @@ fn compile_route(
             &path.field("match").index(index),
         )?;
         // A block bound to other gateways can never match here.
-        if block_applies_to_gateway(&compiled, config.gateway.as_deref()) {
+        if gateway_binding::block_applies(&compiled.gateways, config.gateway.as_deref()) {
             matches.push(compiled);
         }
     }
@@ -524,131 +397,4 @@ fn compile_direct_response(
         },
     };
     Ok(RouteAction::DirectResponse { status, body })
-}
-
-fn compile_destinations(
-    http: &HttpRoute,
-    virtual_service: &NamedVirtualService,
-    config: &RouterConfig,
-    service_ports: &mut ServicePorts,
-    path: &FieldPath,
-) -> Result<WeightedClusters, ConfigError> {
-    let route_path = path.field("route");
-    let mut destinations = Vec::with_capacity(http.route.len());
-    for (index, weighted) in http.route.iter().enumerate() {
-        let destination_path = route_path.index(index).field("destination");
-        let cluster = match destination_cluster(
-            &weighted.destination,
-            virtual_service,
-            config,
-            service_ports,
-            &destination_path,
-        )? {
-            (cluster, None) => cluster,
-            (cluster, Some(reason)) => {
-                service_ports.unknown_route(&cluster, &destination_path, &reason);
-                cluster
-            }
-        };
-        destinations.push((
-            cluster,
-            weighted.weight,
-            RouteHeaders::compile(
-                weighted.headers.as_ref(),
-                &route_path.index(index).field("headers"),
-                &mut Vec::new(),
-            )?,
-        ));
-    }
-    WeightedClusters::new(destinations, &route_path)
-}
-
-/// `mirror` with `mirrorPercentage` (100% when unset), or `mirrors`; never both. A mirror to a
-/// service the registry does not have is left out (with a warning).
-fn compile_mirrors(
-    http: &HttpRoute,
-    virtual_service: &NamedVirtualService,
-    config: &RouterConfig,
-    service_ports: &mut ServicePorts,
-    path: &FieldPath,
-) -> Result<Vec<(String, FractionalPercent)>, ConfigError> {
-    let percentage = |spec: Option<&PercentSpec>, path: &FieldPath| {
-        spec.map_or(Ok(FractionalPercent::ALL), |spec| {
-            FractionalPercent::from_istio_mirror(spec.value, path)
-        })
-    };
-    let mut mirrors = Vec::new();
-    let mut add = |destination: &Destination,
-                   destination_path: FieldPath,
-                   share: FractionalPercent|
-     -> Result<(), ConfigError> {
-        match destination_cluster(
-            destination,
-            virtual_service,
-            config,
-            service_ports,
-            &destination_path,
-        )? {
-            (cluster, None) => mirrors.push((cluster, share)),
-            (cluster, Some(reason)) => {
-                service_ports.unknown_mirror(&cluster, &destination_path, &reason)
-            }
-        }
-        Ok(())
-    };
-    match (&http.mirror, http.mirrors.is_empty()) {
-        (Some(_), false) => {
-            return Err(path.error("only one of mirror or mirrors may be set"));
-        }
-        (Some(mirror), true) => {
-            let share = match (&http.mirror_percentage, http.mirror_percent) {
-                (Some(spec), _) => percentage(Some(spec), &path.field("mirrorPercentage"))?,
-                (None, Some(percent)) => FractionalPercent::per_hundred(
-                    i32::try_from(percent).unwrap_or(i32::MAX),
-                    &path.field("mirrorPercent"),
-                )?,
-                (None, None) => FractionalPercent::ALL,
-            };
-            add(mirror, path.field("mirror"), share)?;
-        }
-        (None, _) => {
-            for (index, mirror) in http.mirrors.iter().enumerate() {
-                let mirror_path = path.field("mirrors").index(index);
-                let share =
-                    percentage(mirror.percentage.as_ref(), &mirror_path.field("percentage"))?;
-                add(&mirror.destination, mirror_path.field("destination"), share)?;
-            }
-        }
-    }
-    Ok(mirrors)
-}
-
-/// The destination's cluster, and why no service has it when the registry does not know it.
-fn destination_cluster(
-    destination: &Destination,
-    virtual_service: &NamedVirtualService,
-    config: &RouterConfig,
-    service_ports: &ServicePorts,
-    path: &FieldPath,
-) -> Result<(String, Option<String>), ConfigError> {
-    if destination.host.is_empty() {
-        return Err(path.field("host").error("empty domain name not allowed"));
-    }
-    let port = destination
-        .port
-        .map(|port| path.field("port").field("number").port(port.number))
-        .transpose()?;
-    let fqdn = fully_qualified_host(
-        &destination.host,
-        &virtual_service.namespace,
-        &config.domain_suffix,
-    );
-    let (port, unknown) = match service_ports.resolve(&fqdn, port, config.default_port, path)? {
-        Resolution::Known(port) => (port, None),
-        Resolution::Unknown { port, reason } => (port, Some(reason)),
-    };
-    Ok((
-        cluster_name(port, destination.subset.as_deref(), &fqdn),
-        unknown,
-    ))
 }

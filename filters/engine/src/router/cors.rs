@@ -8,7 +8,7 @@ use crate::string_match::{MatchOptions, StringMatch, StringMatchSpec};
 use crate::virtual_service::CorsPolicySpec;
 use crate::ConfigError;
 
-use super::table::LocalResponse;
+use super::decision::LocalResponse;
 
 /// The HTTP methods Istio allows in `allowMethods` (Go's `net/http` list, and `*`).
 const CORS_METHODS: [&str; 10] = [

@@ -2,14 +2,89 @@
 //! each merged with the root as Istio merges them (`mergeHTTPRoutes`): the delegate's fields
 //! win, the root fills the gaps, and a delegate match must narrow a root match or is dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
+use crate::error::FieldPath;
 use crate::request_match::HttpMatchRequest;
 use crate::string_match::StringMatchSpec;
-use crate::virtual_service::HttpRoute;
+use crate::virtual_service::{Delegate, HttpRoute, NamedVirtualService, RouterConfig};
+use crate::ConfigError;
+
+use super::spec_path::spec_path;
+
+/// `(namespace, name)` of every VirtualService some route delegates to.
+pub(super) fn delegate_targets(config: &RouterConfig) -> HashSet<(String, String)> {
+    config
+        .virtual_services
+        .iter()
+        .flat_map(|virtual_service| {
+            virtual_service.spec.http.iter().filter_map(|http| {
+                http.delegate.as_ref().map(|delegate| {
+                    (
+                        delegate
+                            .namespace
+                            .clone()
+                            .unwrap_or_else(|| virtual_service.namespace.clone()),
+                        delegate.name.clone(),
+                    )
+                })
+            })
+        })
+        .collect()
+}
+
+/// The delegate's routes merged under `root`, each with the VirtualService that owns it (its
+/// namespace resolves short hosts) and its path for errors.
+pub(super) fn delegated_routes<'a>(
+    root: &HttpRoute,
+    delegate: &Delegate,
+    owner: &NamedVirtualService,
+    config: &'a RouterConfig,
+    path: &FieldPath,
+) -> Result<Vec<(HttpRoute, &'a NamedVirtualService, FieldPath)>, ConfigError> {
+    if !root.route.is_empty() || root.redirect.is_some() {
+        return Err(path.error("a route with delegate must not set route or redirect"));
+    }
+    let namespace = delegate.namespace.as_deref().unwrap_or(&owner.namespace);
+    let Some((index, target)) = config
+        .virtual_services
+        .iter()
+        .enumerate()
+        .find(|(_, candidate)| candidate.name == delegate.name && candidate.namespace == namespace)
+    else {
+        return Err(path.field("delegate").error(format!(
+            "VirtualService {namespace}/{} is not in this config",
+            delegate.name
+        )));
+    };
+    if target.spec.http.iter().any(|http| http.delegate.is_some()) {
+        return Err(path.field("delegate").error(format!(
+            "VirtualService {namespace}/{} delegates again; Istio allows one level",
+            delegate.name
+        )));
+    }
+    let target_path = spec_path(config, index);
+    Ok(target
+        .spec
+        .http
+        .iter()
+        .enumerate()
+        .filter_map(|(leaf_index, leaf)| {
+            merge_route(root, leaf)
+                .map(|merged| (merged, target, target_path.field("http").index(leaf_index)))
+        })
+        .collect())
+}
+
+pub(super) fn qualified(virtual_service: &NamedVirtualService) -> (String, String) {
+    (
+        virtual_service.namespace.clone(),
+        virtual_service.name.clone(),
+    )
+}
 
 /// The delegate route `leaf` under `root`, or `None` when their matches conflict.
-pub fn merge_route(root: &HttpRoute, leaf: &HttpRoute) -> Option<HttpRoute> {
+fn merge_route(root: &HttpRoute, leaf: &HttpRoute) -> Option<HttpRoute> {
     let matches = merge_matches(&root.matches, &leaf.matches)?;
     let mut merged = leaf.clone();
     merged.matches = matches;

@@ -2,9 +2,12 @@
 //! `weighted_clusters` does.
 
 use crate::error::FieldPath;
+use crate::virtual_service::{HttpRoute, NamedVirtualService, RouterConfig};
 use crate::ConfigError;
 
+use super::destination_cluster::destination_cluster;
 use super::route_headers::RouteHeaders;
+use super::service_ports::ServicePorts;
 
 /// The clusters of one route with their weights; a single destination takes everything.
 #[derive(Debug, Clone)]
@@ -82,6 +85,45 @@ impl WeightedClusters {
             .last()
             .map_or(1, |destination| destination.upper.max(1))
     }
+}
+
+/// A route's `route` destinations as weighted clusters; a destination no service in
+/// `servicePorts` has is kept, and reported.
+pub(super) fn compile_destinations(
+    http: &HttpRoute,
+    virtual_service: &NamedVirtualService,
+    config: &RouterConfig,
+    service_ports: &mut ServicePorts,
+    path: &FieldPath,
+) -> Result<WeightedClusters, ConfigError> {
+    let route_path = path.field("route");
+    let mut destinations = Vec::with_capacity(http.route.len());
+    for (index, weighted) in http.route.iter().enumerate() {
+        let destination_path = route_path.index(index).field("destination");
+        let cluster = match destination_cluster(
+            &weighted.destination,
+            virtual_service,
+            config,
+            service_ports,
+            &destination_path,
+        )? {
+            (cluster, None) => cluster,
+            (cluster, Some(reason)) => {
+                service_ports.unknown_route(&cluster, &destination_path, &reason);
+                cluster
+            }
+        };
+        destinations.push((
+            cluster,
+            weighted.weight,
+            RouteHeaders::compile(
+                weighted.headers.as_ref(),
+                &route_path.index(index).field("headers"),
+                &mut Vec::new(),
+            )?,
+        ));
+    }
+    WeightedClusters::new(destinations, &route_path)
 }
 
 #[cfg(test)]

@@ -4,34 +4,11 @@
 
 use std::collections::HashMap;
 
+use crate::request_match::RequestMatch;
 use crate::string_match::StringMatch;
 
+use super::candidate::{Candidate, WHOLE_ROUTE};
 use super::regex_index::RegexIndex;
-use super::table::Route;
-
-/// A match block of a virtual host, ordered as first-match order tests them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Candidate {
-    /// The route's position in the virtual host.
-    pub position: u32,
-    /// The block's index in the route; [`WHOLE_ROUTE`] for a route without blocks, which
-    /// matches everything.
-    pub block: u32,
-    /// Whether the index already established that the block's `uri` matches the path.
-    pub uri_decided: bool,
-}
-
-pub const WHOLE_ROUTE: u32 = u32::MAX;
-
-impl Candidate {
-    fn new(position: u32, block: u32) -> Self {
-        Self {
-            position,
-            block,
-            uri_decided: false,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct PathIndex {
@@ -46,16 +23,17 @@ pub struct PathIndex {
 }
 
 impl PathIndex {
-    /// Indexes the blocks of `routes`, given in the virtual host's order.
-    pub fn new<'a>(routes: impl IntoIterator<Item = &'a Route>) -> Self {
+    /// Indexes the match blocks of a virtual host's routes, one slice per route in the
+    /// virtual host's order; an empty slice is a route that matches everything.
+    pub fn new<'a>(routes: impl IntoIterator<Item = &'a [RequestMatch]>) -> Self {
         let mut index = Self::default();
         let mut regex_blocks = Vec::new();
-        for (position, route) in routes.into_iter().enumerate() {
+        for (position, matches) in routes.into_iter().enumerate() {
             let position = u32::try_from(position).unwrap_or(u32::MAX);
-            if route.matches.is_empty() {
+            if matches.is_empty() {
                 index.always.push(Candidate::new(position, WHOLE_ROUTE));
             }
-            for (block, request_match) in route.matches.iter().enumerate() {
+            for (block, request_match) in matches.iter().enumerate() {
                 let candidate = Candidate::new(position, u32::try_from(block).unwrap_or(u32::MAX));
                 match request_match.uri() {
                     Some(StringMatch::Exact {

@@ -14,7 +14,7 @@ use regex::{RegexSet, RegexSetBuilder};
 
 use crate::string_match::FullMatchRegex;
 
-use super::path_index::Candidate;
+use super::candidate::Candidate;
 
 /// A block is filed under a literal only when at most this many blocks share it; beyond, the
 /// regexes themselves would be tested on too many requests.

@@ -33,7 +33,7 @@ pub fn validate(
         validate_virtual_service(
             virtual_service,
             config.gateway.is_some(),
-            &super::compile::spec_path(config, index),
+            &super::spec_path::spec_path(config, index),
             warnings,
         )?;
     }
