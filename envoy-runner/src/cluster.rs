@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::bootstrap::{add_patch, merge_json, proto_duration, socket_address};
+use crate::envoy_json::{add_patch, merge_json, proto_duration, socket_address};
 
 /// A `STATIC`, round-robin cluster.
 #[derive(Debug, Clone)]

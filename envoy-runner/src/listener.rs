@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::bootstrap::{add_patch, merge_json, socket_address};
+use crate::envoy_json::{add_patch, merge_json, socket_address};
 use crate::gateway_defaults;
 use crate::http_filter::HttpFilter;
 

@@ -12,6 +12,7 @@ pub mod envoy_format;
 mod istio_names;
 mod name_rules;
 mod operations;
+mod phase;
 mod query;
 mod rules;
 mod spec;
@@ -20,7 +21,8 @@ mod status;
 mod template;
 
 pub use edit::{apply, HeaderEdit, HeaderMutator};
-pub use operations::{HeaderOperations, Phase};
+pub use operations::HeaderOperations;
+pub use phase::Phase;
 pub use query::QueryParamOperations;
 pub use rules::{HeaderRules, RememberedRequest, RequestPlan};
 pub use spec::{

@@ -4,7 +4,7 @@ use crate::error::FieldPath;
 use crate::header_name;
 use crate::ConfigError;
 
-use super::operations::Phase;
+use super::phase::Phase;
 
 /// What an operation does to the header it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,16 +9,10 @@ use crate::ConfigError;
 
 use super::edit::HeaderEdit;
 use super::name_rules::{checked_name, checked_prefix, Action};
+use super::phase::Phase;
 use super::spec::HeaderOperationsSpec;
 use super::template::{Template, TemplateInput};
 use super::{envoy_format, istio_names};
-
-/// Which headers operations apply to; it decides which names and operators are allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Request,
-    Response,
-}
 
 /// Compiled header operations for one phase.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

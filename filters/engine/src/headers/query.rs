@@ -8,7 +8,7 @@ use crate::raw_text;
 use crate::request::RequestView;
 use crate::ConfigError;
 
-use super::operations::Phase;
+use super::phase::Phase;
 use super::spec::QueryParamOperationsSpec;
 use super::template::{Template, TemplateInput};
 

@@ -10,7 +10,8 @@ use crate::request_match::RequestMatch;
 use crate::ConfigError;
 
 use super::edit::HeaderEdit;
-use super::operations::{HeaderOperations, Phase};
+use super::operations::HeaderOperations;
+use super::phase::Phase;
 use super::query::QueryParamOperations;
 use super::spec::{HeadersConfig, RuleSpec};
 use super::status::StatusMatch;

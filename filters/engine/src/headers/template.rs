@@ -12,7 +12,7 @@ use crate::raw_text;
 use crate::request::RequestView;
 use crate::ConfigError;
 
-use super::operations::Phase;
+use super::phase::Phase;
 use super::start_time::format_start_time;
 
 /// What a template may read of the response.
