@@ -32,6 +32,7 @@ pub mod gateway_defaults;
 mod http_filter;
 mod listener;
 mod process;
+mod route_config;
 mod workspace;
 
 pub use bootstrap::{Bootstrap, StatsTag};
@@ -42,5 +43,6 @@ pub use envoy_binary::{EnvoyBinary, PINNED_ENVOY_VERSION};
 pub use envoy_json::proto_duration;
 pub use error::{Error, Result};
 pub use http_filter::{FailurePolicy, HttpFilter, WasmFilter};
-pub use listener::{Listener, RouteConfig};
+pub use listener::Listener;
+pub use route_config::RouteConfig;
 pub use workspace::workspace_root;
