@@ -5,11 +5,14 @@ use std::fmt;
 /// A configuration error: where it is (`http[2].match[0].uri.regex`) and why (`unclosed group`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The field's path, e.g. `http[2].match[0].uri.regex`.
     pub path: String,
+    /// Why the value is refused.
     pub reason: String,
 }
 
 impl ConfigError {
+    /// An error at `path` (as written by [`FieldPath`]) for `reason`.
     pub fn new(path: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {
             path: path.into(),
@@ -35,6 +38,7 @@ impl std::error::Error for ConfigError {}
 pub struct FieldPath(String);
 
 impl FieldPath {
+    /// The config document itself, before any field.
     pub fn root() -> Self {
         Self::default()
     }
@@ -82,7 +86,9 @@ impl FieldPath {
 /// Istio's validation itself only warns about: compiled, and reported for the host to log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigWarning {
+    /// The field's path, e.g. `http[0].retries.backoff`.
     pub path: String,
+    /// What is accepted but worth reporting.
     pub reason: String,
 }
 

@@ -3,6 +3,7 @@
 //! Configuration is parsed, validated and compiled once ([`router::RouteTable::from_json`]);
 //! requests are then evaluated through the small [`RequestView`] trait, so everything here runs
 //! natively under `cargo test` and compiled to wasm, with no proxy-wasm host in sight.
+#![deny(missing_docs)]
 
 pub mod civil_time;
 pub mod config;

@@ -10,6 +10,7 @@ use crate::ConfigError;
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PercentSpec {
+    /// The percentage, 0 to 100, with up to four decimals that count.
     #[serde(default)]
     pub value: f64,
 }
@@ -80,10 +81,12 @@ impl FractionalPercent {
         })
     }
 
+    /// The numerator over [`FractionalPercent::denominator`].
     pub fn numerator(self) -> u32 {
         self.numerator
     }
 
+    /// Envoy's `MILLION` denominator.
     pub fn denominator(self) -> u32 {
         self.denominator
     }

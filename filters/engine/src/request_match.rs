@@ -14,32 +14,46 @@ use crate::ConfigError;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpMatchRequest {
+    /// The block's name; routes name it `<http name>.<match name>`.
     pub name: Option<String>,
+    /// The `:path` without the query string.
     pub uri: Option<StringMatchSpec>,
+    /// The URI scheme (`http`, `https`).
     pub scheme: Option<StringMatchSpec>,
+    /// The HTTP method.
     pub method: Option<StringMatchSpec>,
+    /// The `:authority`.
     pub authority: Option<StringMatchSpec>,
+    /// Headers that must be present and match (an empty match: present).
     #[serde(default)]
     pub headers: BTreeMap<String, StringMatchSpec>,
+    /// Headers that must not match (or be absent).
     #[serde(default)]
     pub without_headers: BTreeMap<String, StringMatchSpec>,
+    /// Query parameters that must match.
     #[serde(default)]
     pub query_params: BTreeMap<String, StringMatchSpec>,
+    /// The port the request came in on.
     pub port: Option<u32>,
+    /// `uri` compares case-insensitively.
     #[serde(default)]
     pub ignore_uri_case: bool,
+    /// Gateways this block is limited to (`namespace/name` or a bare name).
     #[serde(default)]
     pub gateways: Vec<String>,
     /// Only names the route's stats in Istio; accepted and otherwise unused here.
     pub stat_prefix: Option<String>,
+    /// Sidecar-only (`sourceLabels`); refused on a gateway.
     #[serde(default)]
     pub source_labels: BTreeMap<String, String>,
+    /// Sidecar-only (`sourceNamespace`); refused on a gateway.
     pub source_namespace: Option<String>,
 }
 
 /// A compiled match block.
 #[derive(Debug, Clone, Default)]
 pub struct RequestMatch {
+    /// The block's name.
     pub name: Option<String>,
     uri: Option<StringMatch>,
     scheme: Option<StringMatch>,

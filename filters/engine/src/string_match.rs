@@ -18,8 +18,11 @@ pub const MAX_REGEX_LEN: usize = 1024;
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct StringMatchSpec {
+    /// The whole value, exactly.
     pub exact: Option<String>,
+    /// The start of the value.
     pub prefix: Option<String>,
+    /// An RE2 regex that must match the whole value.
     pub regex: Option<String>,
 }
 
@@ -37,20 +40,28 @@ pub struct MatchOptions {
 /// A validated, compiled `StringMatch`.
 #[derive(Debug, Clone)]
 pub enum StringMatch {
+    /// The whole value.
     Exact {
+        /// The text to compare with.
         value: String,
+        /// Compare ASCII letters case-insensitively.
         ignore_case: bool,
     },
+    /// The start of the value.
     Prefix {
+        /// The text to compare with.
         value: String,
+        /// Compare ASCII letters case-insensitively.
         ignore_case: bool,
     },
+    /// An RE2 regex over the whole value.
     Regex(FullMatchRegex),
     /// `{}`: any value matches, as long as there is one.
     Present,
 }
 
 impl StringMatch {
+    /// Compiles a spec with exactly one of `exact`, `prefix`, `regex`; errors name the field.
     pub fn compile(
         spec: &StringMatchSpec,
         path: &FieldPath,
@@ -83,6 +94,7 @@ impl StringMatch {
         }
     }
 
+    /// Whether `value` matches.
     pub fn matches(&self, value: &str) -> bool {
         match self {
             Self::Exact {
@@ -128,6 +140,7 @@ pub struct FullMatchRegex {
 const COMPILED_SIZE_LIMIT: usize = 10 << 20;
 
 impl FullMatchRegex {
+    /// Compiles `pattern` as RE2 anchored at both ends; errors name the field under `path`.
     pub fn new(pattern: &str, path: &FieldPath) -> Result<Self, ConfigError> {
         // Checking the pattern alone matters: wrapping an unchecked `a)|(b` in an anchoring
         // group would compile into a different regex instead of failing.
@@ -154,6 +167,7 @@ impl FullMatchRegex {
         })
     }
 
+    /// The pattern as written in the config.
     pub fn pattern(&self) -> &str {
         &self.pattern
     }

@@ -14,10 +14,13 @@ use crate::string_match::StringMatchSpec;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct VirtualServiceSpec {
+    /// The hosts it routes (short names resolve in its namespace).
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// The gateways it binds to; none means the sidecars (`mesh`).
     #[serde(default)]
     pub gateways: Vec<String>,
+    /// HTTP routes, in first-match order.
     #[serde(default)]
     pub http: Vec<HttpRoute>,
     /// Namespaces that see this VirtualService; a gateway in another namespace does not.
@@ -26,6 +29,7 @@ pub struct VirtualServiceSpec {
     /// TLS and TCP routes belong to other listeners than an HTTP filter's: accepted, unused.
     #[serde(default)]
     pub tls: Vec<serde_json::Value>,
+    /// TCP routes: validated as Istio does, not routed (see `tls`).
     #[serde(default)]
     pub tcp: Vec<serde_json::Value>,
 }
@@ -34,25 +38,40 @@ pub struct VirtualServiceSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpRoute {
+    /// The route's name (the metrics' and `%ROUTE_NAME%`'s route name).
     pub name: Option<String>,
+    /// Match blocks: any may hold; none means every request.
     #[serde(rename = "match", default)]
     pub matches: Vec<HttpMatchRequest>,
+    /// Weighted destinations.
     #[serde(default)]
     pub route: Vec<HttpRouteDestination>,
+    /// Answer with a redirect instead of forwarding.
     pub redirect: Option<HttpRedirect>,
+    /// Answer with a fixed response instead of forwarding.
     pub direct_response: Option<HttpDirectResponse>,
+    /// Rewrite the path or authority before forwarding.
     pub rewrite: Option<HttpRewrite>,
+    /// The route's timeout (`"5s"`).
     pub timeout: Option<String>,
+    /// The retry policy.
     pub retries: Option<HttpRetry>,
+    /// A single mirror destination.
     pub mirror: Option<Destination>,
+    /// The share of requests `mirror` copies (100% when unset).
     pub mirror_percentage: Option<PercentSpec>,
     /// Deprecated by Istio in favour of `mirrorPercentage`; still accepted.
     pub mirror_percent: Option<u32>,
+    /// Several mirrors, each with its own share.
     #[serde(default)]
     pub mirrors: Vec<HttpMirrorPolicy>,
+    /// CORS policy.
     pub cors_policy: Option<CorsPolicySpec>,
+    /// Hand the route to another VirtualService's routes.
     pub delegate: Option<Delegate>,
+    /// Header operations on the request and response.
     pub headers: Option<HeadersSpec>,
+    /// Delay and abort injection.
     pub fault: Option<HttpFaultInjection>,
 }
 
@@ -60,7 +79,9 @@ pub struct HttpRoute {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeadersSpec {
+    /// Operations on the request.
     pub request: Option<HeaderOperationsSpec>,
+    /// Operations on the response.
     pub response: Option<HeaderOperationsSpec>,
 }
 
@@ -68,7 +89,9 @@ pub struct HeadersSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Delegate {
+    /// The delegate VirtualService's name.
     pub name: String,
+    /// Its namespace; the root's when unset.
     pub namespace: Option<String>,
 }
 
@@ -76,19 +99,26 @@ pub struct Delegate {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CorsPolicySpec {
+    /// Origins allowed to make cross-origin requests.
     #[serde(default)]
     pub allow_origins: Vec<StringMatchSpec>,
     /// Deprecated by Istio in favour of `allowOrigins`; exact origins.
     #[serde(default)]
     pub allow_origin: Vec<String>,
+    /// Methods a preflight may ask for.
     #[serde(default)]
     pub allow_methods: Vec<String>,
+    /// Request headers a preflight may ask for.
     #[serde(default)]
     pub allow_headers: Vec<String>,
+    /// Response headers the browser may read.
     #[serde(default)]
     pub expose_headers: Vec<String>,
+    /// How long a browser may cache a preflight's answer.
     pub max_age: Option<String>,
+    /// Whether credentials may be sent.
     pub allow_credentials: Option<bool>,
+    /// `FORWARD` or `IGNORE` for preflights from origins not allowed.
     pub unmatched_preflights: Option<String>,
 }
 
@@ -96,7 +126,9 @@ pub struct CorsPolicySpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpMirrorPolicy {
+    /// Where the copies go.
     pub destination: Destination,
+    /// The share of requests copied (100% when unset).
     pub percentage: Option<PercentSpec>,
 }
 
@@ -104,11 +136,17 @@ pub struct HttpMirrorPolicy {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpRedirect {
+    /// The redirect's path.
     pub uri: Option<String>,
+    /// The redirect's authority.
     pub authority: Option<String>,
+    /// The redirect's port.
     pub port: Option<u32>,
+    /// `FROM_PROTOCOL_DEFAULT` or `FROM_REQUEST_PORT` instead of a fixed `port`.
     pub derive_port: Option<String>,
+    /// The redirect's scheme.
     pub scheme: Option<String>,
+    /// The redirect's status (301 by default).
     pub redirect_code: Option<u32>,
     /// Istio 1.31: replaces the matched `uri` prefix, as Envoy's redirect `prefix_rewrite`.
     pub prefix_rewrite: Option<String>,
@@ -118,7 +156,9 @@ pub struct HttpRedirect {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpDirectResponse {
+    /// The HTTP status (200..599).
     pub status: u32,
+    /// The body, if any.
     pub body: Option<HttpBody>,
 }
 
@@ -126,7 +166,9 @@ pub struct HttpDirectResponse {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpBody {
+    /// The body as text.
     pub string: Option<String>,
+    /// The body as base64.
     pub bytes: Option<String>,
 }
 
@@ -134,16 +176,22 @@ pub struct HttpBody {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpRewrite {
+    /// Replaces the matched path or prefix.
     pub uri: Option<String>,
+    /// Replaces the `:authority`.
     pub authority: Option<String>,
+    /// Rewrites the path with a regex.
     pub uri_regex_rewrite: Option<RegexRewrite>,
 }
 
+/// Istio's `RegexRewrite`: a path rewrite by regex substitution.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RegexRewrite {
+    /// The RE2 regex to find in the path.
     #[serde(rename = "match", default)]
     pub pattern: String,
+    /// The replacement, with `\1`-style groups.
     #[serde(default)]
     pub rewrite: String,
 }
@@ -152,35 +200,50 @@ pub struct RegexRewrite {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpRetry {
+    /// How many retries.
     #[serde(default)]
     pub attempts: i64,
+    /// Each try's timeout.
     pub per_try_timeout: Option<String>,
+    /// Envoy's retry conditions, comma-separated.
     pub retry_on: Option<String>,
+    /// Retry in other localities: accepted with a warning, since no request header sets it.
     pub retry_remote_localities: Option<bool>,
+    /// Retry on a host other than the previous ones: accepted with a warning, as above.
     pub retry_ignore_previous_hosts: Option<bool>,
     /// Istio 1.30: the base interval of Envoy's retry back-off.
     pub backoff: Option<String>,
 }
 
+/// Istio's `HTTPRouteDestination`: a destination with its weight and headers.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpRouteDestination {
+    /// The service.
     pub destination: Destination,
+    /// Its share of the route's requests.
     pub weight: Option<i64>,
+    /// Header operations for requests sent here.
     pub headers: Option<HeadersSpec>,
 }
 
+/// Istio's `Destination`: a service, optionally a subset and a port.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Destination {
+    /// The service's host (short names resolve in the VirtualService's namespace).
     pub host: String,
+    /// The DestinationRule subset.
     pub subset: Option<String>,
+    /// The service port.
     pub port: Option<PortSelector>,
 }
 
+/// Istio's `PortSelector`.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PortSelector {
+    /// The port number.
     pub number: u32,
 }
 
@@ -188,9 +251,12 @@ pub struct PortSelector {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NamedVirtualService {
+    /// The VirtualService's name.
     pub name: String,
+    /// Its namespace (`default` when unset).
     #[serde(default = "default_namespace")]
     pub namespace: String,
+    /// Its spec.
     pub spec: VirtualServiceSpec,
 }
 
@@ -199,6 +265,7 @@ pub struct NamedVirtualService {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RouterConfig {
+    /// The VirtualServices, in config order.
     pub virtual_services: Vec<NamedVirtualService>,
     /// Appended to short hosts: `reviews` in namespace `default` becomes
     /// `reviews.default.<domainSuffix>`.
@@ -231,14 +298,17 @@ pub struct RouterConfig {
 /// Name and namespace given to a bare `spec` config.
 pub const INLINE_NAME: &str = "inline";
 
+/// The namespace of a VirtualService that names none.
 pub fn default_namespace() -> String {
     "default".to_owned()
 }
 
+/// The cluster domain that completes short hosts.
 pub fn default_domain_suffix() -> String {
     "svc.cluster.local".to_owned()
 }
 
+/// The port of a destination that names none and that `servicePorts` does not list.
 pub fn default_port() -> u16 {
     80
 }
@@ -249,6 +319,7 @@ pub fn default_mirror_max_body_bytes() -> u64 {
 }
 
 impl RouterConfig {
+    /// Whether the config was one bare VirtualService spec (so error paths start at its fields).
     pub fn is_bare_spec(&self) -> bool {
         self.bare_spec
     }

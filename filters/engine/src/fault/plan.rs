@@ -13,7 +13,9 @@ pub enum FaultPlan {
     Abort(Abort),
     /// Hold the request for `duration`, then abort with `then_abort` or let it go on.
     Delay {
+        /// How long to hold the request.
         duration: Duration,
+        /// The abort to answer with when the delay ends, if one was drawn too.
         then_abort: Option<Abort>,
     },
 }
@@ -21,7 +23,9 @@ pub enum FaultPlan {
 /// A plan and how many faults the active-faults limit refused on the way (`faults_overflow`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlannedFaults {
+    /// What to do with the request.
     pub plan: FaultPlan,
+    /// Faults drawn but dropped because `maxActiveFaults` were already active.
     pub overflows: u32,
 }
 

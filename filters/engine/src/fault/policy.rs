@@ -17,8 +17,10 @@ use crate::ConfigError;
 pub enum HeaderControl {
     /// Allowed, with a header-controlled delay held to at most `max_delay`.
     Allowed {
+        /// The longest delay a request header may ask for (`maxHeaderDelay`).
         max_delay: Duration,
     },
+    /// Refused: a config that uses them is an error.
     Refused,
 }
 
@@ -38,14 +40,18 @@ pub enum Abort {
 /// The two independent random draws a request gets, any `u64` each (Envoy draws 64 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Draws {
+    /// Decides whether the delay fires.
     pub delay: u64,
+    /// Decides whether the abort fires.
     pub abort: u64,
 }
 
 /// The faults selected for one request, before the active-faults limit applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FaultDecision {
+    /// The delay drawn, if any.
     pub delay: Option<Duration>,
+    /// The abort drawn, if any.
     pub abort: Option<Abort>,
 }
 

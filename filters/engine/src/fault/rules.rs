@@ -30,6 +30,7 @@ impl FaultRules {
         Self::compile(&crate::config::from_slice(bytes)?)
     }
 
+    /// Compiles a parsed fault config; errors name the field.
     pub fn compile(spec: &FaultConfigSpec) -> Result<Self, ConfigError> {
         let max_delay = match &spec.max_header_delay {
             None => DEFAULT_MAX_HEADER_DELAY,

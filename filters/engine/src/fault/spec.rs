@@ -10,7 +10,9 @@ use crate::request_match::HttpMatchRequest;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpFaultInjection {
+    /// `delay`: hold the request before it goes on.
     pub delay: Option<DelaySpec>,
+    /// `abort`: answer the request from the gateway.
     pub abort: Option<AbortSpec>,
 }
 
@@ -22,6 +24,7 @@ pub struct DelaySpec {
     pub fixed_delay: Option<String>,
     /// Hidden in Istio's docs and refused by its validation; refused here too.
     pub exponential_delay: Option<String>,
+    /// The share of requests delayed; no percentage means none, as in Istio.
     pub percentage: Option<PercentSpec>,
     /// Deprecated integer percent; Istio still uses it when `percentage` is absent.
     pub percent: Option<i32>,
@@ -34,11 +37,13 @@ pub struct DelaySpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AbortSpec {
+    /// The HTTP status to answer with (200..599).
     pub http_status: Option<i32>,
     /// A gRPC status name, e.g. `"UNAVAILABLE"`.
     pub grpc_status: Option<String>,
     /// Hidden in Istio's docs and refused by its validation; refused here too.
     pub http2_error: Option<String>,
+    /// The share of requests aborted; no percentage means none, as in Istio.
     pub percentage: Option<PercentSpec>,
     /// Module extension (Envoy's `header_abort`): the status comes from
     /// `x-envoy-fault-abort-request` or `x-envoy-fault-abort-grpc-request`.
@@ -58,7 +63,9 @@ pub struct FaultRuleSpec {
     /// Any block may match (OR); each block's conditions must all hold (AND); none means all.
     #[serde(rename = "match", default)]
     pub matches: Vec<HttpMatchRequest>,
+    /// `delay`, as in a VirtualService.
     pub delay: Option<DelaySpec>,
+    /// `abort`, as in a VirtualService.
     pub abort: Option<AbortSpec>,
     /// Only requests whose route goes to this Envoy cluster (Envoy's `upstream_cluster`).
     pub upstream_cluster: Option<String>,

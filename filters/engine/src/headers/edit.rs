@@ -4,9 +4,19 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderEdit {
     /// Replace every value of `name` with `value` (or add it).
-    Set { name: String, value: String },
+    Set {
+        /// The header's name.
+        name: String,
+        /// Its one value.
+        value: String,
+    },
     /// Append one more value of `name`.
-    Add { name: String, value: String },
+    Add {
+        /// The header's name.
+        name: String,
+        /// The value appended.
+        value: String,
+    },
     /// Delete every value of `name`.
     Remove(String),
     /// Delete every header whose name starts with the prefix.
@@ -17,8 +27,11 @@ pub enum HeaderEdit {
 pub trait HeaderMutator {
     /// Every header name present, lowercase (repeats allowed).
     fn header_names(&self) -> Vec<String>;
+    /// Replaces every value of `name` with `value`.
     fn set_header(&mut self, name: &str, value: &str);
+    /// Appends a value of `name`.
     fn add_header(&mut self, name: &str, value: &str);
+    /// Removes every value of `name`.
     fn remove_header(&mut self, name: &str);
 }
 

@@ -124,6 +124,7 @@ impl HeaderOperations {
         })
     }
 
+    /// Whether there is nothing to do (so the host need not read anything).
     pub fn is_empty(&self) -> bool {
         self.removals.is_empty() && self.sets.is_empty() && self.adds.is_empty()
     }

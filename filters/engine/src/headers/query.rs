@@ -20,6 +20,7 @@ pub struct QueryParamOperations {
 }
 
 impl QueryParamOperations {
+    /// Compiles `queryParams`; errors name the field under `path`.
     pub fn compile(spec: &QueryParamOperationsSpec, path: &FieldPath) -> Result<Self, ConfigError> {
         let removals = spec
             .remove
@@ -31,6 +32,7 @@ impl QueryParamOperations {
         Ok(Self { removals, sets })
     }
 
+    /// Whether there is nothing to edit.
     pub fn is_empty(&self) -> bool {
         self.removals.is_empty() && self.sets.is_empty()
     }

@@ -47,7 +47,9 @@ pub struct RememberedRequest {
 /// What the request phase decided: the edits to the request headers, and what to remember.
 #[derive(Debug, Clone, Default)]
 pub struct RequestPlan {
+    /// The request edits, in the order they apply.
     pub edits: Vec<HeaderEdit>,
+    /// What the response phase needs of the request, read now (Envoy hides it later).
     pub remembered: RememberedRequest,
 }
 
@@ -57,6 +59,7 @@ impl HeaderRules {
         Self::compile(&crate::config::from_slice::<HeadersConfig>(bytes)?)
     }
 
+    /// Compiles a parsed headers config; errors name the field.
     pub fn compile(config: &HeadersConfig) -> Result<Self, ConfigError> {
         let path = FieldPath::root().field("rules");
         let rules: Vec<Rule> = config
@@ -78,12 +81,14 @@ impl HeaderRules {
         })
     }
 
+    /// Whether any rule edits the request (else the module skips the request phase).
     pub fn has_request_operations(&self) -> bool {
         self.rules
             .iter()
             .any(|rule| !rule.request.is_empty() || !rule.query.is_empty())
     }
 
+    /// Whether any rule edits the response (else the module skips the response phase).
     pub fn has_response_operations(&self) -> bool {
         self.rules.iter().any(|rule| !rule.response.is_empty())
     }

@@ -10,6 +10,7 @@ use crate::request_match::HttpMatchRequest;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeadersConfig {
+    /// The rules, applied in order.
     pub rules: Vec<RuleSpec>,
 }
 
@@ -26,7 +27,9 @@ pub struct RuleSpec {
     /// Response statuses (`404`, `"404"`, `"5xx"`) the response operations are limited to.
     #[serde(default)]
     pub response_status: Vec<StatusSpec>,
+    /// Operations on the request (headers and query parameters).
     pub request: Option<RequestOperationsSpec>,
+    /// Operations on the response.
     pub response: Option<HeaderOperationsSpec>,
 }
 
@@ -34,10 +37,13 @@ pub struct RuleSpec {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderOperationsSpec {
+    /// Headers to replace (every value), name to template.
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+    /// Headers to append a value to, name to template.
     #[serde(default)]
     pub add: BTreeMap<String, String>,
+    /// Header names to remove; a trailing `*` removes by prefix.
     #[serde(default)]
     pub remove: Vec<String>,
 }
@@ -46,12 +52,16 @@ pub struct HeaderOperationsSpec {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RequestOperationsSpec {
+    /// Headers to replace (every value), name to template.
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+    /// Headers to append a value to, name to template.
     #[serde(default)]
     pub add: BTreeMap<String, String>,
+    /// Header names to remove; a trailing `*` removes by prefix.
     #[serde(default)]
     pub remove: Vec<String>,
+    /// Edits of the query string.
     pub query_params: Option<QueryParamOperationsSpec>,
 }
 
@@ -59,8 +69,10 @@ pub struct RequestOperationsSpec {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct QueryParamOperationsSpec {
+    /// Parameters to set (replacing every value), name to template.
     #[serde(default)]
     pub set: BTreeMap<String, String>,
+    /// Parameter names to remove.
     #[serde(default)]
     pub remove: Vec<String>,
 }
@@ -69,6 +81,8 @@ pub struct QueryParamOperationsSpec {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum StatusSpec {
+    /// A status code written as a number: `404`.
     Code(u64),
+    /// A code or class written as a string: `"404"`, `"5xx"`.
     Text(String),
 }

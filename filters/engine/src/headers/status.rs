@@ -8,12 +8,14 @@ use super::spec::StatusSpec;
 /// One compiled status condition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusMatch {
+    /// Exactly this status.
     Code(u16),
     /// The hundreds digit: `5` for `5xx`.
     Class(u16),
 }
 
 impl StatusMatch {
+    /// Compiles one `responseStatus` entry; errors name the field under `path`.
     pub fn compile(spec: &StatusSpec, path: &FieldPath) -> Result<Self, ConfigError> {
         let invalid = |shown: &str| {
             path.error(format!(
@@ -43,6 +45,7 @@ impl StatusMatch {
         }
     }
 
+    /// Whether `status` is this code or in this class.
     pub fn matches(&self, status: u16) -> bool {
         match self {
             Self::Code(code) => *code == status,

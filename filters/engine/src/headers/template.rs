@@ -37,9 +37,11 @@ pub trait StreamAttributes {
 
 /// Everything a template reads from, for one stream.
 pub struct TemplateInput<'a, R> {
+    /// The request as it reached the module.
     pub request: &'a R,
     /// `None` while the request is being processed.
     pub response: Option<&'a dyn ResponseView>,
+    /// The stream's attributes (addresses, ids, times).
     pub attributes: &'a dyn StreamAttributes,
 }
 

@@ -82,7 +82,9 @@ pub enum DimensionSource {
     ResponseHeader(String),
     /// An Envoy attribute, by path segments (`["upstream", "address"]`).
     Attribute {
+        /// Its path segments.
         path: Vec<String>,
+        /// How its bytes read as a label value.
         value_type: ValueType,
     },
 }

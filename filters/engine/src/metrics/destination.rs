@@ -11,11 +11,14 @@ pub struct Destination<'a> {
     pub service_name: &'a str,
     /// The host's second DNS label (`default`), for Kubernetes service hosts.
     pub service_namespace: Option<&'a str>,
+    /// The cluster's subset (`v1`), when it has one.
     pub subset: Option<&'a str>,
+    /// The cluster's port, when it has one.
     pub port: Option<&'a str>,
 }
 
 impl<'a> Destination<'a> {
+    /// Reads Istio's `outbound|port|subset|host` cluster name; any other name is the service.
     pub fn from_cluster(cluster: &'a str) -> Self {
         let parts: Vec<&str> = cluster.split('|').collect();
         if let ["outbound" | "inbound", port, subset, host] = parts[..] {

@@ -21,7 +21,10 @@ pub enum Admission {
     /// Already admitted (by this VM or another).
     Admitted,
     /// Not yet admitted, and there is room: store `updated` (the list with it added).
-    Admit { updated: Vec<u8> },
+    Admit {
+        /// The shared list with this label set added.
+        updated: Vec<u8>,
+    },
     /// Not admitted and the cap is reached: the request counts under the overflow series.
     Full,
 }

@@ -27,15 +27,19 @@ pub const OVERFLOW: &str = "other";
 /// What is known about a finished request; `None` where Envoy or the router said nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestFacts {
+    /// The request's `:method`.
     pub method: Option<String>,
     /// The request's `content-type`: `application/grpc…` makes the protocol `grpc`.
     pub content_type: Option<String>,
+    /// The HTTP status of the response.
     pub response_code: Option<i64>,
+    /// The response's `grpc-status`, for gRPC requests.
     pub grpc_status: Option<i64>,
     /// Envoy's `response.flags` bitmask.
     pub response_flags: u64,
     /// The Envoy cluster the request went to.
     pub cluster: Option<String>,
+    /// The VirtualService route the router chose.
     pub route_name: Option<String>,
     /// `namespace/name`.
     pub virtual_service: Option<String>,
@@ -46,6 +50,7 @@ pub struct RequestFacts {
 /// Label names and sanitised values, in encoding order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelSet {
+    /// Name and value pairs.
     pub labels: Vec<(String, String)>,
 }
 

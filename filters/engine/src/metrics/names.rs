@@ -14,7 +14,9 @@ pub const RESPONSE_BYTES: &str = "gateway_response_bytes";
 /// How a metric accumulates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
+    /// A counter: one per request.
     Counter,
+    /// A histogram: one sample per request.
     Histogram,
 }
 

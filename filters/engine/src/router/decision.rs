@@ -20,6 +20,7 @@ pub enum Decision<'a> {
     /// [`UNKNOWN_SERVICE_DETAILS`](super::UNKNOWN_SERVICE_DETAILS), where an Istio gateway
     /// answers 503 `cluster_not_found`.
     UnknownService {
+        /// The route's cluster, which Envoy does not have.
         cluster: &'a str,
         /// The destination's and the route's `headers`, whose response operations Envoy's
         /// router applies to its own 503 too.
@@ -30,9 +31,11 @@ pub enum Decision<'a> {
 /// Where and how a matched request goes upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardTo<'a> {
+    /// The route name Istio gives the matched route.
     pub route_name: &'a str,
     /// `namespace/name` of the VirtualService.
     pub virtual_service: &'a str,
+    /// The Envoy cluster for `x-route-cluster`.
     pub cluster: &'a str,
     /// The rewritten `:path`, when the route rewrites it.
     pub path: Option<String>,
@@ -42,6 +45,7 @@ pub struct ForwardTo<'a> {
     pub router_headers: &'a [(&'static str, String)],
     /// Clusters that get a copy of this request; their answers are ignored.
     pub mirrors: Vec<&'a str>,
+    /// How long a mirrored copy may take.
     pub mirror_timeout: Duration,
     /// CORS headers for the response.
     pub cors_headers: Vec<(&'static str, String)>,
@@ -55,8 +59,11 @@ pub struct ForwardTo<'a> {
 /// A response the gateway sends itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalResponse<'a> {
+    /// The HTTP status.
     pub status: u16,
+    /// Headers of the answer (`location`, CORS headers).
     pub headers: Vec<(&'static str, String)>,
+    /// The body.
     pub body: Vec<u8>,
     /// The route's `headers` whose response operations apply to this answer, as Envoy's router
     /// applies a route's response headers to its redirects and direct responses. Empty for a

@@ -9,7 +9,9 @@ use crate::ConfigError;
 /// A route's or a destination's header operations.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RouteHeaders {
+    /// Operations on the request before it goes upstream.
     pub request: HeaderOperations,
+    /// Operations on the response before it goes downstream.
     pub response: HeaderOperations,
 }
 

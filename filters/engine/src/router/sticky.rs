@@ -12,7 +12,9 @@ use crate::ConfigError;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StickySpec {
+    /// The request header whose value keeps a client on one destination.
     pub header: Option<String>,
+    /// The cookie whose value keeps a client on one destination.
     pub cookie: Option<String>,
 }
 
