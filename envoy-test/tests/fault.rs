@@ -1,6 +1,9 @@
 //! The fault module inside a real Envoy: delays, aborts, percentages, limits, header control,
 //! disconnects, load, and parity with Envoy's native fault filter.
 
+// Test helpers, like the tests themselves, stop at the first surprise.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,9 @@
 //! `FAIL_RELOAD` the next requests are served again by a reloaded, reconfigured VM, and the
 //! fault module's active-fault slots come back.
 
+// Test helpers, like the tests themselves, stop at the first surprise.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use engine::virtual_service::RouterConfig;

@@ -1,6 +1,9 @@
 //! The metrics module inside a real Envoy, behind the router module: what `/stats/prometheus`
 //! shows, read with a Prometheus text-format parser.
 
+// Test helpers, like the tests themselves, stop at the first surprise.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 

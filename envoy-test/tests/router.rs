@@ -1,5 +1,8 @@
 //! The router module inside a real Envoy: VirtualService matches choose Istio-named clusters.
 
+// Test helpers, like the tests themselves, stop at the first surprise.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use engine::router::CLUSTER_HEADER;
 use envoy_test::{
     wasm_module, Bootstrap, Client, Cluster, Echo, Envoy, Listener, ListenerUpdate, Result,
