@@ -19,7 +19,7 @@ pub use policy::{
     Abort, Draws, FaultDecision, FaultPolicy, HeaderControl, DEFAULT_MAX_HEADER_DELAY,
 };
 pub use rules::FaultRules;
-pub use spec::{AbortSpec, DelaySpec, FaultConfigSpec, FaultRuleSpec, HttpFaultInjection};
+pub use spec::{AbortSpec, DelaySpec, FaultConfig, FaultRuleSpec, HttpFaultInjection};
 
 /// The body of every injected abort, as Envoy's fault filter writes it.
 pub const ABORT_BODY: &str = "fault filter abort";

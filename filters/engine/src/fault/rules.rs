@@ -1,7 +1,7 @@
 //! The fault module's config: ordered rules, the first matching one applies.
 
 use super::policy::{Draws, FaultDecision, FaultPolicy, HeaderControl, DEFAULT_MAX_HEADER_DELAY};
-use super::spec::{FaultConfigSpec, FaultRuleSpec, HttpFaultInjection};
+use super::spec::{FaultConfig, FaultRuleSpec, HttpFaultInjection};
 use crate::error::FieldPath;
 use crate::request::RequestView;
 use crate::request_match::RequestMatch;
@@ -31,7 +31,7 @@ impl FaultRules {
     }
 
     /// Compiles a parsed fault config; errors name the field.
-    pub fn compile(spec: &FaultConfigSpec) -> Result<Self, ConfigError> {
+    pub fn compile(spec: &FaultConfig) -> Result<Self, ConfigError> {
         let max_delay = match &spec.max_header_delay {
             None => DEFAULT_MAX_HEADER_DELAY,
             Some(text) => {

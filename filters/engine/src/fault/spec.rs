@@ -74,7 +74,7 @@ pub struct FaultRuleSpec {
 /// The fault module's plugin configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct FaultConfigSpec {
+pub struct FaultConfig {
     /// Ordered; the first rule that matches a request applies.
     pub rules: Vec<FaultRuleSpec>,
     /// At most this many requests carry an active fault at once, across all workers
