@@ -20,7 +20,8 @@ mod start_time;
 mod status;
 mod template;
 
-pub use edit::{apply, HeaderEdit, HeaderMutator};
+pub use crate::stream::{HeaderMutator, ResponseView, StreamAttributes};
+pub use edit::{apply, HeaderEdit};
 pub use operations::HeaderOperations;
 pub use phase::Phase;
 pub use query::QueryParamOperations;
@@ -30,7 +31,7 @@ pub use spec::{
     StatusSpec,
 };
 pub use status::StatusMatch;
-pub use template::{ResponseView, StreamAttributes, Template, TemplateInput};
+pub use template::{Template, TemplateInput};
 
 #[cfg(test)]
 mod test_support;

@@ -19,8 +19,9 @@ pub mod request;
 pub mod request_match;
 pub mod route_properties;
 pub mod router;
+pub mod stream;
 pub mod string_match;
 pub mod virtual_service;
 
 pub use error::{ConfigError, ConfigWarning};
-pub use request::RequestView;
+pub use stream::RequestView;

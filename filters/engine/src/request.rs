@@ -1,35 +1,9 @@
-//! What the engine may read of a request; the host shell implements it over proxy-wasm calls.
+//! A request held in memory, for tests, benchmarks and tools that evaluate configs offline.
 
 use std::borrow::Cow;
 
-/// A read-only view of an HTTP request's headers.
-pub trait RequestView {
-    /// The value of header `name` (lowercase), or of a pseudo-header (`:path`, `:authority`,
-    /// `:method`, `:scheme`); several values of one header come joined by `,`, as Envoy joins them.
-    fn header(&self, name: &str) -> Option<Cow<'_, str>>;
-
-    /// The first value of header `name`, as Envoy's `%REQ(...)%` formatter reads it. The
-    /// default suits views that hold one value per header; views of repeated headers override it.
-    fn first_header_value(&self, name: &str) -> Option<Cow<'_, str>> {
-        self.header(name)
-    }
-
-    /// Every value of header `name`, in order. Envoy's route header matchers test each value
-    /// on its own (any may match); the default suits views holding one value per header.
-    fn header_values(&self, name: &str) -> Vec<Cow<'_, str>> {
-        self.header(name).into_iter().collect()
-    }
-
-    /// The local port the request arrived on (the gateway listener's port), if known.
-    fn destination_port(&self) -> Option<u16> {
-        None
-    }
-
-    /// Whether the request came over a TLS connection (an Istio gateway's HTTPS server).
-    fn downstream_tls(&self) -> bool {
-        false
-    }
-}
+pub use crate::stream::RequestView;
+use crate::stream::{first_value, joined_value, values};
 
 /// A request held in memory: for tests, benchmarks and tools that evaluate configs offline.
 #[derive(Debug, Clone, Default)]
@@ -79,43 +53,20 @@ impl RequestView for HeaderList {
     }
 
     fn first_header_value(&self, name: &str) -> Option<Cow<'_, str>> {
-        self.headers
-            .iter()
-            .find(|(candidate, _)| candidate == name)
-            .map(|(_, value)| Cow::Borrowed(value.as_str()))
+        first_value(&self.headers, name)
     }
 
     fn header_values(&self, name: &str) -> Vec<Cow<'_, str>> {
-        self.headers
-            .iter()
-            .filter(|(candidate, _)| candidate == name)
-            .map(|(_, value)| Cow::Borrowed(value.as_str()))
-            .collect()
+        values(&self.headers, name)
     }
 
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {
-        let mut values = self
-            .headers
-            .iter()
-            .filter(|(candidate, _)| candidate == name)
-            .map(|(_, value)| value.as_str());
-        let first = values.next()?;
-        match values.next() {
-            None => Some(Cow::Borrowed(first)),
-            Some(second) => {
-                let mut joined = format!("{first},{second}");
-                for value in values {
-                    joined.push(',');
-                    joined.push_str(value);
-                }
-                Some(Cow::Owned(joined))
-            }
-        }
+        joined_value(&self.headers, name)
     }
 }
 
 /// Lets tests apply [`crate::headers::HeaderEdit`]s to an in-memory request or response.
-impl crate::headers::HeaderMutator for HeaderList {
+impl crate::stream::HeaderMutator for HeaderList {
     fn header_names(&self) -> Vec<String> {
         self.headers.iter().map(|(name, _)| name.clone()).collect()
     }

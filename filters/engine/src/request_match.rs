@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::error::FieldPath;
-use crate::request::RequestView;
+use crate::stream::RequestView;
 use crate::string_match::{MatchOptions, StringMatch, StringMatchSpec};
 use crate::ConfigError;
 

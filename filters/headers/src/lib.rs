@@ -9,6 +9,7 @@
 use std::rc::Rc;
 
 use engine::headers::{apply, HeaderRules, RememberedRequest, TemplateInput};
+use host::{HeaderMapKind, ProxyWasm, StreamHost};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
@@ -55,38 +56,52 @@ impl Context for HeadersStream {}
 impl HttpContext for HeadersStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let _in = host::in_callback("on_http_request_headers");
-        let Some(rules) = &self.rules else {
-            return Action::Continue;
-        };
-        let request = host::RequestHeaders::new();
-        let plan = rules.on_request(&TemplateInput {
-            request: &request,
-            response: None,
-            attributes: &host::EnvoyAttributes::new(),
-        });
-        apply(&plan.edits, &mut host::HeaderMap::request());
-        self.remembered = Some(plan.remembered);
+        self.on_request(&mut ProxyWasm);
         Action::Continue
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let _in = host::in_callback("on_http_response_headers");
+        self.on_response(&mut ProxyWasm);
+        Action::Continue
+    }
+}
+
+/// The stream logic, over any host (Envoy's, or the fake in the tests).
+impl HeadersStream {
+    /// Applies the request edits and remembers what the response phase needs of the request.
+    fn on_request(&mut self, host: &mut impl StreamHost) {
         let Some(rules) = &self.rules else {
-            return Action::Continue;
+            return;
+        };
+        let request = host.request();
+        let plan = rules.on_request(&TemplateInput {
+            request: &request,
+            response: None,
+            attributes: &host.attributes(),
+        });
+        apply(&plan.edits, &mut host.header_map(HeaderMapKind::Request));
+        self.remembered = Some(plan.remembered);
+    }
+
+    /// Applies the response edits of the rules that matched the request and whose status
+    /// condition holds; a response to a request this filter never saw (an earlier filter
+    /// answered) gets the rules that need no request.
+    fn on_response(&mut self, host: &mut impl StreamHost) {
+        let Some(rules) = &self.rules else {
+            return;
         };
         if !rules.has_response_operations() {
-            return Action::Continue;
+            return;
         }
         let remembered = self
             .remembered
             .take()
             .unwrap_or_else(|| rules.remember_unseen_request());
-        let edits = rules.on_response(
-            &remembered,
-            &host::ResponseHeaders::new(),
-            &host::EnvoyAttributes::new(),
-        );
-        apply(&edits, &mut host::HeaderMap::response());
-        Action::Continue
+        let edits = rules.on_response(&remembered, &host.response(), &host.attributes());
+        apply(&edits, &mut host.header_map(HeaderMapKind::Response));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
+use engine::stream::{first_value, joined_value, values};
 use engine::RequestView;
 use proxy_wasm::types::MapType;
 
@@ -71,37 +72,6 @@ impl RequestView for RequestHeaders {
         if name.starts_with(':') {
             return self.header(name).into_iter().collect();
         }
-        self.all()
-            .iter()
-            .filter(|(candidate, _)| candidate == name)
-            .map(|(_, value)| Cow::Borrowed(value.as_str()))
-            .collect()
-    }
-}
-
-/// The first value of header `name` in `all`.
-pub(crate) fn first_value<'a>(all: &'a [(String, String)], name: &str) -> Option<Cow<'a, str>> {
-    all.iter()
-        .find(|(candidate, _)| candidate == name)
-        .map(|(_, value)| Cow::Borrowed(value.as_str()))
-}
-
-/// The values of header `name` in `all`, joined by `,` as Envoy joins them.
-pub(crate) fn joined_value<'a>(all: &'a [(String, String)], name: &str) -> Option<Cow<'a, str>> {
-    let mut values = all
-        .iter()
-        .filter(|(candidate, _)| candidate == name)
-        .map(|(_, value)| value.as_str());
-    let first = values.next()?;
-    let rest: Vec<&str> = values.collect();
-    if rest.is_empty() {
-        Some(Cow::Borrowed(first))
-    } else {
-        let mut joined = first.to_owned();
-        for value in rest {
-            joined.push(',');
-            joined.push_str(value);
-        }
-        Some(Cow::Owned(joined))
+        values(self.all(), name)
     }
 }

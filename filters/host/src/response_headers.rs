@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 
 use engine::headers::ResponseView;
 
-use crate::request_headers::first_value;
+use engine::stream::first_value;
 
 /// Response headers read through host calls, all at once on first use.
 #[derive(Default)]

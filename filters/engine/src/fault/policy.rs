@@ -8,7 +8,7 @@ use super::headers;
 use super::spec::{AbortSpec, DelaySpec, HttpFaultInjection};
 use crate::error::FieldPath;
 use crate::percentage::FractionalPercent;
-use crate::request::RequestView;
+use crate::stream::RequestView;
 use crate::ConfigError;
 
 /// Whether a config may use the header-controlled variants (`headerDelay`, `headerAbort`):

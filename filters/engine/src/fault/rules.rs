@@ -3,8 +3,8 @@
 use super::policy::{Draws, FaultDecision, FaultPolicy, HeaderControl, DEFAULT_MAX_HEADER_DELAY};
 use super::spec::{FaultConfig, FaultRuleSpec, HttpFaultInjection};
 use crate::error::FieldPath;
-use crate::request::RequestView;
 use crate::request_match::RequestMatch;
+use crate::stream::RequestView;
 use crate::ConfigError;
 
 /// Match blocks have no VirtualService namespace here; gateways are refused anyway.

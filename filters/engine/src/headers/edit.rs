@@ -1,5 +1,7 @@
 //! Header edits: what operations decide, separated from how a host applies them.
 
+use crate::stream::HeaderMutator;
+
 /// One change to a header map, already rendered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderEdit {
@@ -21,18 +23,6 @@ pub enum HeaderEdit {
     Remove(String),
     /// Delete every header whose name starts with the prefix.
     RemovePrefix(String),
-}
-
-/// A header map that edits can be applied to (request or response headers of a stream).
-pub trait HeaderMutator {
-    /// Every header name present, lowercase (repeats allowed).
-    fn header_names(&self) -> Vec<String>;
-    /// Replaces every value of `name` with `value`.
-    fn set_header(&mut self, name: &str, value: &str);
-    /// Appends a value of `name`.
-    fn add_header(&mut self, name: &str, value: &str);
-    /// Removes every value of `name`.
-    fn remove_header(&mut self, name: &str);
 }
 
 /// Applies `edits` in order.
@@ -57,7 +47,8 @@ pub fn apply(edits: &[HeaderEdit], target: &mut impl HeaderMutator) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{HeaderList, RequestView};
+    use crate::request::HeaderList;
+    use crate::stream::RequestView;
     use wasm_bindgen_test::wasm_bindgen_test;
 
     #[wasm_bindgen_test(unsupported = test)]

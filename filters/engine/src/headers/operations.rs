@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{ConfigWarning, FieldPath};
-use crate::request::RequestView;
+use crate::stream::RequestView;
 use crate::ConfigError;
 
 use super::edit::HeaderEdit;

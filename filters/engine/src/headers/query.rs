@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::error::FieldPath;
 use crate::raw_text;
-use crate::request::RequestView;
+use crate::stream::RequestView;
 use crate::ConfigError;
 
 use super::phase::Phase;

@@ -5,8 +5,9 @@
 //! the request phase also remembers the request headers that response templates read.
 
 use crate::error::FieldPath;
-use crate::request::{HeaderList, RequestView};
+use crate::request::HeaderList;
 use crate::request_match::RequestMatch;
+use crate::stream::RequestView;
 use crate::ConfigError;
 
 use super::edit::HeaderEdit;
@@ -15,7 +16,8 @@ use super::phase::Phase;
 use super::query::QueryParamOperations;
 use super::spec::{HeadersConfig, RuleSpec};
 use super::status::StatusMatch;
-use super::template::{ResponseView, StreamAttributes, TemplateInput};
+use super::template::TemplateInput;
+use crate::stream::{ResponseView, StreamAttributes};
 
 /// Every rule of a config, compiled; built once per config and shared by all streams.
 #[derive(Debug, Clone, Default)]

@@ -9,31 +9,11 @@ use std::borrow::Cow;
 use crate::error::{ConfigWarning, FieldPath};
 use crate::header_name;
 use crate::raw_text;
-use crate::request::RequestView;
+use crate::stream::{RequestView, ResponseView, StreamAttributes};
 use crate::ConfigError;
 
 use super::phase::Phase;
 use super::start_time::format_start_time;
-
-/// What a template may read of the response.
-pub trait ResponseView {
-    /// The `:status`, if the response has a valid one.
-    fn status(&self) -> Option<u16>;
-    /// The first value of header `name` (lowercase), as Envoy's `%RESP(...)%` reads it.
-    fn header(&self, name: &str) -> Option<Cow<'_, str>>;
-}
-
-/// The stream attributes Envoy knows about a request, read by the host shell.
-pub trait StreamAttributes {
-    /// `source.address`: the client's `ip:port` (`[ip]:port` for IPv6).
-    fn downstream_remote_address(&self) -> Option<String>;
-    /// The name of the route Envoy selected.
-    fn route_name(&self) -> Option<String>;
-    /// The upstream cluster of the selected route.
-    fn upstream_cluster(&self) -> Option<String>;
-    /// `request.time`: when the first byte of the request arrived, in ns since the Unix epoch.
-    fn start_time_unix_nanos(&self) -> Option<i64>;
-}
 
 /// Everything a template reads from, for one stream.
 pub struct TemplateInput<'a, R> {

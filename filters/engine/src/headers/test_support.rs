@@ -2,9 +2,11 @@
 
 use std::borrow::Cow;
 
-use crate::request::{HeaderList, RequestView};
+use crate::request::HeaderList;
+use crate::stream::RequestView;
 
-use super::template::{ResponseView, StreamAttributes, TemplateInput};
+use super::template::TemplateInput;
+use crate::stream::{ResponseView, StreamAttributes};
 
 /// Attributes as Envoy would report them for one request from 10.1.2.3:45678.
 pub struct FixedAttributes;

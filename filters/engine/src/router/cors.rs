@@ -3,7 +3,7 @@
 
 use crate::duration;
 use crate::error::FieldPath;
-use crate::request::RequestView;
+use crate::stream::RequestView;
 use crate::string_match::{MatchOptions, StringMatch, StringMatchSpec};
 use crate::virtual_service::CorsPolicySpec;
 use crate::ConfigError;

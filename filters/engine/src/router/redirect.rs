@@ -2,7 +2,7 @@
 //! (`Http::Utility::newUri`), with the parts Istio's `HTTPRedirect` replaces.
 
 use crate::error::FieldPath;
-use crate::request::RequestView;
+use crate::stream::RequestView;
 use crate::virtual_service::HttpRedirect;
 use crate::ConfigError;
 

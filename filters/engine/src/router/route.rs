@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use crate::fault::FaultPolicy;
 use crate::percentage::FractionalPercent;
-use crate::request::RequestView;
 use crate::request_match::RequestMatch;
+use crate::stream::RequestView;
 
 use super::cors::{CorsOutcome, CorsPolicy};
 use super::decision::{Decision, ForwardTo, LocalResponse};

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use crate::error::FieldPath;
-use crate::request::RequestView;
+use crate::stream::RequestView;
 use crate::ConfigError;
 
 /// `stickyWeights` in the router config: exactly one of `header` or `cookie`.

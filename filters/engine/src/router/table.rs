@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::request::RequestView;
+use crate::stream::RequestView;
 use crate::ConfigWarning;
 
 use super::candidate::WHOLE_ROUTE;

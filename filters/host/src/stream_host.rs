@@ -1,0 +1,44 @@
+//! The host as a module shell's stream logic sees it: the views the engine reads, the header
+//! maps its edits go to, local replies, properties and the route cache. [`crate::ProxyWasm`]
+//! is the real one (host calls); [`crate::FakeHost`] keeps everything in memory, so a shell's
+//! stream logic is tested natively, between the engine's unit tests and the Envoy e2e tests.
+
+use engine::headers::{HeaderMutator, ResponseView, StreamAttributes};
+use engine::RequestView;
+use proxy_wasm::types::Status;
+
+use crate::local_reply::LocalReply;
+
+/// Which header map of the stream an edit goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderMapKind {
+    /// The request headers (writable until the request has gone upstream).
+    Request,
+    /// The response headers (writable in the response phase).
+    Response,
+}
+
+/// The calls a module's stream logic makes on the host for the stream it is called for.
+pub trait StreamHost {
+    /// The request as the host shows it now.
+    type Request: RequestView;
+    /// The response as the host shows it now.
+    type Response: ResponseView;
+    /// Envoy's attributes of the stream.
+    type Attributes: StreamAttributes;
+
+    /// Reads the request (Envoy hides it once it has gone upstream: read it in the request phase).
+    fn request(&self) -> Self::Request;
+    /// Reads the response (in the response phase).
+    fn response(&self) -> Self::Response;
+    /// The stream's attributes, read on demand.
+    fn attributes(&self) -> Self::Attributes;
+    /// The header map that edits of `kind` are written to.
+    fn header_map(&mut self, kind: HeaderMapKind) -> impl HeaderMutator + '_;
+    /// Answers the stream from the gateway.
+    fn send_local_reply(&mut self, reply: LocalReply<'_>) -> Result<(), Status>;
+    /// Publishes `value` as the filter-state property `name`, for the filters after this one.
+    fn set_property(&mut self, name: &str, value: &str);
+    /// Asks Envoy to select the route again (after a header that routes changed).
+    fn clear_route_cache(&mut self);
+}
