@@ -35,6 +35,11 @@ impl HeaderList {
         self
     }
 
+    /// Every `(name, value)`, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
     /// Adds a header; adding a name twice makes it multi-valued.
     pub fn with(mut self, name: &str, value: &str) -> Self {
         self.headers

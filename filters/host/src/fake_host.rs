@@ -92,6 +92,10 @@ impl StreamHost for FakeHost {
         }
     }
 
+    fn request_headers(&self) -> Vec<(String, String)> {
+        self.request().pairs().to_vec()
+    }
+
     fn response(&self) -> FakeResponse {
         FakeResponse(self.response.clone())
     }

@@ -20,6 +20,10 @@ impl StreamHost for ProxyWasm {
         RequestHeaders::new()
     }
 
+    fn request_headers(&self) -> Vec<(String, String)> {
+        HeaderMap::request().all()
+    }
+
     fn response(&self) -> ResponseHeaders {
         ResponseHeaders::new()
     }

@@ -29,6 +29,8 @@ pub trait StreamHost {
 
     /// Reads the request (Envoy hides it once it has gone upstream: read it in the request phase).
     fn request(&self) -> Self::Request;
+    /// Every request header `(name, value)` as the host has them now, in order.
+    fn request_headers(&self) -> Vec<(String, String)>;
     /// Reads the response (in the response phase).
     fn response(&self) -> Self::Response;
     /// The stream's attributes, read on demand.

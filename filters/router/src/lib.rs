@@ -13,13 +13,16 @@ mod stats;
 
 use std::rc::Rc;
 
+use engine::fault::FaultPolicy;
+use engine::headers::HeaderMutator;
 use engine::route_properties;
 use engine::router::{
     Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS,
     UNKNOWN_SERVICE_DETAILS,
 };
+use engine::RequestView;
 use host::health::ModuleHealth;
-use host::{in_callback, FaultInjection, HeaderMap, LocalReply};
+use host::{in_callback, FaultInjection, HeaderMapKind, LocalReply, ProxyWasm, StreamHost};
 use mirror::PendingMirror;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
@@ -143,79 +146,21 @@ impl RouterStream {
 impl HttpContext for RouterStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let _in = in_callback("on_http_request_headers");
-        // Only the VirtualService may choose the cluster or steer Envoy's router.
-        // One read of the header map; only headers actually present cost a removal call.
-        let mut request = host::RequestHeaders::from_all(HeaderMap::request().all());
-        host::crash_switch::panic_if_asked(&request);
-        let untrusted: Vec<&str> = [CLUSTER_HEADER]
-            .iter()
-            .chain(&ROUTER_CONTROL_HEADERS)
-            .copied()
-            .filter(|name| request.all().iter().any(|(present, _)| present == name))
-            .collect();
-        if !untrusted.is_empty() {
-            let headers = HeaderMap::request();
-            for header in untrusted {
-                headers.remove(header);
-            }
-            request = host::RequestHeaders::new();
-        }
-        let Some(table) = self.table.clone() else {
-            return Action::Continue;
-        };
-        match table.select(&request, &mut host::random::next_u64) {
-            Decision::Forward(forward) => {
-                self.forward(&forward, &request);
+        match self.on_request_headers(&mut ProxyWasm) {
+            Routed::NotForwarded(action) => action,
+            Routed::Forwarded { fault } => {
                 if end_of_stream {
                     self.send_mirror(&[]);
                 }
-                match (forward.fault, &self.faults) {
-                    (Some(fault), Some(faults)) => {
-                        faults.inject(self.stream_id, fault, &request, u64::MAX)
-                    }
+                match (fault, &self.faults) {
+                    (Some(fault), Some(faults)) => faults.inject(
+                        self.stream_id,
+                        &fault,
+                        &host::RequestHeaders::new(),
+                        u64::MAX,
+                    ),
                     _ => Action::Continue,
                 }
-            }
-            Decision::Respond(response) => {
-                // Envoy's router applies the route's response headers to its own answers; the
-                // local reply passes through this module's `on_http_response_headers`.
-                self.response_edits =
-                    PendingResponseEdits::new(&response.response_headers, &request);
-                let headers: Vec<(&str, &str)> = response
-                    .headers
-                    .iter()
-                    .map(|(name, value)| (*name, value.as_str()))
-                    .collect();
-                let reply = LocalReply {
-                    status: u32::from(response.status),
-                    headers: &headers,
-                    body: &response.body,
-                    details: "",
-                    grpc_status: None,
-                };
-                if let Err(status) = host::send_local_reply(reply) {
-                    log::warn!("router: cannot answer the request: {status:?}");
-                }
-                Action::Pause
-            }
-            Decision::NoRoute => Action::Continue,
-            Decision::UnknownService {
-                cluster,
-                response_headers,
-            } => {
-                log::debug!("router: no service has {cluster}");
-                self.response_edits = PendingResponseEdits::new(&response_headers, &request);
-                let reply = LocalReply {
-                    status: 503,
-                    headers: &[],
-                    body: b"",
-                    details: UNKNOWN_SERVICE_DETAILS,
-                    grpc_status: None,
-                };
-                if let Err(status) = host::send_local_reply(reply) {
-                    log::warn!("router: cannot answer 503 for {cluster}: {status:?}");
-                }
-                Action::Pause
             }
         }
     }
@@ -237,15 +182,7 @@ impl HttpContext for RouterStream {
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let _in = in_callback("on_http_response_headers");
-        if let Some(edits) = &self.response_edits {
-            edits.apply();
-        }
-        if !self.cors_headers.is_empty() {
-            let response = HeaderMap::response();
-            for (name, value) in &self.cors_headers {
-                response.set(name, value);
-            }
-        }
+        self.on_response_headers(&mut ProxyWasm);
         Action::Continue
     }
 
@@ -259,20 +196,111 @@ impl HttpContext for RouterStream {
     }
 }
 
+/// What routing did with a request.
+#[derive(Debug)]
+enum Routed {
+    /// Sent on to Envoy's router, with the route's fault to inject, if any.
+    Forwarded { fault: Option<FaultPolicy> },
+    /// Answered here (`Pause`), or left to Envoy's 404 (`Continue`).
+    NotForwarded(Action),
+}
+
+/// The stream logic, over any host (Envoy's, or the fake in the tests).
 impl RouterStream {
-    fn forward(&mut self, forward: &ForwardTo, request: &host::RequestHeaders) {
-        apply_request_operations(&forward.headers, request);
+    /// Routes the request: names its cluster and edits it, or answers it. Mirrors and faults,
+    /// which need the host's timers and HTTP calls, are the caller's.
+    fn on_request_headers(&mut self, host: &mut impl StreamHost) -> Routed {
+        // Only the VirtualService may choose the cluster or steer Envoy's router; only headers
+        // actually present cost a removal call.
+        let mut request = host.request();
+        host::crash_switch::panic_if_asked(&request);
+        let untrusted: Vec<&str> = [CLUSTER_HEADER]
+            .iter()
+            .chain(&ROUTER_CONTROL_HEADERS)
+            .copied()
+            .filter(|name| request.header(name).is_some())
+            .collect();
+        if !untrusted.is_empty() {
+            let mut headers = host.header_map(HeaderMapKind::Request);
+            for header in untrusted {
+                headers.remove_header(header);
+            }
+            drop(headers);
+            request = host.request();
+        }
+        let Some(table) = self.table.clone() else {
+            return Routed::NotForwarded(Action::Continue);
+        };
+        match table.select(&request, &mut host::random::next_u64) {
+            Decision::Forward(forward) => {
+                self.forward(host, &forward, &request);
+                Routed::Forwarded {
+                    fault: forward.fault.cloned(),
+                }
+            }
+            Decision::Respond(response) => {
+                // Envoy's router applies the route's response headers to its own answers; the
+                // local reply passes through this module's `on_http_response_headers`.
+                self.response_edits =
+                    PendingResponseEdits::new(&response.response_headers, &request);
+                let headers: Vec<(&str, &str)> = response
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (*name, value.as_str()))
+                    .collect();
+                let reply = LocalReply {
+                    status: u32::from(response.status),
+                    headers: &headers,
+                    body: &response.body,
+                    details: "",
+                    grpc_status: None,
+                };
+                if let Err(status) = host.send_local_reply(reply) {
+                    log::warn!("router: cannot answer the request: {status:?}");
+                }
+                Routed::NotForwarded(Action::Pause)
+            }
+            Decision::NoRoute => Routed::NotForwarded(Action::Continue),
+            Decision::UnknownService {
+                cluster,
+                response_headers,
+            } => {
+                log::debug!("router: no service has {cluster}");
+                self.response_edits = PendingResponseEdits::new(&response_headers, &request);
+                let reply = LocalReply {
+                    status: 503,
+                    headers: &[],
+                    body: b"",
+                    details: UNKNOWN_SERVICE_DETAILS,
+                    grpc_status: None,
+                };
+                if let Err(status) = host.send_local_reply(reply) {
+                    log::warn!("router: cannot answer 503 for {cluster}: {status:?}");
+                }
+                Routed::NotForwarded(Action::Pause)
+            }
+        }
+    }
+
+    fn forward(
+        &mut self,
+        host: &mut impl StreamHost,
+        forward: &ForwardTo,
+        request: &impl RequestView,
+    ) {
+        apply_request_operations(host, &forward.headers, request);
         self.response_edits = PendingResponseEdits::new(&forward.headers, request);
-        let headers = HeaderMap::request();
+        let mut headers = host.header_map(HeaderMapKind::Request);
         if let Some(path) = &forward.path {
-            headers.set(":path", path);
+            headers.set_header(":path", path);
         }
         if let Some(authority) = forward.authority {
-            headers.set(":authority", authority);
+            headers.set_header(":authority", authority);
         }
         for (name, value) in forward.router_headers {
-            headers.set(name, value);
+            headers.set_header(name, value);
         }
+        drop(headers);
         if !forward.mirrors.is_empty() {
             let max_body_bytes = self
                 .table
@@ -284,19 +312,33 @@ impl RouterStream {
                     .iter()
                     .map(|cluster| cluster.to_string())
                     .collect(),
-                headers.all(),
+                host.request_headers(),
                 forward.mirror_timeout,
                 max_body_bytes,
             ));
         }
         self.cors_headers.clone_from(&forward.cors_headers);
-        headers.set(CLUSTER_HEADER, forward.cluster);
+        host.header_map(HeaderMapKind::Request)
+            .set_header(CLUSTER_HEADER, forward.cluster);
         // Envoy matches its `cluster_header` route again; explicit where the host offers it.
-        host::clear_route_cache();
+        host.clear_route_cache();
         // Published for the modules after this one (the metrics module's route labels).
-        host::properties::set_string(route_properties::ROUTE_NAME, forward.route_name);
-        host::properties::set_string(route_properties::VIRTUAL_SERVICE, forward.virtual_service);
-        host::properties::set_string(route_properties::CLUSTER, forward.cluster);
+        host.set_property(route_properties::ROUTE_NAME, forward.route_name);
+        host.set_property(route_properties::VIRTUAL_SERVICE, forward.virtual_service);
+        host.set_property(route_properties::CLUSTER, forward.cluster);
+    }
+
+    /// The route's response headers, then its CORS headers.
+    fn on_response_headers(&mut self, host: &mut impl StreamHost) {
+        if let Some(edits) = &self.response_edits {
+            edits.apply(host);
+        }
+        if !self.cors_headers.is_empty() {
+            let mut response = host.header_map(HeaderMapKind::Response);
+            for (name, value) in &self.cors_headers {
+                response.set_header(name, value);
+            }
+        }
     }
 
     fn send_mirror(&mut self, trailers: &[(String, String)]) {
@@ -305,3 +347,6 @@ impl RouterStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

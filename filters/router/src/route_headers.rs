@@ -6,10 +6,15 @@ use engine::headers::{apply, HeaderOperations, TemplateInput};
 use engine::request::HeaderList;
 use engine::router::RouteHeaders;
 use engine::RequestView;
+use host::{HeaderMapKind, StreamHost};
 
 /// Applies the request operations of `headers`, in order, to the current request.
-pub fn apply_request_operations(headers: &[&RouteHeaders; 2], request: &impl RequestView) {
-    let attributes = host::EnvoyAttributes::new();
+pub fn apply_request_operations(
+    host: &mut impl StreamHost,
+    headers: &[&RouteHeaders; 2],
+    request: &impl RequestView,
+) {
+    let attributes = host.attributes();
     let input = TemplateInput {
         request,
         response: None,
@@ -20,7 +25,7 @@ pub fn apply_request_operations(headers: &[&RouteHeaders; 2], request: &impl Req
         route_headers.request.edits(&input, &mut edits);
     }
     if !edits.is_empty() {
-        apply(&edits, &mut host::HeaderMap::request());
+        apply(&edits, &mut host.header_map(HeaderMapKind::Request));
     }
 }
 
@@ -57,9 +62,9 @@ impl PendingResponseEdits {
     }
 
     /// Applies the operations to the current response.
-    pub fn apply(&self) {
-        let response = host::ResponseHeaders::new();
-        let attributes = host::EnvoyAttributes::new();
+    pub fn apply(&self, host: &mut impl StreamHost) {
+        let response = host.response();
+        let attributes = host.attributes();
         let input = TemplateInput {
             request: &self.request,
             response: Some(&response),
@@ -69,6 +74,6 @@ impl PendingResponseEdits {
         for operations in &self.operations {
             operations.edits(&input, &mut edits);
         }
-        apply(&edits, &mut host::HeaderMap::response());
+        apply(&edits, &mut host.header_map(HeaderMapKind::Response));
     }
 }

@@ -1,0 +1,201 @@
+//! The module's stream logic on the fake host: the headers, replies and properties Envoy
+//! would get, without Envoy.
+
+// Tests stop at the first surprise.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::rc::Rc;
+
+use engine::request::HeaderList;
+use engine::route_properties;
+use engine::router::{RouteTable, CLUSTER_HEADER, UNKNOWN_SERVICE_DETAILS};
+use engine::RequestView;
+use host::FakeHost;
+use proxy_wasm::types::Action;
+
+use super::{Routed, RouterStream};
+
+const CONFIG: &str = r#"{
+  "gateway": "istio-system/gw",
+  "servicePorts": {"reviews.default.svc.cluster.local": [9080]},
+  "virtualServices": [{"name": "bookinfo", "namespace": "default", "spec": {
+    "hosts": ["*"], "gateways": ["istio-system/gw"],
+    "http": [
+      {"name": "old", "match": [{"uri": {"prefix": "/old/"}}],
+       "redirect": {"uri": "/new/"},
+       "headers": {"response": {"set": {"strict-transport-security": "max-age=1"}}}},
+      {"name": "details", "match": [{"uri": {"prefix": "/details"}}],
+       "route": [{"destination": {"host": "details", "port": {"number": 9080}}}]},
+      {"name": "reviews", "match": [{"uri": {"prefix": "/api/"}}],
+       "rewrite": {"uri": "/"},
+       "timeout": "2s",
+       "corsPolicy": {"allowOrigins": [{"exact": "https://app.example"}]},
+       "headers": {"request": {"set": {"x-via": "gateway"}},
+                   "response": {"set": {"x-served-for": "%REQ(end-user)%"}}},
+       "route": [{"destination": {"host": "reviews", "subset": "v1"}}]}
+    ]}}]
+}"#;
+
+fn stream() -> RouterStream {
+    RouterStream {
+        root_id: 1,
+        stream_id: 2,
+        table: Some(Rc::new(RouteTable::from_json(CONFIG.as_bytes()).unwrap())),
+        faults: None,
+        mirror_stats: None,
+        mirror: None,
+        cors_headers: Vec::new(),
+        response_edits: None,
+    }
+}
+
+fn ok() -> HeaderList {
+    HeaderList::default().with(":status", "200")
+}
+
+const REVIEWS: &str = "outbound|9080|v1|reviews.default.svc.cluster.local";
+
+#[test]
+fn a_forwarded_request_names_its_cluster_and_asks_envoy_to_route_again() {
+    let mut stream = stream();
+    let mut host = FakeHost::new(HeaderList::get("shop", "/api/reviews/1"));
+    assert!(matches!(
+        stream.on_request_headers(&mut host),
+        Routed::Forwarded { fault: None }
+    ));
+    assert_eq!(
+        host.request.header(CLUSTER_HEADER).as_deref(),
+        Some(REVIEWS)
+    );
+    assert_eq!(host.request.header(":path").as_deref(), Some("/reviews/1"));
+    assert_eq!(host.request.header("x-via").as_deref(), Some("gateway"));
+    assert_eq!(
+        host.request
+            .header("x-envoy-upstream-rq-timeout-ms")
+            .as_deref(),
+        Some("2000")
+    );
+    assert_eq!(host.route_cache_clears, 1);
+    assert_eq!(
+        host.properties,
+        [
+            (
+                route_properties::ROUTE_NAME.to_string(),
+                "reviews".to_string()
+            ),
+            (
+                route_properties::VIRTUAL_SERVICE.to_string(),
+                "default/bookinfo".to_string()
+            ),
+            (route_properties::CLUSTER.to_string(), REVIEWS.to_string()),
+        ]
+    );
+    assert!(host.local_replies.is_empty());
+}
+
+/// A client's own `x-route-cluster` and router-control headers never reach Envoy's router,
+/// whether or not a route matches.
+#[test]
+fn a_client_cannot_choose_the_cluster_or_steer_envoy() {
+    let mut stream = stream();
+    let mut host = FakeHost::new(
+        HeaderList::get("shop", "/nothing")
+            .with(
+                CLUSTER_HEADER,
+                "outbound|80||secret.default.svc.cluster.local",
+            )
+            .with("x-envoy-upstream-rq-timeout-ms", "1"),
+    );
+    assert!(matches!(
+        stream.on_request_headers(&mut host),
+        Routed::NotForwarded(Action::Continue)
+    ));
+    assert_eq!(host.request.header(CLUSTER_HEADER), None);
+    assert_eq!(host.request.header("x-envoy-upstream-rq-timeout-ms"), None);
+    assert_eq!(host.route_cache_clears, 0);
+}
+
+/// The route's response operations read the request as it arrived; Envoy hides it by the
+/// response, so a shell that read it then would send an empty `x-served-for`.
+#[test]
+fn route_response_headers_and_cors_apply_to_the_upstream_response() {
+    let mut stream = stream();
+    let mut host = FakeHost::new(
+        HeaderList::get("shop", "/api/reviews")
+            .with("end-user", "jason")
+            .with("origin", "https://app.example"),
+    );
+    stream.on_request_headers(&mut host);
+    host.respond(ok());
+    stream.on_response_headers(&mut host);
+    assert_eq!(
+        host.response.header("x-served-for").as_deref(),
+        Some("jason")
+    );
+    assert_eq!(
+        host.response
+            .header("access-control-allow-origin")
+            .as_deref(),
+        Some("https://app.example")
+    );
+}
+
+/// A redirect (Istio's `uri` replaces the whole path) is answered here, and the route's response headers apply to that answer when it
+/// passes back through the module, as Envoy's router applies them to its own redirects.
+#[test]
+fn a_redirect_is_a_local_reply_that_gets_the_route_response_headers() {
+    let mut stream = stream();
+    let mut host = FakeHost::new(HeaderList::get("shop", "/old/page"));
+    assert!(matches!(
+        stream.on_request_headers(&mut host),
+        Routed::NotForwarded(Action::Pause)
+    ));
+    let [reply] = host.local_replies.as_slice() else {
+        panic!("one local reply: {:?}", host.local_replies);
+    };
+    assert_eq!(reply.status, 301);
+    assert_eq!(
+        reply.headers,
+        [("location".to_string(), "http://shop/new/".to_string())]
+    );
+    assert_eq!(host.request.header(CLUSTER_HEADER), None);
+    host.respond(HeaderList::default().with(":status", "301"));
+    stream.on_response_headers(&mut host);
+    assert_eq!(
+        host.response.header("strict-transport-security").as_deref(),
+        Some("max-age=1")
+    );
+}
+
+#[test]
+fn a_service_the_registry_lacks_gets_a_503_with_the_modules_details() {
+    let mut stream = stream();
+    let mut host = FakeHost::new(HeaderList::get("shop", "/details"));
+    assert!(matches!(
+        stream.on_request_headers(&mut host),
+        Routed::NotForwarded(Action::Pause)
+    ));
+    let [reply] = host.local_replies.as_slice() else {
+        panic!("one local reply: {:?}", host.local_replies);
+    };
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.details, UNKNOWN_SERVICE_DETAILS);
+    assert!(reply.body.is_empty());
+    assert_eq!(host.request.header(CLUSTER_HEADER), None);
+}
+
+#[test]
+fn no_route_leaves_the_request_to_envoys_404() {
+    let mut stream = stream();
+    let mut host = FakeHost::new(HeaderList::get("shop", "/nothing"));
+    assert!(matches!(
+        stream.on_request_headers(&mut host),
+        Routed::NotForwarded(Action::Continue)
+    ));
+    assert_eq!(host.request.header(CLUSTER_HEADER), None);
+    assert!(host.local_replies.is_empty());
+    assert!(host.properties.is_empty());
+    host.respond(HeaderList::default().with(":status", "404"));
+    stream.on_response_headers(&mut host);
+    assert_eq!(host.response.header("x-served-for"), None);
+}
