@@ -8,63 +8,47 @@
 use std::rc::Rc;
 
 use engine::fault::FaultRules;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType};
+use engine::ConfigError;
+use host::{FaultInjection, Module};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
 
-use host::FaultInjection;
+/// The fault module: its rules, and the runtime that holds delayed streams and counts faults.
+struct Fault;
 
-const MODULE: &str = "fault";
+impl Module for Fault {
+    const NAME: &'static str = "fault";
+    type Config = FaultRules;
+    type Shared = FaultInjection;
+    type Stream = FaultStream;
 
-proxy_wasm::main! {{
-    host::start_module(MODULE);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(FaultRoot::default()) });
-}}
+    fn compile(bytes: &[u8]) -> Result<FaultRules, ConfigError> {
+        FaultRules::from_json(bytes)
+    }
 
-#[derive(Default)]
-struct FaultRoot {
-    rules: Option<Rc<FaultRules>>,
-    runtime: Option<Rc<FaultInjection>>,
+    fn start() -> Result<FaultInjection, String> {
+        FaultInjection::start("fault")
+    }
+
+    fn on_tick(runtime: &FaultInjection) {
+        runtime.on_tick();
+    }
+
+    fn stream(
+        rules: Option<Rc<FaultRules>>,
+        runtime: Option<Rc<FaultInjection>>,
+        _root_id: u32,
+        stream_id: u32,
+    ) -> FaultStream {
+        FaultStream {
+            id: stream_id,
+            rules,
+            runtime,
+        }
+    }
 }
 
-impl Context for FaultRoot {}
-
-impl RootContext for FaultRoot {
-    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let _in = host::in_callback("on_configure");
-        if !host::configure(MODULE, &mut self.rules, FaultRules::from_json) {
-            return false;
-        }
-        if self.runtime.is_none() {
-            match FaultInjection::start("fault") {
-                Ok(runtime) => self.runtime = Some(Rc::new(runtime)),
-                Err(error) => {
-                    log::error!("fault: {error}");
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    fn on_tick(&mut self) {
-        let _in = host::in_callback("on_tick");
-        if let Some(runtime) = &self.runtime {
-            runtime.on_tick();
-        }
-    }
-
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(FaultStream {
-            id: context_id,
-            rules: self.rules.clone(),
-            runtime: self.runtime.clone(),
-        }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-}
+host::module_main!(Fault);
 
 struct FaultStream {
     id: u32,

@@ -9,41 +9,42 @@
 use std::rc::Rc;
 
 use engine::headers::{apply, HeaderRules, RememberedRequest, TemplateInput};
-use host::{HeaderMapKind, ProxyWasm, StreamHost};
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType};
+use engine::ConfigError;
+use host::{HeaderMapKind, Module, ProxyWasm, StreamHost};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
 
-const MODULE: &str = "headers";
+/// The header module: its rules are the whole configuration.
+struct Headers;
 
-proxy_wasm::main! {{
-    host::start_module(MODULE);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(HeadersRoot::default()) });
-}}
+impl Module for Headers {
+    const NAME: &'static str = "headers";
+    type Config = HeaderRules;
+    type Shared = ();
+    type Stream = HeadersStream;
 
-#[derive(Default)]
-struct HeadersRoot {
-    rules: Option<Rc<HeaderRules>>,
-}
-
-impl Context for HeadersRoot {}
-
-impl RootContext for HeadersRoot {
-    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let _in = host::in_callback("on_configure");
-        host::configure(MODULE, &mut self.rules, HeaderRules::from_json)
+    fn compile(bytes: &[u8]) -> Result<HeaderRules, ConfigError> {
+        HeaderRules::from_json(bytes)
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(HeadersStream {
-            rules: self.rules.clone(),
+    fn start() -> Result<(), String> {
+        Ok(())
+    }
+
+    fn stream(
+        rules: Option<Rc<HeaderRules>>,
+        _shared: Option<Rc<()>>,
+        _root_id: u32,
+        _stream_id: u32,
+    ) -> HeadersStream {
+        HeadersStream {
+            rules,
             remembered: None,
-        }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        }
     }
 }
+
+host::module_main!(Headers);
 
 struct HeadersStream {
     rules: Option<Rc<HeaderRules>>,

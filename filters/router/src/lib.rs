@@ -20,95 +20,78 @@ use engine::router::{
     Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS,
     UNKNOWN_SERVICE_DETAILS,
 };
-use engine::RequestView;
+use engine::{ConfigError, RequestView};
 use host::health::ModuleHealth;
-use host::{in_callback, FaultInjection, HeaderMapKind, LocalReply, ProxyWasm, StreamHost};
+use host::{in_callback, FaultInjection, HeaderMapKind, LocalReply, Module, ProxyWasm, StreamHost};
 use mirror::PendingMirror;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
 use route_headers::{apply_request_operations, PendingResponseEdits};
 use stats::MirrorStats;
 
-const MODULE: &str = "router";
+/// The router module: the compiled VirtualServices, and for the whole VM the runtime of
+/// VirtualService `fault`s (stats under `router.fault.*`) and the mirror counters.
+struct Router;
 
-proxy_wasm::main! {{
-    host::start_module(MODULE);
-    proxy_wasm::set_root_context(|root_id| -> Box<dyn RootContext> {
-        Box::new(RouterRoot { root_id, table: None, faults: None, mirror_stats: None })
-    });
-}}
-
-struct RouterRoot {
-    root_id: u32,
-    table: Option<Rc<RouteTable>>,
-    /// VirtualService `fault`s in flight; stats under `router.fault.*`.
-    faults: Option<Rc<FaultInjection>>,
-    mirror_stats: Option<Rc<MirrorStats>>,
+/// What every stream of a VM shares besides the route table.
+struct RouterShared {
+    faults: Rc<FaultInjection>,
+    mirror_stats: Rc<MirrorStats>,
 }
 
-/// Mirror answers arrive here and are ignored.
-impl Context for RouterRoot {}
+impl Module for Router {
+    const NAME: &'static str = "router";
+    type Config = RouteTable;
+    type Shared = RouterShared;
+    type Stream = RouterStream;
 
-impl RootContext for RouterRoot {
-    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let _in = in_callback("on_configure");
-        if !host::configure(MODULE, &mut self.table, RouteTable::from_json) {
-            return false;
-        }
-        for warning in self.table.iter().flat_map(|table| table.warnings()) {
+    fn compile(bytes: &[u8]) -> Result<RouteTable, ConfigError> {
+        RouteTable::from_json(bytes)
+    }
+
+    fn configured(table: &RouteTable) {
+        for warning in table.warnings() {
             log::warn!("router: {warning}");
         }
-        if let Some(table) = &self.table {
-            ModuleHealth::of(MODULE).set_gauge(
-                "routes",
-                u64::try_from(table.route_count()).unwrap_or(u64::MAX),
-            );
-        }
-        if self.mirror_stats.is_none() {
-            match MirrorStats::define() {
-                Ok(stats) => self.mirror_stats = Some(Rc::new(stats)),
-                Err(error) => {
-                    log::error!("router: {error}");
-                    return false;
-                }
-            }
-        }
-        if self.faults.is_none() {
-            match FaultInjection::start("router.fault") {
-                Ok(faults) => self.faults = Some(Rc::new(faults)),
-                Err(error) => {
-                    log::error!("router: {error}");
-                    return false;
-                }
-            }
-        }
-        true
+        ModuleHealth::of(Self::NAME).set_gauge(
+            "routes",
+            u64::try_from(table.route_count()).unwrap_or(u64::MAX),
+        );
     }
 
-    fn on_tick(&mut self) {
-        let _in = in_callback("on_tick");
-        if let Some(faults) = &self.faults {
-            faults.on_tick();
-        }
+    fn start() -> Result<RouterShared, String> {
+        let mirror_stats = Rc::new(MirrorStats::define()?);
+        let faults = Rc::new(FaultInjection::start("router.fault")?);
+        Ok(RouterShared {
+            faults,
+            mirror_stats,
+        })
     }
 
-    fn create_http_context(&self, stream_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(RouterStream {
-            root_id: self.root_id,
+    fn on_tick(shared: &RouterShared) {
+        shared.faults.on_tick();
+    }
+
+    fn stream(
+        table: Option<Rc<RouteTable>>,
+        shared: Option<Rc<RouterShared>>,
+        root_id: u32,
+        stream_id: u32,
+    ) -> RouterStream {
+        RouterStream {
+            root_id,
             stream_id,
-            table: self.table.clone(),
-            faults: self.faults.clone(),
-            mirror_stats: self.mirror_stats.clone(),
+            table,
+            faults: shared.as_ref().map(|shared| shared.faults.clone()),
+            mirror_stats: shared.as_ref().map(|shared| shared.mirror_stats.clone()),
             mirror: None,
             cors_headers: Vec::new(),
             response_edits: None,
-        }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+        }
     }
 }
+
+host::module_main!(Router);
 
 struct RouterStream {
     root_id: u32,
