@@ -1,7 +1,7 @@
 //! The contract between the engine and a host: what the engine reads of a stream (the request,
 //! the response, Envoy's attributes) and how its header edits are written back. The proxy-wasm
 //! shell (`filters/host`) implements these traits over host calls; tests, benchmarks and tools
-//! implement them over memory ([`crate::request::HeaderList`]).
+//! implement them over memory (`request::HeaderList`).
 
 use std::borrow::Cow;
 

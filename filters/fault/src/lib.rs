@@ -57,12 +57,10 @@ struct FaultStream {
 }
 
 impl FaultStream {
-    /// While delayed, the body and trailers wait too, so they cannot push the request on.
     fn hold_while_delayed(&self) -> Action {
-        match &self.runtime {
-            Some(runtime) if runtime.is_delayed(self.id) => Action::Pause,
-            _ => Action::Continue,
-        }
+        self.runtime.as_ref().map_or(Action::Continue, |runtime| {
+            runtime.hold_while_delayed(self.id)
+        })
     }
 }
 

@@ -137,8 +137,19 @@ impl FaultInjection {
         }
     }
 
+    /// Whether stream `id` is held by a delay.
     pub fn is_delayed(&self, id: u32) -> bool {
         self.timers.borrow().is_waiting(id)
+    }
+
+    /// What a body or trailers callback of stream `id` answers: while the stream is delayed
+    /// they wait too, so they cannot push the request on.
+    pub fn hold_while_delayed(&self, id: u32) -> Action {
+        if self.is_delayed(id) {
+            Action::Pause
+        } else {
+            Action::Continue
+        }
     }
 
     /// Stream `id` is over: nothing may resume it, and its slot is free.

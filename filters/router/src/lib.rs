@@ -117,12 +117,10 @@ impl Context for RouterStream {
 }
 
 impl RouterStream {
-    /// While a fault delays the request, its body and trailers wait too.
     fn hold_while_delayed(&self) -> Action {
-        match &self.faults {
-            Some(faults) if faults.is_delayed(self.stream_id) => Action::Pause,
-            _ => Action::Continue,
-        }
+        self.faults.as_ref().map_or(Action::Continue, |faults| {
+            faults.hold_while_delayed(self.stream_id)
+        })
     }
 }
 
