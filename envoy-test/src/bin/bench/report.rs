@@ -40,6 +40,8 @@ struct Summary {
     p999: f64,
     failures: u64,
     requests: u64,
+    /// Envoy CPU µs per request (NaN when not measured).
+    cpu: f64,
 }
 
 fn summarise(samples: &[Sample]) -> Summary {
@@ -51,6 +53,12 @@ fn summarise(samples: &[Sample]) -> Summary {
         p999: of(|s| s.p999_us),
         failures: samples.iter().map(|s| s.failures).sum(),
         requests: samples.iter().map(|s| s.requests).sum(),
+        cpu: median(
+            &samples
+                .iter()
+                .filter_map(|s| s.cpu_us_per_request)
+                .collect::<Vec<_>>(),
+        ),
     }
 }
 
@@ -362,21 +370,27 @@ impl Report {
 
     fn comparison_table(&self, md: &mut String, measured: &Measured) {
         let reference = reference_role(measured);
+        let has_floor = measured.variants.iter().any(|(_, r)| *r == Role::Floor);
         let _ = writeln!(md, "### {}\n", measured.title);
         let _ = writeln!(
             md,
-            "| protocol | variant | RPS | RPS per round | p50 µs | p99 µs | p99.9 µs | vs {} | worker µs/request vs {} | failed |",
+            "| protocol | variant | RPS | RPS per round | CPU µs/request | {}p50 µs | p99 µs | p99.9 µs | vs {} | worker µs/request vs {} | failed |",
+            if has_floor { "CPU µs over no-op | " } else { "" },
             reference.label(),
             reference.label()
         );
         let _ = writeln!(
             md,
-            "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+            "| --- | --- | ---: | --- | ---: | {}---: | ---: | ---: | ---: | ---: | ---: |",
+            if has_floor { "---: | " } else { "" }
         );
         for (protocol, per_variant) in &measured.samples {
             let reference_rps = measured
                 .samples(*protocol, reference)
                 .map(|s| summarise(s).rps);
+            let floor_cpu = measured
+                .samples(*protocol, Role::Floor)
+                .map(|s| summarise(s).cpu);
             for ((label, _), samples) in measured.variants.iter().zip(per_variant) {
                 let summary = summarise(samples);
                 let rounds: Vec<String> = samples.iter().map(|s| format!("{:.0}", s.rps)).collect();
@@ -387,12 +401,18 @@ impl Report {
                 let added = reference_rps
                     .map(|r| format!("{:+.1}", (1.0 / summary.rps - 1.0 / r) * 1e6))
                     .unwrap_or_default();
+                let over_floor = match floor_cpu {
+                    Some(floor) if has_floor => format!("{} | ", signed(summary.cpu - floor)),
+                    _ if has_floor => "– | ".to_owned(),
+                    _ => String::new(),
+                };
                 let _ = writeln!(
                     md,
-                    "| {} | {label} | {:.0} | {} | {:.0} | {:.0} | {:.0} | {ratio} | {added} | {}/{} |",
+                    "| {} | {label} | {:.0} | {} | {} | {over_floor}{:.0} | {:.0} | {:.0} | {ratio} | {added} | {}/{} |",
                     protocol.label(),
                     summary.rps,
                     rounds.join(", "),
+                    unsigned(summary.cpu),
                     summary.p50,
                     summary.p99,
                     summary.p999,
@@ -648,6 +668,23 @@ const WHY_MEMORY: &str = "VM memory: the parsed JSON config and its typed form a
      while compiling, and wasm linear memory never shrinks, so that peak stays; each route also \
      keeps its own strings (names, cluster) and match structures. A regex route builds its own \
      matcher on first use, which adds memory as traffic reaches more routes.";
+
+/// A CPU figure, or `–` when the run did not measure it.
+fn unsigned(us: f64) -> String {
+    if us.is_nan() {
+        "–".into()
+    } else {
+        format!("{us:.1}")
+    }
+}
+
+fn signed(us: f64) -> String {
+    if us.is_nan() {
+        "–".into()
+    } else {
+        format!("{us:+.1}")
+    }
+}
 
 fn protocol_slug(protocol: Protocol) -> &'static str {
     match protocol {
