@@ -13,12 +13,20 @@ use proxy_wasm::types::{Action, ContextType};
 
 use host::FaultInjection;
 
-const MODULE: &str = "fault";
+/// The module's name: its log prefix, its stats prefix and its `root_id` in the suite build.
+pub const MODULE: &str = "fault";
 
+// The module's own `.wasm`; the suite build (`filters/suite`) links this crate without it.
+#[cfg(feature = "entry")]
 proxy_wasm::main! {{
     host::start_module(MODULE);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(FaultRoot::default()) });
+    proxy_wasm::set_root_context(root);
 }}
+
+/// The module's root context for the plugin whose root context is `context_id`.
+pub fn root(_context_id: u32) -> Box<dyn RootContext> {
+    Box::new(FaultRoot::default())
+}
 
 #[derive(Default)]
 struct FaultRoot {

@@ -12,12 +12,20 @@ use engine::headers::{apply, HeaderRules, RememberedRequest, TemplateInput};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
-const MODULE: &str = "headers";
+/// The module's name: its log prefix, its stats prefix and its `root_id` in the suite build.
+pub const MODULE: &str = "headers";
 
+// The module's own `.wasm`; the suite build (`filters/suite`) links this crate without it.
+#[cfg(feature = "entry")]
 proxy_wasm::main! {{
     host::start_module(MODULE);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(HeadersRoot::default()) });
+    proxy_wasm::set_root_context(root);
 }}
+
+/// The module's root context for the plugin whose root context is `context_id`.
+pub fn root(_context_id: u32) -> Box<dyn RootContext> {
+    Box::new(HeadersRoot::default())
+}
 
 #[derive(Default)]
 struct HeadersRoot {

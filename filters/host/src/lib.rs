@@ -32,7 +32,7 @@ pub use fault_injection::FaultInjection;
 pub use header_map::HeaderMap;
 pub use http_call::{dispatch_as_root, HttpCallMessage, NotSent};
 pub use local_reply::{send_local_reply, LocalReply};
-pub use logging::{in_callback, start_module, CallbackGuard};
+pub use logging::{in_callback, in_module, start_module, CallbackGuard, ModuleGuard};
 pub use metrics::{Counter, Gauge};
 pub use plugin_config::configure;
 pub use request_body::{request_body, request_trailers};

@@ -26,14 +26,25 @@ use proxy_wasm::types::{Action, ContextType};
 use route_headers::{apply_request_operations, PendingResponseEdits};
 use stats::MirrorStats;
 
-const MODULE: &str = "router";
+/// The module's name: its log prefix, its stats prefix and its `root_id` in the suite build.
+pub const MODULE: &str = "router";
 
+// The module's own `.wasm`; the suite build (`filters/suite`) links this crate without it.
+#[cfg(feature = "entry")]
 proxy_wasm::main! {{
     host::start_module(MODULE);
-    proxy_wasm::set_root_context(|root_id| -> Box<dyn RootContext> {
-        Box::new(RouterRoot { root_id, table: None, faults: None, mirror_stats: None })
-    });
+    proxy_wasm::set_root_context(root);
 }}
+
+/// The module's root context for the plugin whose root context is `context_id`.
+pub fn root(context_id: u32) -> Box<dyn RootContext> {
+    Box::new(RouterRoot {
+        root_id: context_id,
+        table: None,
+        faults: None,
+        mirror_stats: None,
+    })
+}
 
 struct RouterRoot {
     root_id: u32,
