@@ -431,10 +431,7 @@ impl Report {
              that of the one before it, so the lines add up to the router's cost over no filter \
              at all. The probes are the no-op filter (`bench/floor`) making the router's own \
              host calls with the router's values; what is left after them is the router's own \
-             work in the VM (header map decoding, matching, the decision, its allocations) and \
-             the host calls only the router makes (the four `x-envoy-*` retry headers of \
-             Istio's default retry policy, which Envoy's router then parses, and the response \
-             callbacks).\n",
+             work in the VM (header map decoding, matching, the decision, its allocations).\n",
             measured.title
         );
         let steps = [
@@ -443,6 +440,7 @@ impl Report {
             (Role::Probe, "no-op + read header map", "reading the request header map once"),
             (Role::Probe, "… + set x-route-cluster", "writing `x-route-cluster`, clearing the route cache, Envoy selecting the `cluster_header` route again (and the early header mutation of the router's listener)"),
             (Role::Probe, "… + 3 properties", "publishing the three route properties"),
+            (Role::Probe, "… + 4 retry headers", "the four `x-envoy-*` headers of Istio's default retry policy (Envoy's router parses them and keeps a retry state)"),
             (Role::Module, "", "the rest of the router"),
         ];
         let _ = writeln!(
