@@ -8,7 +8,9 @@
 //! - `read_headers`: read the request header map once (the router's one read);
 //! - `set_header`: write `x-route-cluster` and clear Envoy's route cache, so Envoy selects the
 //!   route again (the router's one write on a plain forward);
-//! - `properties`: publish three filter-state properties (route, VirtualService, cluster).
+//! - `properties`: publish three filter-state properties (route, VirtualService, cluster);
+//! - `retry_headers`: set the four `x-envoy-*` headers of Istio's default retry policy, as the
+//!   router does for a route without `retries`.
 //!
 //! The config is a comma-separated list of those words, e.g. `read_headers,set_header`;
 //! `none` (or any other word) switches nothing on.
@@ -29,6 +31,7 @@ struct Steps {
     read_headers: bool,
     set_header: bool,
     properties: bool,
+    retry_headers: bool,
 }
 
 impl Steps {
@@ -39,6 +42,7 @@ impl Steps {
                 "read_headers" => steps.read_headers = true,
                 "set_header" => steps.set_header = true,
                 "properties" => steps.properties = true,
+                "retry_headers" => steps.retry_headers = true,
                 _ => {}
             }
         }
@@ -89,6 +93,17 @@ impl HttpContext for FloorStream {
             if headers.is_empty() {
                 return Action::Continue;
             }
+        }
+        if steps.retry_headers {
+            // The router's values for Istio's default policy (engine::router::upstream_policy).
+            let headers = host::HeaderMap::request();
+            headers.set("x-envoy-max-retries", "2");
+            headers.set(
+                "x-envoy-retry-on",
+                "connect-failure,refused-stream,retriable-status-codes",
+            );
+            headers.set("x-envoy-retry-grpc-on", "unavailable,cancelled");
+            headers.set("x-envoy-retriable-status-codes", "503");
         }
         if steps.set_header {
             host::HeaderMap::request().set("x-route-cluster", CLUSTER);

@@ -13,11 +13,14 @@ use host::{FaultInjection, Module};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
+/// The module's name: its log prefix, its stats prefix and its `root_id` in the suite build.
+pub const MODULE: &str = "fault";
+
 /// The fault module: its rules, and the runtime that holds delayed streams and counts faults.
 struct Fault;
 
 impl Module for Fault {
-    const NAME: &'static str = "fault";
+    const NAME: &'static str = MODULE;
     type Config = FaultRules;
     type Shared = FaultInjection;
     type Stream = FaultStream;

@@ -14,11 +14,14 @@ use host::{HeaderMapKind, Module, ProxyWasm, StreamHost};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 
+/// The module's name: its log prefix, its stats prefix and its `root_id` in the suite build.
+pub const MODULE: &str = "headers";
+
 /// The header module: its rules are the whole configuration.
 struct Headers;
 
 impl Module for Headers {
-    const NAME: &'static str = "headers";
+    const NAME: &'static str = MODULE;
     type Config = HeaderRules;
     type Shared = ();
     type Stream = HeadersStream;

@@ -18,6 +18,9 @@ static LOGGER: HostLogger = HostLogger;
 thread_local! {
     /// The proxy-wasm callback the module is in, for the panic log.
     static CALLBACK: Cell<&'static str> = const { Cell::new("start") };
+    /// The module whose code runs: the VM's one module, or in the suite build the module the
+    /// suite dispatched the current callback to.
+    static MODULE: Cell<&'static str> = const { Cell::new("module") };
 }
 
 impl log::Log for HostLogger {
@@ -47,10 +50,12 @@ impl log::Log for HostLogger {
 /// most host calls while the VM initialises, so the VM start is counted later, when the VM is
 /// first configured ([`crate::configure`]).
 pub fn start_module(module: &'static str) {
+    MODULE.with(|current| current.set(module));
     // A second call in one VM (tests) finds the logger set; that is fine.
     let _ = log::set_logger(&LOGGER);
     log::set_max_level(log::LevelFilter::Info);
-    std::panic::set_hook(Box::new(move |info| {
+    std::panic::set_hook(Box::new(|info| {
+        let module = MODULE.with(Cell::get);
         let callback = CALLBACK.with(Cell::get);
         let _ = abi::log(
             LogLevel::Critical,
@@ -58,6 +63,26 @@ pub fn start_module(module: &'static str) {
         );
         ModuleHealth::of(module).panicked();
     }));
+}
+
+/// Marks `module` as the one running until the guard is dropped: the suite build, which holds
+/// every module in one VM, enters the module of each root and stream context before
+/// dispatching a callback to it, so a panic is logged and counted as that module's.
+pub fn in_module(module: &'static str) -> ModuleGuard {
+    let outer = MODULE.with(|current| current.replace(module));
+    ModuleGuard { outer }
+}
+
+/// Restores the module that ran before [`in_module`].
+pub struct ModuleGuard {
+    outer: &'static str,
+}
+
+impl Drop for ModuleGuard {
+    fn drop(&mut self) {
+        let outer = self.outer;
+        MODULE.with(|current| current.set(outer));
+    }
 }
 
 /// Marks the callback the module is in until the guard is dropped, for the panic log.

@@ -1,7 +1,8 @@
 //! The root context every module repeats, written once: the logger and panic hook at VM start,
 //! the plugin configuration loaded, compiled and kept for the streams, module-wide state (stats,
 //! the fault runtime) made once per VM, the root's timer, and a stream context per request.
-//! A module declares what differs ([`Module`]) and [`module_main!`](crate::module_main) does the rest.
+//! A module declares what differs ([`Module`]); [`Root`] and [`module_main!`](crate::module_main)
+//! do the rest.
 
 use std::rc::Rc;
 
@@ -12,7 +13,7 @@ use proxy_wasm::types::ContextType;
 use crate::logging::in_callback;
 use crate::plugin_config::configure;
 
-/// What makes a module itself; [`ModuleRoot`] does the rest.
+/// What makes a module itself; [`Root`] does the rest.
 pub trait Module: 'static {
     /// The module's name: the prefix of its logs and health stats.
     const NAME: &'static str;
@@ -46,13 +47,13 @@ pub trait Module: 'static {
 }
 
 /// The root context of module `M`.
-pub struct ModuleRoot<M: Module> {
+pub struct Root<M: Module> {
     root_id: u32,
     config: Option<Rc<M::Config>>,
     shared: Option<Rc<M::Shared>>,
 }
 
-impl<M: Module> ModuleRoot<M> {
+impl<M: Module> Root<M> {
     /// The root context Envoy creates with `root_id`, not configured yet.
     pub fn new(root_id: u32) -> Self {
         Self {
@@ -64,9 +65,9 @@ impl<M: Module> ModuleRoot<M> {
 }
 
 /// HTTP call answers (mirrors) arrive here and are ignored.
-impl<M: Module> Context for ModuleRoot<M> {}
+impl<M: Module> Context for Root<M> {}
 
-impl<M: Module> RootContext for ModuleRoot<M> {
+impl<M: Module> RootContext for Root<M> {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let _in = in_callback("on_configure");
         if !configure(M::NAME, &mut self.config, M::compile) {
@@ -108,18 +109,23 @@ impl<M: Module> RootContext for ModuleRoot<M> {
     }
 }
 
-/// The module's entry point: starts the VM (logger, panic hook) and gives Envoy a
-/// [`ModuleRoot`] of `$module` for every root context. The crate must depend on `proxy-wasm`.
+/// The module's entry points: `pub fn root(context_id)`, its root context (a [`Root`] of
+/// `$module`), which the suite build (`filters/suite`) links; and, with the caller's `entry`
+/// feature, the module's own `.wasm` start (logger, panic hook, that root for every plugin).
+/// The crate must depend on `proxy-wasm`.
 #[macro_export]
 macro_rules! module_main {
     ($module:ty) => {
+        /// The module's root context for the plugin whose root context is `context_id`.
+        pub fn root(context_id: u32) -> Box<dyn proxy_wasm::traits::RootContext> {
+            Box::new($crate::Root::<$module>::new(context_id))
+        }
+
+        // The module's own `.wasm`; the suite build links this crate without it.
+        #[cfg(feature = "entry")]
         proxy_wasm::main! {{
             $crate::start_module(<$module as $crate::Module>::NAME);
-            proxy_wasm::set_root_context(
-                |root_id| -> Box<dyn proxy_wasm::traits::RootContext> {
-                    Box::new($crate::ModuleRoot::<$module>::new(root_id))
-                },
-            );
+            proxy_wasm::set_root_context(root);
         }}
     };
 }

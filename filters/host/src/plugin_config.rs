@@ -1,7 +1,7 @@
 //! Loading the plugin configuration Envoy hands to `on_configure`.
 
+use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use engine::ConfigError;
 use proxy_wasm::types::BufferType;
@@ -9,8 +9,11 @@ use proxy_wasm::types::BufferType;
 use crate::abi;
 use crate::health::ModuleHealth;
 
-/// Whether this VM has counted its start (`<module>.vm_starts`).
-static VM_START_COUNTED: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    /// The modules whose start in this VM has been counted (`<module>.vm_starts`): one in a
+    /// module's own VM, up to four in the suite build's.
+    static VM_STARTS_COUNTED: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+}
 
 /// Reads the plugin configuration, compiles it with `compile` and stores it in `current`.
 ///
@@ -21,7 +24,15 @@ pub fn configure<T>(
     current: &mut Option<Rc<T>>,
     compile: impl FnOnce(&[u8]) -> Result<T, ConfigError>,
 ) -> bool {
-    if !VM_START_COUNTED.swap(true, Ordering::Relaxed) {
+    let first_start = VM_STARTS_COUNTED.with(|counted| {
+        let mut counted = counted.borrow_mut();
+        let first = !counted.contains(&module);
+        if first {
+            counted.push(module);
+        }
+        first
+    });
+    if first_start {
         ModuleHealth::of(module).vm_started();
     }
     let bytes = match abi::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {

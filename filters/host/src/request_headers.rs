@@ -14,8 +14,11 @@ use crate::properties::get_bytes;
 /// Values are decoded losslessly ([`engine::raw_text`]): bytes that are not UTF-8 arrive as byte
 /// escapes, never as a panic.
 ///
-/// Pseudo-headers are single-valued and read one by one; other headers may repeat, and Envoy's
-/// single-value call returns only the first, so they are read once, all together, on first use.
+/// Other headers may repeat, and Envoy's single-value call returns only the first, so they are
+/// read once, all together, on first use. Pseudo-headers are single-valued: they come from that
+/// one read when it has happened (Envoy's map holds them too, and a host call per lookup costs
+/// more than the lookup: the router asks for `:path` several times per request), else each by
+/// its own host call, which is cheaper than reading the whole map for one value.
 #[derive(Default)]
 pub struct RequestHeaders {
     all: OnceCell<Vec<(String, String)>>,
@@ -53,6 +56,9 @@ impl RequestView for RequestHeaders {
 
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {
         if name.starts_with(':') {
+            if let Some(all) = self.all.get() {
+                return first_value(all, name);
+            }
             return abi::get_map_value(MapType::HttpRequestHeaders, name)
                 .ok()
                 .flatten()

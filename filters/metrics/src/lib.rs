@@ -28,12 +28,20 @@ const ADMITTED_LABEL_SETS: &str = "gateway_metrics.admitted_label_sets";
 
 const NANOS_PER_MILLI: i64 = 1_000_000;
 
-const MODULE: &str = "metrics";
+/// The module's name: its log prefix, its stats prefix and its `root_id` in the suite build.
+pub const MODULE: &str = "metrics";
 
+// The module's own `.wasm`; the suite build (`filters/suite`) links this crate without it.
+#[cfg(feature = "entry")]
 proxy_wasm::main! {{
     host::start_module(MODULE);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(MetricsRoot::default()) });
+    proxy_wasm::set_root_context(root);
 }}
+
+/// The module's root context for the plugin whose root context is `context_id`.
+pub fn root(_context_id: u32) -> Box<dyn RootContext> {
+    Box::new(MetricsRoot::default())
+}
 
 #[derive(Default)]
 struct MetricsRoot {

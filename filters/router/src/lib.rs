@@ -29,6 +29,9 @@ use proxy_wasm::types::Action;
 use route_headers::{apply_request_operations, PendingResponseEdits};
 use stats::MirrorStats;
 
+/// The module's name: its log prefix, its stats prefix and its `root_id` in the suite build.
+pub const MODULE: &str = "router";
+
 /// The router module: the compiled VirtualServices, and for the whole VM the runtime of
 /// VirtualService `fault`s (stats under `router.fault.*`) and the mirror counters.
 struct Router;
@@ -40,7 +43,7 @@ struct RouterShared {
 }
 
 impl Module for Router {
-    const NAME: &'static str = "router";
+    const NAME: &'static str = MODULE;
     type Config = RouteTable;
     type Shared = RouterShared;
     type Stream = RouterStream;

@@ -40,6 +40,8 @@ pub enum Role {
     DirectResponse,
     /// A build variant of a module (opt-level study).
     Build,
+    /// All four modules from the suite build (`dist/suite.wasm`), sharing one VM per thread.
+    Suite,
 }
 
 impl Role {
@@ -52,6 +54,7 @@ impl Role {
             Role::Probe => "probe",
             Role::DirectResponse => "direct_response",
             Role::Build => "build",
+            Role::Suite => "suite",
         }
     }
 }
@@ -254,6 +257,11 @@ pub fn all_modules(table: SyntheticTable) -> Result<Comparison, BenchError> {
             all_modules_listener("module", &table)?,
         ),
         Variant::new(
+            "all modules, suite build (one VM)",
+            Role::Suite,
+            suite_listener("suite", &table)?,
+        ),
+        Variant::new(
             "all native",
             Role::Native,
             Listener::new("native", table.native_route_config())
@@ -321,6 +329,13 @@ pub fn attribution(table: SyntheticTable) -> Result<Comparison, BenchError> {
             Listener::for_router("properties")
                 .filter(floor_filter("floor", "read_headers,set_header,properties")?),
         ),
+        probe(
+            "… + 4 retry headers",
+            Listener::for_router("retries").filter(floor_filter(
+                "floor",
+                "read_headers,retry_headers,set_header,properties",
+            )?),
+        ),
         Variant::new(
             "router module",
             Role::Module,
@@ -384,6 +399,20 @@ pub fn all_modules_listener(name: &str, table: &SyntheticTable) -> Result<Listen
         .filter(router_filter(table)?)
         .filter(fault_filter()?)
         .filter(metrics_filter()?))
+}
+
+/// The same chain as [`all_modules_listener`], every plugin from `dist/suite.wasm` with its
+/// module's `root_id`, so the four share one VM per thread.
+pub fn suite_listener(name: &str, table: &SyntheticTable) -> Result<Listener, BenchError> {
+    let suite = wasm_module("suite")?;
+    let plugin = |module: &str, config: String| {
+        WasmFilter::new(module, suite.clone(), config).root_id(module)
+    };
+    Ok(Listener::for_router(name)
+        .filter(plugin("headers", HEADERS_TEN_RULES.to_owned()))
+        .filter(plugin("router", table.virtual_service().to_string()))
+        .filter(plugin("fault", FAULT_DELAY_AND_ABORT.to_owned()))
+        .filter(plugin("metrics", "{}".to_owned())))
 }
 
 fn router_filter(table: &SyntheticTable) -> Result<WasmFilter, BenchError> {
@@ -455,6 +484,18 @@ pub fn proxy_options() -> EnvoyOptions {
     }
 }
 
+/// The Envoy of `comparison`: one listener per variant, forwarding to `sink`.
+pub async fn start(comparison: &Comparison, sink: SocketAddr) -> Result<Envoy, BenchError> {
+    let mut bootstrap = Bootstrap::new().metrics_stats_tags::<&str>(&[]);
+    for variant in &comparison.variants {
+        bootstrap = bootstrap.listener(variant.listener.clone());
+    }
+    for cluster in clusters(sink) {
+        bootstrap = bootstrap.cluster(cluster);
+    }
+    Ok(Envoy::start_with(&bootstrap, &proxy_options()).await?)
+}
+
 /// Runs `comparison` against an Envoy forwarding to `sink`.
 pub async fn measure(
     comparison: &Comparison,
@@ -463,14 +504,7 @@ pub async fn measure(
     scratch: &Path,
 ) -> Result<Measured, BenchError> {
     eprintln!("bench: {}", comparison.title);
-    let mut bootstrap = Bootstrap::new().metrics_stats_tags::<&str>(&[]);
-    for variant in &comparison.variants {
-        bootstrap = bootstrap.listener(variant.listener.clone());
-    }
-    for cluster in clusters(sink) {
-        bootstrap = bootstrap.cluster(cluster);
-    }
-    let envoy = Envoy::start_with(&bootstrap, &proxy_options()).await?;
+    let envoy = start(comparison, sink).await?;
     let urls: Vec<String> = comparison
         .variants
         .iter()

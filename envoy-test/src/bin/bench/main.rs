@@ -6,7 +6,9 @@
 //! [--render] [--only ID,ID...]`. The measurements are saved next to the report (`FILE` with
 //! `.json`); `--render` writes the report and plots again from them without measuring;
 //! `--only` runs just the comparisons with those ids (e.g. `attribution,router-prefix-10`),
-//! without the resource figures, for iterating on one cost.
+//! without the resource figures, for iterating on one cost; `--serve ID` starts that
+//! comparison's Envoy and its sink, prints the Envoy's pid and each variant's URL, and waits
+//! for Ctrl-C (to drive one variant by hand under `perf record -e cpu-clock -g -p PID`).
 
 mod comparisons;
 mod cpu;
@@ -32,7 +34,7 @@ use report::Report;
 
 pub type BenchError = Box<dyn std::error::Error>;
 
-const MODULES: [&str; 4] = ["router", "headers", "fault", "metrics"];
+const MODULES: [&str; 5] = ["router", "headers", "fault", "metrics", "suite"];
 
 /// The table the all-modules comparison and the gateway footprint route with.
 const GATEWAY_TABLE: SyntheticTable = SyntheticTable {
@@ -55,6 +57,7 @@ struct Options {
     opt_levels: bool,
     render_only: bool,
     only: Vec<String>,
+    serve: Option<String>,
 }
 
 fn parse_options() -> Result<Options, BenchError> {
@@ -66,6 +69,7 @@ fn parse_options() -> Result<Options, BenchError> {
         opt_levels: true,
         render_only: false,
         only: Vec::new(),
+        serve: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -77,6 +81,7 @@ fn parse_options() -> Result<Options, BenchError> {
             "--note" => options.note = value()?,
             "--no-opt-levels" => options.opt_levels = false,
             "--render" => options.render_only = true,
+            "--serve" => options.serve = Some(value()?),
             "--only" => {
                 options.only = value()?.split(',').map(str::to_owned).collect();
                 options.opt_levels = false;
@@ -102,6 +107,9 @@ async fn run() -> Result<(), BenchError> {
     let options = parse_options()?;
     if let Some(parent) = options.output.parent() {
         std::fs::create_dir_all(parent)?;
+    }
+    if let Some(id) = &options.serve {
+        return serve(id, &options).await;
     }
     let results = options.output.with_extension("json");
     let report = if options.render_only {
@@ -134,48 +142,14 @@ async fn measure(options: &Options) -> Result<Report, BenchError> {
             protocols: Protocol::ALL.to_vec(),
         }
     };
-    let route_counts: &[usize] = if options.quick {
-        &[10, 1000]
-    } else {
-        &[10, 100, 1000, 10_000]
-    };
+    let route_counts = route_counts(options);
     let mut report = Report::new(&options.note, &settings, EnvoyBinary::shared()?.version()?);
 
     let scratch = tempfile::tempdir()?;
     let sink = start_sink().await?;
     let sink_addr = std::net::SocketAddr::from(([127, 0, 0, 1], sink.listener_port("sink")?));
 
-    let mut plan = Vec::new();
-    for &routes in route_counts {
-        for kind in TABLE_KINDS {
-            // Quick mode: the smallest prefix table and the large regex table only.
-            if options.quick && (routes == 10) != (kind == TableKind::Prefix) {
-                continue;
-            }
-            plan.push(comparisons::router(
-                SyntheticTable::new(kind, routes),
-                routes == route_counts[0],
-            )?);
-        }
-    }
-    plan.push(comparisons::attribution(SyntheticTable::new(
-        TableKind::Prefix,
-        10,
-    ))?);
-    plan.push(comparisons::headers()?);
-    if !options.quick {
-        plan.push(comparisons::fault()?);
-        plan.push(comparisons::fault_delay()?);
-        plan.push(comparisons::metrics()?);
-        plan.push(comparisons::all_modules(GATEWAY_TABLE)?);
-    }
-    plan.push(comparisons::ceiling());
-    if !options.only.is_empty() {
-        plan.retain(|comparison| options.only.contains(&comparison.id));
-        if plan.is_empty() {
-            return Err(format!("--only {:?}: no comparison has that id", options.only).into());
-        }
-    }
+    let plan = plan(options)?;
     for comparison in &plan {
         report
             .measured
@@ -221,6 +195,72 @@ async fn measure(options: &Options) -> Result<Report, BenchError> {
     report.elapsed = started.elapsed();
     report.load_at_end = report::load_average();
     Ok(report)
+}
+
+/// The comparisons to run, in order (`--only` keeps those with the ids it names).
+fn plan(options: &Options) -> Result<Vec<comparisons::Comparison>, BenchError> {
+    let route_counts = route_counts(options);
+    let mut plan = Vec::new();
+    for &routes in route_counts {
+        for kind in TABLE_KINDS {
+            // Quick mode: the smallest prefix table and the large regex table only.
+            if options.quick && (routes == 10) != (kind == TableKind::Prefix) {
+                continue;
+            }
+            plan.push(comparisons::router(
+                SyntheticTable::new(kind, routes),
+                routes == route_counts[0],
+            )?);
+        }
+    }
+    plan.push(comparisons::attribution(SyntheticTable::new(
+        TableKind::Prefix,
+        10,
+    ))?);
+    plan.push(comparisons::headers()?);
+    if !options.quick {
+        plan.push(comparisons::fault()?);
+        plan.push(comparisons::fault_delay()?);
+        plan.push(comparisons::metrics()?);
+        plan.push(comparisons::all_modules(GATEWAY_TABLE)?);
+    }
+    plan.push(comparisons::ceiling());
+    if !options.only.is_empty() {
+        plan.retain(|comparison| options.only.contains(&comparison.id));
+        if plan.is_empty() {
+            return Err(format!("--only {:?}: no comparison has that id", options.only).into());
+        }
+    }
+    Ok(plan)
+}
+
+fn route_counts(options: &Options) -> &'static [usize] {
+    if options.quick {
+        &[10, 1000]
+    } else {
+        &[10, 100, 1000, 10_000]
+    }
+}
+
+/// `--serve ID`: the comparison's Envoy and sink, until Ctrl-C.
+async fn serve(id: &str, options: &Options) -> Result<(), BenchError> {
+    let plan = plan(options)?;
+    let comparison = plan
+        .iter()
+        .find(|comparison| comparison.id == id)
+        .ok_or_else(|| format!("--serve {id:?}: no comparison has that id"))?;
+    let sink = start_sink().await?;
+    let sink_addr = std::net::SocketAddr::from(([127, 0, 0, 1], sink.listener_port("sink")?));
+    let envoy = comparisons::start(comparison, sink_addr).await?;
+    println!("{}: Envoy pid {}", comparison.title, envoy.pid());
+    for variant in &comparison.variants {
+        let url = envoy.listener_url(&variant.listener.name)?;
+        let path = comparison.paths.first().map_or("/", String::as_str);
+        println!("  {:28} {url}{path}", variant.label);
+    }
+    println!("Ctrl-C stops both Envoys.");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }
 
 fn write_report(report: &Report, options: &Options) -> Result<(), BenchError> {

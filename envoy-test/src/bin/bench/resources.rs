@@ -10,7 +10,9 @@ use engine::router::RouteTable;
 use envoy_test::{workspace_root, Bootstrap, Envoy, EnvoyOptions, Listener, SyntheticTable};
 use serde::{Deserialize, Serialize};
 
-use crate::comparisons::{all_modules_listener, clusters, proxy_options, router_listener};
+use crate::comparisons::{
+    all_modules_listener, clusters, proxy_options, router_listener, suite_listener,
+};
 use crate::stats::median;
 use crate::BenchError;
 
@@ -164,6 +166,9 @@ pub struct GatewayFootprint {
     pub bare: Footprint,
     pub native: Footprint,
     pub modules: Footprint,
+    /// The four modules from the suite build, one VM per thread (absent in older results).
+    #[serde(default)]
+    pub suite: Option<Footprint>,
 }
 
 pub async fn gateway_footprint(table: SyntheticTable) -> Result<GatewayFootprint, BenchError> {
@@ -184,6 +189,7 @@ pub async fn gateway_footprint(table: SyntheticTable) -> Result<GatewayFootprint
         .await?,
         native: footprint(&bootstrap_of(native)).await?,
         modules: footprint(&bootstrap_of(all_modules_listener("module", &table)?)).await?,
+        suite: Some(footprint(&bootstrap_of(suite_listener("suite", &table)?)).await?),
     })
 }
 
