@@ -37,7 +37,7 @@ pub use fault_injection::FaultInjection;
 pub use header_map::HeaderMap;
 pub use http_call::{dispatch_as_root, HttpCallMessage, NotSent};
 pub use local_reply::{send_local_reply, LocalReply};
-pub use logging::{in_callback, in_module, start_module, CallbackGuard, ModuleGuard};
+pub use logging::{in_callback, in_module, start_module, NameGuard};
 pub use metrics::{Counter, Gauge};
 pub use module_root::{Module, Root};
 pub use plugin_config::configure;

@@ -5,6 +5,7 @@
 //! log line, so logging can never be what traps the VM.
 
 use std::cell::Cell;
+use std::thread::LocalKey;
 
 use proxy_wasm::types::LogLevel;
 
@@ -68,37 +69,32 @@ pub fn start_module(module: &'static str) {
 /// Marks `module` as the one running until the guard is dropped: the suite build, which holds
 /// every module in one VM, enters the module of each root and stream context before
 /// dispatching a callback to it, so a panic is logged and counted as that module's.
-pub fn in_module(module: &'static str) -> ModuleGuard {
-    let outer = MODULE.with(|current| current.replace(module));
-    ModuleGuard { outer }
-}
-
-/// Restores the module that ran before [`in_module`].
-pub struct ModuleGuard {
-    outer: &'static str,
-}
-
-impl Drop for ModuleGuard {
-    fn drop(&mut self) {
-        let outer = self.outer;
-        MODULE.with(|current| current.set(outer));
-    }
+pub fn in_module(module: &'static str) -> NameGuard {
+    NameGuard::enter(&MODULE, module)
 }
 
 /// Marks the callback the module is in until the guard is dropped, for the panic log.
-pub fn in_callback(name: &'static str) -> CallbackGuard {
-    let outer = CALLBACK.with(|current| current.replace(name));
-    CallbackGuard { outer }
+pub fn in_callback(name: &'static str) -> NameGuard {
+    NameGuard::enter(&CALLBACK, name)
 }
 
-/// Restores the enclosing callback's name (a host call may nest one callback in another).
-pub struct CallbackGuard {
+/// Restores the name a thread-local held before [`in_module`] or [`in_callback`] replaced it
+/// (a host call may nest one callback in another, the suite one module's callback in another's).
+pub struct NameGuard {
+    slot: &'static LocalKey<Cell<&'static str>>,
     outer: &'static str,
 }
 
-impl Drop for CallbackGuard {
+impl NameGuard {
+    fn enter(slot: &'static LocalKey<Cell<&'static str>>, name: &'static str) -> Self {
+        let outer = slot.with(|current| current.replace(name));
+        NameGuard { slot, outer }
+    }
+}
+
+impl Drop for NameGuard {
     fn drop(&mut self) {
         let outer = self.outer;
-        CALLBACK.with(|current| current.set(outer));
+        self.slot.with(|current| current.set(outer));
     }
 }

@@ -11,6 +11,8 @@
 //! [`host::in_module`], so logs, panics and health stats carry the module's name, as they do
 //! in the module's own build.
 
+#[macro_use]
+mod delegate_context;
 mod module_root;
 mod module_stream;
 mod unknown_root;

@@ -1,7 +1,7 @@
 //! One module's HTTP stream context inside the suite: every callback is passed on to the
 //! module, inside [`host::in_module`].
 
-use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::traits::HttpContext;
 use proxy_wasm::types::Action;
 
 pub struct ModuleStream {
@@ -15,35 +15,7 @@ impl ModuleStream {
     }
 }
 
-impl Context for ModuleStream {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        num_headers: usize,
-        body_size: usize,
-        num_trailers: usize,
-    ) {
-        let _module = host::in_module(self.module);
-        self.inner
-            .on_http_call_response(token_id, num_headers, body_size, num_trailers)
-    }
-
-    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
-        let _module = host::in_module(self.module);
-        self.inner
-            .on_grpc_call_response(token_id, status_code, response_size)
-    }
-
-    fn on_foreign_function(&mut self, function_id: u32, arguments_size: usize) {
-        let _module = host::in_module(self.module);
-        self.inner.on_foreign_function(function_id, arguments_size)
-    }
-
-    fn on_done(&mut self) -> bool {
-        let _module = host::in_module(self.module);
-        self.inner.on_done()
-    }
-}
+delegate_context!(ModuleStream);
 
 impl HttpContext for ModuleStream {
     fn on_http_request_headers(&mut self, num_headers: usize, end_of_stream: bool) -> Action {
