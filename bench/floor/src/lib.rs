@@ -6,6 +6,8 @@
 //! each request, so the benchmark can attribute the router's cost to them:
 //!
 //! - `read_headers`: read the request header map once (the router's one read);
+//! - `read_each`: instead, look up one by one the headers the router reads: the twelve a client
+//!   must not set (all absent here), `:authority` and `:path`;
 //! - `set_header`: write `x-route-cluster` and clear Envoy's route cache, so Envoy selects the
 //!   route again (the router's one write on a plain forward);
 //! - `properties`: publish three filter-state properties (route, VirtualService, cluster);
@@ -15,6 +17,7 @@
 //! The config is a comma-separated list of those words, e.g. `read_headers,set_header`;
 //! `none` (or any other word) switches nothing on.
 
+use engine::router::{CLUSTER_HEADER, ROUTER_CONTROL_HEADERS};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 
@@ -29,6 +32,7 @@ const CLUSTER: &str = "outbound|80||svc0.default.svc.cluster.local";
 #[derive(Debug, Clone, Copy, Default)]
 struct Steps {
     read_headers: bool,
+    read_each: bool,
     set_header: bool,
     properties: bool,
     retry_headers: bool,
@@ -40,6 +44,7 @@ impl Steps {
         for word in config.split(',').map(str::trim) {
             match word {
                 "read_headers" => steps.read_headers = true,
+                "read_each" => steps.read_each = true,
                 "set_header" => steps.set_header = true,
                 "properties" => steps.properties = true,
                 "retry_headers" => steps.retry_headers = true,
@@ -91,6 +96,19 @@ impl HttpContext for FloorStream {
             let headers = host::HeaderMap::request().all();
             // Keep the read from being optimised away.
             if headers.is_empty() {
+                return Action::Continue;
+            }
+        }
+        if steps.read_each {
+            let headers = host::HeaderMap::request();
+            let untrusted = [CLUSTER_HEADER]
+                .into_iter()
+                .chain(ROUTER_CONTROL_HEADERS)
+                .filter(|name| headers.first(name).is_some())
+                .count();
+            let path = headers.first(":path");
+            let authority = headers.first(":authority");
+            if untrusted > 0 || path.is_none() || authority.is_none() {
                 return Action::Continue;
             }
         }

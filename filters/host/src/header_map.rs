@@ -34,6 +34,15 @@ impl HeaderMap {
         self.report("remove", name, abi::remove_map_value(self.map, name));
     }
 
+    /// The first value of `name` (Envoy's single-value call), `None` when absent or when the
+    /// host refuses (logged).
+    pub fn first(&self, name: &str) -> Option<String> {
+        abi::get_map_value(self.map, name).unwrap_or_else(|status| {
+            log::warn!("cannot read header {name} in {:?}: {status:?}", self.map);
+            None
+        })
+    }
+
     /// Every `(name, value)`, in order; empty (after logging why) if the host refuses.
     pub fn all(&self) -> Vec<(String, String)> {
         abi::get_map(self.map).unwrap_or_else(|status| {

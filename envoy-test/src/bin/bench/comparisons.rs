@@ -321,6 +321,10 @@ pub fn attribution(table: SyntheticTable) -> Result<Comparison, BenchError> {
             to_sink("read").filter(floor_filter("floor", "read_headers")?),
         ),
         probe(
+            crate::report::ONE_BY_ONE,
+            to_sink("each").filter(floor_filter("floor", "read_each")?),
+        ),
+        probe(
             "… + set x-route-cluster",
             Listener::for_router("set").filter(floor_filter("floor", "read_headers,set_header")?),
         ),
