@@ -30,7 +30,12 @@ pub enum Generation {
     /// Already numbered (by this VM or another).
     Known(u64),
     /// New: store `updated`, then it is `generation`.
-    New { generation: u64, updated: Vec<u8> },
+    New {
+        /// The number it gets.
+        generation: u64,
+        /// The shared list with it added.
+        updated: Vec<u8>,
+    },
     /// New, and [`MAX_GENERATIONS`] are numbered already.
     Unnumbered,
 }

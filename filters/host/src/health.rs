@@ -22,7 +22,12 @@ impl ModuleHealth {
         Self { module }
     }
 
+    /// Counts a VM start and defines the other counters at 0, so a dashboard shows "no
+    /// panics, nothing rejected" rather than no data.
     pub fn vm_started(&self) {
+        for name in ["panics", "config_loaded", "config_rejected"] {
+            let _ = abi::define_metric(MetricType::Counter, &format!("{}.{name}", self.module));
+        }
         self.count("vm_starts");
     }
 

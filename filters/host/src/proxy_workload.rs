@@ -8,8 +8,10 @@ use crate::properties;
 /// Reads the workload once; the node and the VM's environment do not change while it runs.
 pub fn proxy_workload() -> Workload {
     Workload::resolve(
-        |key| properties::get_nonempty_string(&["node", "metadata", key]),
-        |key| properties::get_nonempty_string(&["node", "metadata", "LABELS", key]),
+        // Envoy 1.40 serves the node as the attribute `xds.node` (the old top-level `node`
+        // answers nothing there).
+        |key| properties::get_nonempty_string(&["xds", "node", "metadata", key]),
+        |key| properties::get_nonempty_string(&["xds", "node", "metadata", "LABELS", key]),
         // Only what `vm_config.environment_variables` passes in; nothing else reaches a VM.
         |name| std::env::var(name).ok(),
     )

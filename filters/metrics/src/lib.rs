@@ -72,6 +72,18 @@ impl RootContext for MetricsRoot {
             // Another config has other dimensions: its label sets are new keys anyway.
             self.series.borrow_mut().by_label_set.clear();
             self.workload = Rc::new(host::proxy_workload());
+            if let Some(config) = self
+                .config
+                .as_deref()
+                .filter(|c| c.naming != Naming::Gateway)
+            {
+                log::info!(
+                    "metrics: naming {}, source workload {}.{}",
+                    config.naming.config_name(),
+                    self.workload.name,
+                    self.workload.namespace
+                );
+            }
         }
         configured
     }

@@ -13,8 +13,11 @@ pub const RESPONSE_BYTES: &str = "gateway_response_bytes";
 
 /// Istio's standard request metrics, as istio/proxy's `istio_stats` filter names them.
 pub const ISTIO_REQUESTS_TOTAL: &str = "istio_requests_total";
+/// Istio's request duration histogram, in milliseconds.
 pub const ISTIO_REQUEST_DURATION: &str = "istio_request_duration_milliseconds";
+/// Istio's request size histogram.
 pub const ISTIO_REQUEST_BYTES: &str = "istio_request_bytes";
+/// Istio's response size histogram.
 pub const ISTIO_RESPONSE_BYTES: &str = "istio_response_bytes";
 
 /// Counter: requests per VirtualService route, beside Istio's own metrics (`istioRoutes`).

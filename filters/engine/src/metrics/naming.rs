@@ -23,17 +23,23 @@ use super::names::{
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Naming {
+    /// `gateway_*` metrics, Istio's request labels plus the route (the default).
     #[default]
     Gateway,
+    /// Istio's standard metrics and labels, plus the route.
     Istio,
+    /// Route series beside Istio's own, joined to them by their shared labels.
     IstioRoutes,
 }
 
 /// One metric the module records: its name, how it accumulates and what it measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Metric {
+    /// The Prometheus name (the stat name's last part).
     pub name: &'static str,
+    /// Counter or histogram.
     pub kind: MetricKind,
+    /// What is recorded per request.
     pub measure: Measure,
 }
 

@@ -31,11 +31,17 @@ const LATEST: &str = "latest";
 /// The workload the proxy runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workload {
+    /// `source_workload`: node metadata `WORKLOAD_NAME`.
     pub name: String,
+    /// `source_workload_namespace`: node metadata `NAMESPACE`.
     pub namespace: String,
+    /// `source_canonical_service`, by Istio's label fallbacks.
     pub canonical_service: String,
+    /// `source_canonical_revision`, by Istio's label fallbacks.
     pub canonical_revision: String,
+    /// `source_app`: the `app` label.
     pub app: String,
+    /// `source_version`: the `version` label.
     pub version: String,
     /// Istio's `CLUSTER_ID`: the cluster the proxy runs in.
     pub cluster: String,
