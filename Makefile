@@ -30,7 +30,7 @@ export CARGO_TERM_COLOR ?= never
 
 .PHONY: help toolchain system-packages envoy wasm-bindgen-runner build lint test-unit test-wasm \
         test-e2e test test-compat run gateway render clean image push manifests check-manifests bench bench-quick \
-        cargo-fuzz fuzz soak
+        cargo-fuzz fuzz soak screenshots
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -129,6 +129,13 @@ run: build envoy ## Start a local gateway (Envoy + every module + demo upstreams
 
 PORT ?= 10000
 ADMIN_PORT ?= 15000
+
+# Not part of `test`: needs Debian's chromium, installed here only when missing.
+screenshots: build envoy system-packages ## Regenerate docs/images/prometheus-route-rate.png from the running demo (headless chromium)
+	@command -v chromium >/dev/null || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; }
+	cargo build -q -p envoy-test --bin demo-gateway
+	PORT=$(PORT) docs/screenshots.sh
 
 gateway: envoy ## Run Istio resources as a local istio-ingressgateway: make gateway CONFIG=dir [PORT=..] [ADMIN_PORT=..] [GATEWAY=ns/name|mesh]
 	@test -n "$(CONFIG)" || { echo "usage: make gateway CONFIG=<dir of Istio *.yaml> [PORT=$(PORT)] [ADMIN_PORT=$(ADMIN_PORT)]"; exit 2; }

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use engine::router::CLUSTER_HEADER;
 use envoy_test::{
-    wasm_module, Bootstrap, Client, Cluster, Envoy, HarnessError, Listener, PromSample, Prometheus,
-    Result, RouteConfig, Upstream, UpstreamOptions, WasmFilter,
+    wasm_module, Bootstrap, Client, Cluster, Envoy, EnvoyOptions, HarnessError, Listener,
+    PromSample, Prometheus, Result, RouteConfig, Upstream, UpstreamOptions, WasmFilter,
 };
 use serde_json::{json, Value};
 
@@ -216,7 +216,12 @@ impl Rig {
         }
         // No endpoints: Envoy answers 503 with the flag UH.
         bootstrap = bootstrap.cluster(Cluster::new(DETAILS, []));
-        let envoy = Envoy::start(&bootstrap).await?;
+        // Seven plugins for V8 to compile: on a busy 2-core machine that can pass 20 s.
+        let options = EnvoyOptions {
+            ready_timeout: Duration::from_secs(60),
+            ..EnvoyOptions::default()
+        };
+        let envoy = Envoy::start_with(&bootstrap, &options).await?;
         let prometheus = Prometheus::start(&[envoy.admin_address()], SCRAPE_INTERVAL).await?;
         Ok(Self {
             envoy,
