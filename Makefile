@@ -133,7 +133,8 @@ ADMIN_PORT ?= 15000
 # Not part of `test`: needs Debian's chromium, installed here only when missing.
 screenshots: build envoy system-packages ## Regenerate docs/images/prometheus-route-rate.png from the running demo (headless chromium)
 	@command -v chromium >/dev/null || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; }
+	  lock="-o DPkg::Lock::Timeout=600"; \
+	  $$sudo apt-get $$lock update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get $$lock install -y -qq chromium >/dev/null; }
 	cargo build -q -p envoy-test --bin demo-gateway
 	PORT=$(PORT) docs/screenshots.sh
 
