@@ -120,7 +120,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     // Only when it is installed: Prometheus is for looking, the gateway works without it.
     let prometheus = match Prometheus::binary() {
-        Ok(_) => Some(Prometheus::start(&[envoy.admin_address()], SCRAPE_INTERVAL).await?),
+        Ok(_) => {
+            match Prometheus::start(&[envoy.admin_address()], SCRAPE_INTERVAL).await {
+                Ok(prometheus) => Some(prometheus),
+                Err(error) => {
+                    eprintln!("demo-gateway: Prometheus did not start, the gateway runs without it: {error}");
+                    None
+                }
+            }
+        }
         Err(_) => None,
     };
     println!();
