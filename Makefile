@@ -15,7 +15,8 @@ TOOLS          := $(CURDIR)/.tools
 VENV           := $(CURDIR)/.venv
 ENVOY_VERSION  ?= 1.40.0
 WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --strip-debug
-APT_PACKAGES   := binaryen:wasm-opt nghttp2-client:h2load wrk:wrk hey:hey docker-registry:docker-registry skopeo:skopeo
+APT_PACKAGES   := binaryen:wasm-opt nghttp2-client:h2load wrk:wrk hey:hey docker-registry:docker-registry skopeo:skopeo \
+                  prometheus:prometheus
 CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_TARGETS   := router_config headers_config fault_config metrics_config route_select header_templates \
                   query_edits raw_text_round_trip
@@ -29,7 +30,7 @@ export CARGO_TERM_COLOR ?= never
 
 .PHONY: help toolchain system-packages envoy wasm-bindgen-runner build lint test-unit test-wasm \
         test-e2e test test-compat run gateway render clean image push manifests check-manifests bench bench-quick \
-        cargo-fuzz fuzz soak
+        cargo-fuzz fuzz soak screenshots
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
@@ -39,7 +40,7 @@ toolchain: ## Install the pinned Rust toolchain and its wasm targets (RUSTUP_AUT
 	@rustup component add --toolchain $(TOOLCHAIN) rustfmt clippy >/dev/null 2>&1
 	@rustup target add --toolchain $(TOOLCHAIN) $(WASM_TARGET) wasm32-unknown-unknown >/dev/null 2>&1
 
-system-packages: ## Install Debian packages: binaryen, load tools, registry (only those missing; waits for another apt)
+system-packages: ## Install Debian packages: binaryen, load tools, registry, prometheus (only those missing; waits for another apt)
 	@missing=""; for entry in $(APT_PACKAGES); do \
 	  command -v "$${entry#*:}" >/dev/null || missing="$$missing $${entry%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
@@ -128,6 +129,14 @@ run: build envoy ## Start a local gateway (Envoy + every module + demo upstreams
 
 PORT ?= 10000
 ADMIN_PORT ?= 15000
+
+# Not part of `test`: needs Debian's chromium, installed here only when missing.
+screenshots: build envoy system-packages ## Regenerate docs/images/prometheus-route-rate.png from the running demo (headless chromium)
+	@command -v chromium >/dev/null || { sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  lock="-o DPkg::Lock::Timeout=600"; \
+	  $$sudo apt-get $$lock update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get $$lock install -y -qq chromium >/dev/null; }
+	cargo build -q -p envoy-test --bin demo-gateway
+	PORT=$(PORT) docs/screenshots.sh
 
 gateway: envoy ## Run Istio resources as a local istio-ingressgateway: make gateway CONFIG=dir [PORT=..] [ADMIN_PORT=..] [GATEWAY=ns/name|mesh]
 	@test -n "$(CONFIG)" || { echo "usage: make gateway CONFIG=<dir of Istio *.yaml> [PORT=$(PORT)] [ADMIN_PORT=$(ADMIN_PORT)]"; exit 2; }

@@ -88,6 +88,19 @@ impl Bootstrap {
         self
     }
 
+    /// Like [`Bootstrap::metrics_stats_tags`], for the labels of every naming mode (gateway,
+    /// istio, istioRoutes), so one Envoy can run the module in all of them.
+    pub fn metrics_stats_tags_every_mode<S: AsRef<str>>(mut self, dimensions: &[S]) -> Self {
+        let labels = engine::metrics::naming::all_labels();
+        for label in labels
+            .into_iter()
+            .chain(dimensions.iter().map(AsRef::as_ref))
+        {
+            self = self.stats_tag(label, engine::metrics::names::stats_tag_regex(label));
+        }
+        self
+    }
+
     /// Serves the listeners through LDS from a file, so they can be updated while Envoy runs.
     pub fn with_dynamic_listeners(mut self) -> Self {
         self.dynamic_listeners = true;

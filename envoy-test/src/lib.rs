@@ -22,6 +22,7 @@
 
 pub mod istio_routes;
 pub mod local_registry;
+mod prometheus;
 mod raw_client;
 mod reference_filters;
 mod synthetic_routes;
@@ -35,6 +36,7 @@ pub use envoy_runner::{
     FailurePolicy, HttpFilter, Listener, ListenerUpdate, RequestBuilder, Response, Result,
     RouteConfig, StatsTag, WasmFilter, PINNED_ENVOY_VERSION,
 };
+pub use prometheus::{PromSample, Prometheus, PROMETHEUS_JOB};
 pub use raw_client::{raw_http1, raw_http2, RawHttp2Request, RawOutcome};
 pub use reference_filters::{
     native_fault_delay_and_abort, native_header_mutation_ten_rules, FAULT_DELAY_AND_ABORT,

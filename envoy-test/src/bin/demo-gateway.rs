@@ -2,10 +2,11 @@
 //! upstreams — until Ctrl-C.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use envoy_test::{
-    wasm_module, workspace_root, Bootstrap, Cluster, Envoy, FailurePolicy, Listener, Upstream,
-    UpstreamOptions, WasmFilter,
+    wasm_module, workspace_root, Bootstrap, Cluster, Envoy, EnvoyOptions, FailurePolicy, Listener,
+    Prometheus, Upstream, UpstreamOptions, WasmFilter,
 };
 
 /// The demo VirtualService's destinations, as Istio names their clusters.
@@ -19,6 +20,13 @@ const CLUSTERS: [&str; 3] = [
 const METRICS_CONFIG: &str =
     r#"{"dimensions": [{"name": "end_user", "requestHeader": "end-user"}]}"#;
 const METRICS_DIMENSIONS: [&str; 1] = ["end_user"];
+
+/// How often the demo's Prometheus scrapes Envoy.
+const SCRAPE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The query `make run` suggests, and the graph `make screenshots` takes.
+const ROUTE_RATE_QUERY: &str =
+    "sum by (virtual_service, route_name) (rate(gateway_requests_total[1m]))";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
@@ -77,7 +85,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         bootstrap = bootstrap.cluster(Cluster::new(cluster, [upstream.addr()]));
         upstreams.push(upstream);
     }
-    let envoy = Envoy::start(&bootstrap).await?;
+    // V8 compiles four modules at start: on a busy 2-core machine that can take over 20 s.
+    let options = EnvoyOptions {
+        ready_timeout: Duration::from_secs(90),
+        ..EnvoyOptions::default()
+    };
+    let envoy = Envoy::start_with(&bootstrap, &options).await?;
 
     let base = format!("http://127.0.0.1:{port}");
     println!(
@@ -105,13 +118,56 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "  curl -s http://{}/stats/prometheus | grep -E '^(gateway_requests_total|fault_)'   # metrics",
         envoy.admin_address()
     );
+    // Only when it is installed: Prometheus is for looking, the gateway works without it.
+    let prometheus = match Prometheus::binary() {
+        Ok(_) => {
+            match Prometheus::start(&[envoy.admin_address()], SCRAPE_INTERVAL).await {
+                Ok(prometheus) => Some(prometheus),
+                Err(error) => {
+                    eprintln!("demo-gateway: Prometheus did not start, the gateway runs without it: {error}");
+                    None
+                }
+            }
+        }
+        Err(_) => None,
+    };
+    println!();
+    match &prometheus {
+        Some(prometheus) => {
+            println!(
+                "Prometheus: {} (scrapes the admin's /stats/prometheus every {}s)",
+                prometheus.url(),
+                SCRAPE_INTERVAL.as_secs()
+            );
+            println!("  query: {ROUTE_RATE_QUERY}");
+            println!(
+                "  graph: {}",
+                graph_url(&prometheus.url(), ROUTE_RATE_QUERY)
+            );
+        }
+        None => println!("Prometheus: not installed (`make system-packages` installs Debian's)"),
+    }
     println!();
     println!("Ctrl-C stops Envoy and the upstreams.");
 
     wait_for_shutdown().await?;
+    drop(prometheus);
     drop(envoy);
     drop(upstreams);
     Ok(())
+}
+
+/// Prometheus's graph page for `query` over the last 5 minutes.
+fn graph_url(base: &str, query: &str) -> String {
+    let mut encoded = String::new();
+    for byte in query.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("{base}/graph?g0.expr={encoded}&g0.tab=0&g0.range_input=5m")
 }
 
 /// A module config of the demo, `envoy-test/demo/<name>`, and its path for the banner.

@@ -7,6 +7,7 @@
 
 pub mod civil_time;
 pub mod config;
+pub mod config_generation;
 pub mod duration;
 pub mod error;
 pub mod fault;

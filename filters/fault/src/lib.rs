@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use engine::fault::FaultRules;
 use engine::ConfigError;
+use host::health::ModuleHealth;
 use host::{FaultInjection, Module};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -27,6 +28,13 @@ impl Module for Fault {
 
     fn compile(bytes: &[u8]) -> Result<FaultRules, ConfigError> {
         FaultRules::from_json(bytes)
+    }
+
+    fn configured(rules: &FaultRules) {
+        ModuleHealth::of(Self::NAME).set_gauge(
+            "rules",
+            u64::try_from(rules.rule_count()).unwrap_or(u64::MAX),
+        );
     }
 
     fn start() -> Result<FaultInjection, String> {

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use engine::headers::{apply, HeaderRules, RememberedRequest, TemplateInput};
 use engine::ConfigError;
+use host::health::ModuleHealth;
 use host::{HeaderMapKind, Module, ProxyWasm, StreamHost};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -28,6 +29,13 @@ impl Module for Headers {
 
     fn compile(bytes: &[u8]) -> Result<HeaderRules, ConfigError> {
         HeaderRules::from_json(bytes)
+    }
+
+    fn configured(rules: &HeaderRules) {
+        ModuleHealth::of(Self::NAME).set_gauge(
+            "rules",
+            u64::try_from(rules.rule_count()).unwrap_or(u64::MAX),
+        );
     }
 
     fn start() -> Result<(), String> {

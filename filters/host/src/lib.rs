@@ -6,6 +6,7 @@
 //! logs a host refusal and says what it returns then.
 
 mod abi;
+mod config_generation;
 pub mod crash_switch;
 mod delay_queue;
 mod fake_host;
@@ -21,6 +22,7 @@ mod module_root;
 mod plugin_config;
 pub mod properties;
 mod proxy_wasm_host;
+mod proxy_workload;
 pub mod random;
 mod request_body;
 mod request_headers;
@@ -42,6 +44,7 @@ pub use metrics::{Counter, Gauge};
 pub use module_root::{Module, Root};
 pub use plugin_config::configure;
 pub use proxy_wasm_host::ProxyWasm;
+pub use proxy_workload::proxy_workload;
 pub use request_body::{request_body, request_trailers};
 pub use request_headers::RequestHeaders;
 pub use response_headers::ResponseHeaders;

@@ -50,7 +50,9 @@ pub fn configure<T>(
     match compile(&bytes) {
         Ok(compiled) => {
             *current = Some(Rc::new(compiled));
-            ModuleHealth::of(module).config_loaded();
+            let health = ModuleHealth::of(module);
+            health.config_loaded();
+            health.config_generation(&bytes);
             log::info!(
                 "{module}: configuration loaded ({} bytes, linear memory {} bytes)",
                 bytes.len(),

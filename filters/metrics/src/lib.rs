@@ -2,9 +2,10 @@
 //! Istio labels its request metrics plus the VirtualService route that served it.
 //!
 //! It records in `on_log`, when Envoy has the response code, flags, duration and sizes; the
-//! route comes from the router module's properties ([`engine::route_properties`]). Labels are
-//! encoded into stat names ([`engine::metrics::names`]); each label set's metrics are defined
-//! once per VM, and label sets past the configured cap count under the `other` series.
+//! route comes from the router module's properties ([`engine::route_properties`]). The naming
+//! mode ([`engine::metrics::Naming`]) picks the metric names and labels; labels are encoded
+//! into stat names ([`engine::metrics::names`]); each label set's metrics are defined once per
+//! VM, and label sets past the configured cap count under the `other` series.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -14,8 +15,8 @@ use std::rc::Rc;
 use engine::headers::ResponseView;
 use engine::metrics::config::DimensionSource;
 use engine::metrics::label_sets::fingerprint;
-use engine::metrics::names::{self, MetricKind, METRICS};
-use engine::metrics::{LabelSet, MetricsConfig, RequestFacts};
+use engine::metrics::names::{self, Measure, MetricKind};
+use engine::metrics::{LabelSet, MetricsConfig, Naming, RequestFacts, Workload};
 use engine::route_properties;
 use engine::RequestView;
 use host::metrics::Metrics;
@@ -23,8 +24,18 @@ use host::properties;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
 
-/// The shared-data key of the label sets admitted under the cap (per `vm_id`).
-const ADMITTED_LABEL_SETS: &str = "gateway_metrics.admitted_label_sets";
+/// The shared-data key of the label sets admitted under the cap (per `vm_id`), one per naming
+/// mode, so two plugins of the module in one `vm_id` with different modes do not share a cap.
+fn admitted_label_sets_key(naming: Naming) -> &'static str {
+    match naming {
+        Naming::Gateway => "gateway_metrics.admitted_label_sets",
+        Naming::Istio => "gateway_metrics.admitted_label_sets.istio",
+        Naming::IstioRoutes => "gateway_metrics.admitted_label_sets.istioRoutes",
+    }
+}
+
+/// The most metrics a naming mode records per request.
+const MAX_METRICS: usize = 4;
 
 const NANOS_PER_MILLI: i64 = 1_000_000;
 
@@ -46,6 +57,8 @@ pub fn root(_context_id: u32) -> Box<dyn RootContext> {
 #[derive(Default)]
 struct MetricsRoot {
     config: Option<Rc<MetricsConfig>>,
+    /// The `source_*` labels of the Istio modes; read at configure time, when the node is known.
+    workload: Rc<Workload>,
     series: Rc<RefCell<SeriesCache>>,
 }
 
@@ -58,6 +71,19 @@ impl RootContext for MetricsRoot {
         if configured {
             // Another config has other dimensions: its label sets are new keys anyway.
             self.series.borrow_mut().by_label_set.clear();
+            self.workload = Rc::new(host::proxy_workload());
+            if let Some(config) = self
+                .config
+                .as_deref()
+                .filter(|c| c.naming != Naming::Gateway)
+            {
+                log::info!(
+                    "metrics: naming {}, source workload {}.{}",
+                    config.naming.config_name(),
+                    self.workload.name,
+                    self.workload.namespace
+                );
+            }
         }
         configured
     }
@@ -65,6 +91,7 @@ impl RootContext for MetricsRoot {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(MetricsStream {
             config: self.config.clone(),
+            workload: Rc::clone(&self.workload),
             series: Rc::clone(&self.series),
         }))
     }
@@ -74,8 +101,8 @@ impl RootContext for MetricsRoot {
     }
 }
 
-/// The metric ids of one label set, in the order of [`METRICS`].
-type Series = [Option<u32>; METRICS.len()];
+/// The metric ids of one label set, in the order of its naming mode's metrics.
+type Series = [Option<u32>; MAX_METRICS];
 
 /// This VM's series: at most `maxLabelSets` admitted label sets, plus the overflow series.
 #[derive(Default)]
@@ -91,35 +118,35 @@ impl SeriesCache {
             return *series;
         }
         if host::label_set_cap::admit(
-            ADMITTED_LABEL_SETS,
+            admitted_label_sets_key(config.naming),
             fingerprint(&key),
             config.max_label_sets,
         ) {
-            let series = self.define(labels);
+            let series = self.define(config.naming, labels);
             self.by_label_set.insert(key, series);
             series
         } else {
             // Not cached under the request's key: that would grow without bound.
-            self.define(&LabelSet::overflow(
-                &config.reporter,
-                &config.dimension_names,
-            ))
+            self.define(config.naming, &LabelSet::overflow(config))
         }
     }
 
-    fn define(&mut self, labels: &LabelSet) -> Series {
-        METRICS.map(|(metric, kind)| {
-            let name = names::stat_name(labels, metric);
-            match kind {
+    fn define(&mut self, naming: Naming, labels: &LabelSet) -> Series {
+        let mut series = [None; MAX_METRICS];
+        for (id, metric) in series.iter_mut().zip(naming.metrics()) {
+            let name = names::stat_name(labels, metric.name);
+            *id = match metric.kind {
                 MetricKind::Counter => self.metrics.counter(&name),
                 MetricKind::Histogram => self.metrics.histogram(&name),
-            }
-        })
+            };
+        }
+        series
     }
 }
 
 struct MetricsStream {
     config: Option<Rc<MetricsConfig>>,
+    workload: Rc<Workload>,
     series: Rc<RefCell<SeriesCache>>,
 }
 
@@ -132,21 +159,13 @@ impl HttpContext for MetricsStream {
             return;
         };
         let facts = self.request_facts(config);
-        let labels = LabelSet::of_request(&config.reporter, &config.dimension_names, &facts);
+        let labels = LabelSet::of_request(config, &self.workload, &facts);
         let series = self.series.borrow_mut().series_for(config, &labels);
-        let duration_ms =
-            properties::get_i64(&["request", "duration"]).map(|nanos| nanos / NANOS_PER_MILLI);
-        let values = [
-            Some(1),
-            duration_ms,
-            properties::get_i64(&["request", "total_size"]),
-            properties::get_i64(&["response", "total_size"]),
-        ];
-        for ((id, value), (_, kind)) in series.iter().zip(values).zip(METRICS) {
-            let (Some(id), Some(value)) = (id, value) else {
+        for (id, metric) in series.iter().zip(config.naming.metrics()) {
+            let (Some(id), Some(value)) = (id, measure(metric.measure)) else {
                 continue;
             };
-            match kind {
+            match metric.kind {
                 MetricKind::Counter => host::metrics::increment(*id, value),
                 MetricKind::Histogram => {
                     host::metrics::record(*id, u64::try_from(value).unwrap_or(0));
@@ -156,8 +175,25 @@ impl HttpContext for MetricsStream {
     }
 }
 
+/// What `measure` is for the finished request; `None` when Envoy does not say.
+fn measure(measure: Measure) -> Option<i64> {
+    match measure {
+        Measure::Request => Some(1),
+        Measure::DurationMs => {
+            properties::get_i64(&["request", "duration"]).map(|nanos| nanos / NANOS_PER_MILLI)
+        }
+        Measure::RequestBytes => properties::get_i64(&["request", "total_size"]),
+        Measure::ResponseBytes => properties::get_i64(&["response", "total_size"]),
+    }
+}
+
 impl MetricsStream {
     fn request_facts(&self, config: &MetricsConfig) -> RequestFacts {
+        let principal = |attribute: &str| {
+            (config.naming == Naming::Istio)
+                .then(|| properties::get_nonempty_string(&["upstream", attribute]))
+                .flatten()
+        };
         let route_name = properties::get_string(&[route_properties::ROUTE_NAME])
             .or_else(|| properties::get_string(&["xds", "route_name"]))
             .filter(|name| !name.is_empty());
@@ -176,6 +212,9 @@ impl MetricsStream {
             cluster,
             route_name,
             virtual_service: properties::get_string(&[route_properties::VIRTUAL_SERVICE]),
+            // Only Istio's full label set has principals: two reads the other modes skip.
+            local_principal: principal("uri_san_local_certificate"),
+            peer_principal: principal("uri_san_peer_certificate"),
             dimensions: config
                 .dimension_sources
                 .iter()

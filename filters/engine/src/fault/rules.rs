@@ -53,6 +53,11 @@ impl FaultRules {
         })
     }
 
+    /// How many rules were compiled (the module's `fault_rules` gauge).
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
     /// Envoy's `max_active_faults`; `None` is unlimited.
     pub fn max_active_faults(&self) -> Option<u32> {
         self.max_active_faults

@@ -56,6 +56,11 @@ pub struct RequestPlan {
 }
 
 impl HeaderRules {
+    /// How many rules were compiled (the module's `headers_rules` gauge).
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
     /// Parses, validates and compiles a header module config.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
         Self::compile(&crate::config::from_slice::<HeadersConfig>(bytes)?)

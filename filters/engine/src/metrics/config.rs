@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::labels::BUILTIN_LABELS;
+use super::naming::Naming;
 use super::sanitize::label_value;
 use crate::error::FieldPath;
 use crate::{header_name, ConfigError};
@@ -15,6 +15,8 @@ pub const MAX_MAX_LABEL_SETS: usize = 100_000;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct MetricsSpec {
+    #[serde(default)]
+    naming: Naming,
     #[serde(default = "default_reporter")]
     reporter: String,
     #[serde(default = "default_max_label_sets")]
@@ -92,6 +94,8 @@ pub enum DimensionSource {
 /// The compiled configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsConfig {
+    /// Which metric names and labels are emitted.
+    pub naming: Naming,
     /// The `reporter` label's value.
     pub reporter: String,
     /// How many distinct label sets get their own series; the rest count under `other`.
@@ -127,11 +131,12 @@ fn compile(spec: MetricsSpec) -> Result<MetricsConfig, ConfigError> {
     let mut sources = Vec::new();
     for (index, dimension) in spec.dimensions.into_iter().enumerate() {
         let path = root.field("dimensions").index(index);
-        check_name(&path.field("name"), &dimension.name, &names)?;
+        check_name(&path.field("name"), &dimension.name, spec.naming, &names)?;
         sources.push(compile_source(&path, &dimension)?);
         names.push(dimension.name);
     }
     Ok(MetricsConfig {
+        naming: spec.naming,
         reporter: spec.reporter,
         max_label_sets: spec.max_label_sets,
         dimension_names: names,
@@ -142,7 +147,12 @@ fn compile(spec: MetricsSpec) -> Result<MetricsConfig, ConfigError> {
 /// A dimension's name becomes a label and a tag regex `(name=\.=(.*?);\.;)`, which is not
 /// anchored: a name that ends another label's name (`code` in `response_code`) would match
 /// inside that label's tag, so such names are refused.
-fn check_name(path: &FieldPath, name: &str, earlier: &[String]) -> Result<(), ConfigError> {
+fn check_name(
+    path: &FieldPath,
+    name: &str,
+    naming: Naming,
+    earlier: &[String],
+) -> Result<(), ConfigError> {
     let mut bytes = name.bytes();
     let valid = bytes
         .next()
@@ -158,7 +168,8 @@ fn check_name(path: &FieldPath, name: &str, earlier: &[String]) -> Result<(), Co
             "{name:?}: names starting with __ are reserved by Prometheus"
         )));
     }
-    let others = BUILTIN_LABELS
+    let others = naming
+        .labels()
         .iter()
         .copied()
         .chain(earlier.iter().map(String::as_str));
@@ -232,6 +243,7 @@ mod tests {
     #[wasm_bindgen_test(unsupported = test)]
     fn an_empty_object_takes_the_defaults() {
         let config = MetricsConfig::from_json(b"{}").expect("valid");
+        assert_eq!(config.naming, Naming::Gateway);
         assert_eq!(config.reporter, "source");
         assert_eq!(config.max_label_sets, DEFAULT_MAX_LABEL_SETS);
         assert!(config.dimension_names.is_empty());
@@ -302,6 +314,8 @@ mod tests {
         )
         .starts_with("dimensions[0].valueType: unknown variant `float`"));
         assert!(error(r#"{"dimenssions": []}"#).starts_with("dimenssions: unknown field"));
+        assert!(error(r#"{"naming": "prometheus"}"#)
+            .starts_with("naming: unknown variant `prometheus`, expected one of"));
     }
 
     #[wasm_bindgen_test(unsupported = test)]
@@ -326,6 +340,30 @@ mod tests {
         // Suffixes either way round would let one tag regex match inside the other's tag.
         assert!(dimension("code").contains("\"response_code\" end alike"));
         assert!(dimension("my_tenant").contains("\"tenant\" end alike"));
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn dimension_names_are_checked_against_the_modes_labels() {
+        let dimension = |naming: &str, name: &str| {
+            MetricsConfig::from_json(
+                format!(
+                    r#"{{"naming": "{naming}", "dimensions": [{{"name": "{name}", "requestHeader": "a"}}]}}"#
+                )
+                .as_bytes(),
+            )
+            .map(|config| config.naming)
+            .map_err(|error| error.to_string())
+        };
+        assert_eq!(dimension("istio", "tenant"), Ok(Naming::Istio));
+        assert_eq!(dimension("istioRoutes", "tenant"), Ok(Naming::IstioRoutes));
+        assert_eq!(
+            dimension("istio", "source_workload"),
+            Err("dimensions[0].name: \"source_workload\" is already a label".to_owned())
+        );
+        // Not a label of the gateway mode, so free there.
+        assert_eq!(dimension("gateway", "source_workload"), Ok(Naming::Gateway));
+        assert!(dimension("istio", "workload")
+            .is_err_and(|error| error.contains("\"source_workload\" end alike")));
     }
 
     #[wasm_bindgen_test(unsupported = test)]

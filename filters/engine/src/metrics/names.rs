@@ -11,6 +11,20 @@ pub const REQUEST_BYTES: &str = "gateway_request_bytes";
 /// Histogram: response size in bytes, headers included (Envoy's `response.total_size`).
 pub const RESPONSE_BYTES: &str = "gateway_response_bytes";
 
+/// Istio's standard request metrics, as istio/proxy's `istio_stats` filter names them.
+pub const ISTIO_REQUESTS_TOTAL: &str = "istio_requests_total";
+/// Istio's request duration histogram, in milliseconds.
+pub const ISTIO_REQUEST_DURATION: &str = "istio_request_duration_milliseconds";
+/// Istio's request size histogram.
+pub const ISTIO_REQUEST_BYTES: &str = "istio_request_bytes";
+/// Istio's response size histogram.
+pub const ISTIO_RESPONSE_BYTES: &str = "istio_response_bytes";
+
+/// Counter: requests per VirtualService route, beside Istio's own metrics (`istioRoutes`).
+pub const ROUTE_REQUESTS_TOTAL: &str = "gateway_route_requests_total";
+/// Histogram: their duration in milliseconds (`istioRoutes`).
+pub const ROUTE_REQUEST_DURATION: &str = "gateway_route_request_duration_milliseconds";
+
 /// How a metric accumulates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
@@ -20,13 +34,18 @@ pub enum MetricKind {
     Histogram,
 }
 
-/// Every metric, with its kind.
-pub const METRICS: [(&str, MetricKind); 4] = [
-    (REQUESTS_TOTAL, MetricKind::Counter),
-    (REQUEST_DURATION, MetricKind::Histogram),
-    (REQUEST_BYTES, MetricKind::Histogram),
-    (RESPONSE_BYTES, MetricKind::Histogram),
-];
+/// What a metric records for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// One: the request itself.
+    Request,
+    /// `request.duration`, in whole milliseconds.
+    DurationMs,
+    /// `request.total_size`.
+    RequestBytes,
+    /// `response.total_size`.
+    ResponseBytes,
+}
 
 /// The stat name of `metric` for one label set: the tags first, as Istio's stats do, then the
 /// metric's name, which is all that is left once Envoy's tag regexes have cut the tags out.
