@@ -321,7 +321,7 @@ fn translate_route(
     );
     let operations = http
         .headers
-        .as_ref()
+        .as_deref()
         .map(HeadersOperations::translate)
         .unwrap_or_default();
     let single_cluster = if let Some(redirect) = &http.redirect {
@@ -555,7 +555,7 @@ fn translate_action(
             None
         }
     };
-    if let Some(policy) = retry_policy(http.retries.as_ref())? {
+    if let Some(policy) = retry_policy(http.retries.as_deref())? {
         action["retry_policy"] = policy;
     }
     Ok((action, single_cluster))

@@ -43,6 +43,11 @@ impl FieldPath {
         Self::default()
     }
 
+    /// Whether this is the document itself, with no field named yet.
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The path of a named field (or map key) below this one. An empty key is written
     /// `[""]`, so that `headers[""]` reads as the empty name it is.
     pub fn field(&self, name: &str) -> Self {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod fault;
 pub mod header_name;
 pub mod headers;
+pub mod interner;
 pub mod metrics;
 pub mod percentage;
 pub mod raw_text;

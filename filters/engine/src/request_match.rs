@@ -56,9 +56,10 @@ pub struct RequestMatch {
     /// The block's name.
     pub name: Option<String>,
     uri: Option<StringMatch>,
-    scheme: Option<StringMatch>,
-    method: Option<StringMatch>,
-    authority: Option<StringMatch>,
+    // Boxed: rare beside `uri`, and a large table holds one block per route.
+    scheme: Option<Box<StringMatch>>,
+    method: Option<Box<StringMatch>>,
+    authority: Option<Box<StringMatch>>,
     headers: Vec<(String, StringMatch)>,
     without_headers: Vec<(String, StringMatch)>,
     query_params: Vec<(String, StringMatch)>,
@@ -131,9 +132,9 @@ impl RequestMatch {
             name: spec.name.clone(),
             uri: single("uri", &uri.cloned(), uri_options)?,
             // `{}` on a pseudo-header is a presence match in Istio's translation.
-            scheme: single("scheme", &spec.scheme, present_allowed)?,
-            method: single("method", &spec.method, present_allowed)?,
-            authority: single("authority", &spec.authority, present_allowed)?,
+            scheme: single("scheme", &spec.scheme, present_allowed)?.map(Box::new),
+            method: single("method", &spec.method, present_allowed)?.map(Box::new),
+            authority: single("authority", &spec.authority, present_allowed)?.map(Box::new),
             headers: compile_header_map(&spec.headers, &path.field("headers"), present_allowed)?,
             without_headers: compile_header_map(
                 &without_headers,
@@ -169,7 +170,7 @@ impl RequestMatch {
 
     /// Whether every condition but `uri` holds, for callers that already know the `uri` does.
     pub fn matches_apart_from_uri(&self, request: &impl RequestView) -> bool {
-        let pseudo = |name: &str, condition: &Option<StringMatch>| match condition {
+        let pseudo = |name: &str, condition: &Option<Box<StringMatch>>| match condition {
             None => true,
             Some(condition) => request
                 .header(name)

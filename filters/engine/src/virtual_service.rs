@@ -21,7 +21,7 @@ pub struct VirtualServiceSpec {
     #[serde(default)]
     pub gateways: Vec<String>,
     /// HTTP routes, in first-match order.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::config::compact")]
     pub http: Vec<HttpRoute>,
     /// Namespaces that see this VirtualService; a gateway in another namespace does not.
     #[serde(default)]
@@ -34,30 +34,31 @@ pub struct VirtualServiceSpec {
     pub tcp: Vec<serde_json::Value>,
 }
 
-/// One entry of `http`: the first whose `match` fits the request wins.
+/// One entry of `http`: the first whose `match` fits the request wins. Its optional parts
+/// are boxed: most routes have none of them, and a 10,000-route table holds 10,000 of these.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpRoute {
     /// The route's name (the metrics' and `%ROUTE_NAME%`'s route name).
     pub name: Option<String>,
     /// Match blocks: any may hold; none means every request.
-    #[serde(rename = "match", default)]
+    #[serde(rename = "match", default, deserialize_with = "crate::config::compact")]
     pub matches: Vec<HttpMatchRequest>,
     /// Weighted destinations.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::config::compact")]
     pub route: Vec<HttpRouteDestination>,
     /// Answer with a redirect instead of forwarding.
-    pub redirect: Option<HttpRedirect>,
+    pub redirect: Option<Box<HttpRedirect>>,
     /// Answer with a fixed response instead of forwarding.
-    pub direct_response: Option<HttpDirectResponse>,
+    pub direct_response: Option<Box<HttpDirectResponse>>,
     /// Rewrite the path or authority before forwarding.
-    pub rewrite: Option<HttpRewrite>,
+    pub rewrite: Option<Box<HttpRewrite>>,
     /// The route's timeout (`"5s"`).
     pub timeout: Option<String>,
     /// The retry policy.
-    pub retries: Option<HttpRetry>,
+    pub retries: Option<Box<HttpRetry>>,
     /// A single mirror destination.
-    pub mirror: Option<Destination>,
+    pub mirror: Option<Box<Destination>>,
     /// The share of requests `mirror` copies (100% when unset).
     pub mirror_percentage: Option<PercentSpec>,
     /// Deprecated by Istio in favour of `mirrorPercentage`; still accepted.
@@ -66,13 +67,13 @@ pub struct HttpRoute {
     #[serde(default)]
     pub mirrors: Vec<HttpMirrorPolicy>,
     /// CORS policy.
-    pub cors_policy: Option<CorsPolicySpec>,
+    pub cors_policy: Option<Box<CorsPolicySpec>>,
     /// Hand the route to another VirtualService's routes.
-    pub delegate: Option<Delegate>,
+    pub delegate: Option<Box<Delegate>>,
     /// Header operations on the request and response.
-    pub headers: Option<HeadersSpec>,
+    pub headers: Option<Box<HeadersSpec>>,
     /// Delay and abort injection.
-    pub fault: Option<HttpFaultInjection>,
+    pub fault: Option<Box<HttpFaultInjection>>,
 }
 
 /// Istio's `Headers`: operations on the request before it goes upstream and on the response.
@@ -324,16 +325,14 @@ impl RouterConfig {
         self.bare_spec
     }
 
-    /// Parses either the long form (`{"virtualServices": [...], ...}`) or one bare `spec`.
+    /// Parses either the long form (`{"virtualServices": [...], ...}`) or one bare `spec`,
+    /// straight into the typed config: a first pass over the bytes only reads the top-level
+    /// keys to tell the forms apart, so no JSON tree of a large config is ever built.
     pub fn from_json(bytes: &[u8]) -> Result<Self, crate::ConfigError> {
-        let value: serde_json::Value = crate::config::from_slice(bytes)?;
-        let is_long_form = value
-            .as_object()
-            .is_some_and(|object| object.contains_key("virtualServices"));
-        if is_long_form {
-            crate::config::from_value(value, "")
+        if config_form(bytes)? == ConfigForm::Long {
+            crate::config::from_slice(bytes)
         } else {
-            let spec = crate::config::from_value(value, "")?;
+            let spec = crate::config::from_slice(bytes)?;
             Ok(Self {
                 virtual_services: vec![NamedVirtualService {
                     name: INLINE_NAME.to_owned(),
@@ -349,5 +348,89 @@ impl RouterConfig {
                 bare_spec: true,
             })
         }
+    }
+}
+
+/// The two shapes of a router config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConfigForm {
+    /// `{"virtualServices": [...], "gateway": ..., ...}`.
+    Long,
+    /// One VirtualService `spec`; also anything that is not a JSON object, whose typed parse
+    /// then says what is wrong.
+    Bare,
+}
+
+/// Which form `bytes` has, from its top-level keys alone (values are skipped unparsed); JSON
+/// that does not parse is the error, as it would be in either form.
+fn config_form(bytes: &[u8]) -> Result<ConfigForm, crate::ConfigError> {
+    struct TopLevelKeys;
+    impl<'de> serde::de::Visitor<'de> for TopLevelKeys {
+        type Value = ConfigForm;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("a router config")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<ConfigForm, A::Error> {
+            // serde_json checks that the map was read to its end, so every value is skipped.
+            let mut form = ConfigForm::Bare;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == "virtualServices" {
+                    form = ConfigForm::Long;
+                }
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+            Ok(form)
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    match serde::Deserializer::deserialize_map(&mut deserializer, TopLevelKeys) {
+        Ok(form) => Ok(form),
+        // Not an object: the typed parse of the bare form says what it should be.
+        Err(error) if error.classify() == serde_json::error::Category::Data => Ok(ConfigForm::Bare),
+        Err(error) => Err(crate::ConfigError::new("", error.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod form_tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn both_forms_parse_without_a_json_tree() {
+        let long = br#"{"gateway": "istio-system/gw", "virtualServices": [{"name": "a", "spec": {"hosts": ["*"], "http": [{"route": [{"destination": {"host": "a"}}]}]}}]}"#;
+        let config = RouterConfig::from_json(long).expect("long form");
+        assert!(!config.is_bare_spec());
+        assert_eq!(config.gateway.as_deref(), Some("istio-system/gw"));
+        let bare = br#"{"hosts": ["*"], "http": [{"route": [{"destination": {"host": "a"}}]}]}"#;
+        let config = RouterConfig::from_json(bare).expect("bare form");
+        assert!(config.is_bare_spec());
+        assert_eq!(config.virtual_services.len(), 1);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_syntax_error_after_the_form_is_known_is_reported_as_such() {
+        let error = RouterConfig::from_json(br#"{"virtualServices": [], "gateway": }"#)
+            .expect_err("syntax error");
+        assert_eq!(error.path, "");
+        assert!(
+            error.reason.starts_with("expected value at line 1"),
+            "{error}"
+        );
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_field_error_names_the_field_without_a_location() {
+        let error = RouterConfig::from_json(br#"{"hosts": ["*"], "http": [{"timeout": 5}]}"#)
+            .expect_err("wrong type");
+        assert_eq!(error.path, "http[0].timeout");
+        assert!(!error.reason.contains("line"), "{error}");
+        let error = RouterConfig::from_json(br#""x""#).expect_err("not an object");
+        assert!(error.reason.contains("expected an object"), "{error}");
     }
 }

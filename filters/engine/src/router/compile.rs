@@ -8,6 +8,7 @@ use base64::Engine as _;
 
 use crate::error::FieldPath;
 use crate::fault::{FaultPolicy, HeaderControl};
+use crate::interner::Interner;
 use crate::request_match::RequestMatch;
 use crate::virtual_service::{HttpDirectResponse, HttpRoute, NamedVirtualService, RouterConfig};
 use crate::ConfigError;
@@ -59,6 +60,7 @@ fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
     // Per virtual host, the catch-all routes, which come after every other route.
     let mut catch_alls: Vec<Vec<usize>> = Vec::new();
     let delegates = delegate_targets(config);
+    let mut names = Interner::default();
     for (index, virtual_service) in config.virtual_services.iter().enumerate() {
         let path = spec_path(config, index);
         // A delegate is routed only through the roots that name it, as in Istio; its own
@@ -80,7 +82,7 @@ fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
             continue;
         }
         let hosts = compile_hosts(virtual_service, config, &path)?;
-        let mut routes = Vec::new();
+        let mut routes = Vec::with_capacity(virtual_service.spec.http.len());
         for (route_index, http) in virtual_service.spec.http.iter().enumerate() {
             let route_path = path.field("http").index(route_index);
             match &http.delegate {
@@ -89,6 +91,7 @@ fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
                     virtual_service,
                     config,
                     &mut service_ports,
+                    &mut names,
                     &route_path,
                 )?),
                 Some(delegate) => {
@@ -100,6 +103,7 @@ fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
                             leaf_owner,
                             config,
                             &mut service_ports,
+                            &mut names,
                             &leaf_path,
                         )?);
                     }
@@ -108,7 +112,12 @@ fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
         }
         let (routes, catch_all) = split_at_catch_all(routes);
         let first_route = table.routes.len();
-        table.routes.extend(routes);
+        // Moved, not copied, when it is the first: one large VirtualService is the large case.
+        if table.routes.is_empty() {
+            table.routes = routes;
+        } else {
+            table.routes.extend(routes);
+        }
         let route_ids = first_route..table.routes.len();
         let catch_all_id = catch_all.map(|route| {
             table.routes.push(route);
@@ -169,6 +178,7 @@ fn check_routes(
                 virtual_service,
                 config,
                 &mut unreported,
+                &mut Interner::default(),
                 &path.field("http").index(index),
             )?;
         }
@@ -180,45 +190,52 @@ fn check_routes(
 /// catch-all block (later blocks and rules can never match), and the catch-all is then sorted
 /// after the other VirtualServices' routes on a shared host. Returns the routes before it, the
 /// catch-all's own route cut just before its catch-all block, and that block as a route.
-fn split_at_catch_all(routes: Vec<Route>) -> (Vec<Route>, Option<Route>) {
-    let mut kept = Vec::with_capacity(routes.len());
-    for route in routes {
-        let catch_all_block = if route.matches.is_empty() {
-            Some(None)
-        } else {
-            route
-                .matches
-                .iter()
-                .position(RequestMatch::is_catch_all)
-                .map(Some)
-        };
-        let Some(block) = catch_all_block else {
-            kept.push(route);
-            continue;
-        };
-        let Some(block) = block else {
-            return (kept, Some(route));
-        };
-        let mut catch_all = route.clone();
-        catch_all.matches = route
-            .matches
-            .get(block..=block)
-            .unwrap_or_default()
-            .to_vec();
-        catch_all.block_names = route
-            .block_names
-            .get(block..=block)
-            .unwrap_or_default()
-            .to_vec();
-        if block > 0 {
-            let mut before = route;
-            before.matches.truncate(block);
-            before.block_names.truncate(block);
-            kept.push(before);
-        }
-        return (kept, Some(catch_all));
+fn split_at_catch_all(mut routes: Vec<Route>) -> (Vec<Route>, Option<Route>) {
+    let first_catch_all = routes
+        .iter()
+        .enumerate()
+        .find_map(|(index, route)| catch_all_block(route).map(|block| (index, block)));
+    let Some((index, block)) = first_catch_all else {
+        return (routes, None);
+    };
+    routes.truncate(index + 1);
+    let Some(route) = routes.pop() else {
+        return (routes, None);
+    };
+    let Some(block) = block else {
+        return (routes, Some(route));
+    };
+    let mut catch_all = route.clone();
+    catch_all.matches = route
+        .matches
+        .get(block..=block)
+        .unwrap_or_default()
+        .to_vec();
+    catch_all.block_names = route
+        .block_names
+        .get(block..=block)
+        .unwrap_or_default()
+        .to_vec();
+    if block > 0 {
+        let mut before = route;
+        before.matches.truncate(block);
+        before.block_names.truncate(block);
+        routes.push(before);
     }
-    (kept, None)
+    (routes, Some(catch_all))
+}
+
+/// Where `route` becomes a catch-all: `Some(None)` when it has no match blocks (all of it),
+/// `Some(Some(block))` at its first catch-all block, `None` when it never does.
+fn catch_all_block(route: &Route) -> Option<Option<usize>> {
+    if route.matches.is_empty() {
+        return Some(None);
+    }
+    route
+        .matches
+        .iter()
+        .position(RequestMatch::is_catch_all)
+        .map(Some)
 }
 
 fn compile_hosts(
@@ -254,6 +271,7 @@ fn compile_route(
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
     service_ports: &mut ServicePorts,
+    names: &mut Interner,
     path: &FieldPath,
 ) -> Result<Option<Route>, ConfigError> {
     let mut matches = Vec::with_capacity(http.matches.len());
@@ -272,7 +290,7 @@ fn compile_route(
     let cors = http
         .cors_policy
         .as_ref()
-        .map(|cors| CorsPolicy::compile(cors, &path.field("corsPolicy")))
+        .map(|cors| CorsPolicy::compile(cors, &path.field("corsPolicy")).map(Box::new))
         .transpose()?
         // Istio puts the policy on redirect and direct-response routes too, but Envoy's CORS
         // filter only acts on routes that forward: those answer preflights and responses
@@ -288,7 +306,7 @@ fn compile_route(
         })
         .collect();
     let mut headers = RouteHeaders::compile(
-        http.headers.as_ref(),
+        http.headers.as_deref(),
         &path.field("headers"),
         &mut Vec::new(),
     )?;
@@ -304,7 +322,8 @@ fn compile_route(
         .fault
         .as_ref()
         .map(|fault| FaultPolicy::compile(fault, HeaderControl::Refused, &path.field("fault")))
-        .transpose()?;
+        .transpose()?
+        .map(Box::new);
     if matches.is_empty() && !http.matches.is_empty() {
         return Ok(None);
     }
@@ -314,7 +333,10 @@ fn compile_route(
         cors,
         name,
         block_names,
-        virtual_service: format!("{}/{}", virtual_service.namespace, virtual_service.name),
+        virtual_service: names.intern(&format!(
+            "{}/{}",
+            virtual_service.namespace, virtual_service.name
+        )),
         matches,
         action,
     }))
@@ -354,7 +376,7 @@ fn compile_action(
         .map(|rewrite| Rewrite::compile(rewrite, &path.field("rewrite")))
         .transpose()?
         .unwrap_or_default();
-    let policy = upstream_policy::compile(http.timeout.as_deref(), http.retries.as_ref(), path)?;
+    let policy = upstream_policy::compile(http.timeout.as_deref(), http.retries.as_deref(), path)?;
     Ok(RouteAction::Forward(Forward {
         clusters: compile_destinations(http, virtual_service, config, service_ports, path)?,
         mirrors: compile_mirrors(http, virtual_service, config, service_ports, path)?,

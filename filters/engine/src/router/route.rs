@@ -1,5 +1,6 @@
 //! One compiled `http` entry of a VirtualService and what it decides for a request it matches.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fault::FaultPolicy;
@@ -23,14 +24,15 @@ pub struct Route {
     pub(super) name: String,
     /// Per block, the route name Istio gives it: `<http name>.<match name>` when both are set.
     pub(super) block_names: Vec<String>,
-    /// `namespace/name` of the VirtualService the route came from.
-    pub(super) virtual_service: String,
+    /// `namespace/name` of the VirtualService the route came from, shared by its routes.
+    pub(super) virtual_service: Arc<str>,
     pub(super) matches: Vec<RequestMatch>,
     pub(super) action: RouteAction,
-    pub(super) cors: Option<CorsPolicy>,
+    // Boxed, as `fault`: most routes have none, and a large table holds many routes.
+    pub(super) cors: Option<Box<CorsPolicy>>,
     /// The route's own `headers`; a destination's apply first, then these.
     pub(super) headers: RouteHeaders,
-    pub(super) fault: Option<FaultPolicy>,
+    pub(super) fault: Option<Box<FaultPolicy>>,
 }
 
 #[derive(Debug, Clone)]
@@ -112,7 +114,7 @@ impl Route {
                     mirror_timeout: forward.mirror_timeout,
                     cors_headers,
                     headers: [&destination.headers, &self.headers],
-                    fault: self.fault.as_ref(),
+                    fault: self.fault.as_deref(),
                 })
             }
             RouteAction::Redirect(redirect) => {

@@ -305,7 +305,7 @@ pub fn validate_http_route(
         }
         check_string_matches(block, &block_path)?;
     }
-    RouteHeaders::compile(http.headers.as_ref(), &path.field("headers"), warnings)?;
+    RouteHeaders::compile(http.headers.as_deref(), &path.field("headers"), warnings)?;
     if let Some(cors) = &http.cors_policy {
         super::cors::CorsPolicy::compile(cors, &path.field("corsPolicy"))?;
     }
@@ -351,8 +351,8 @@ pub fn validate_http_route(
     if let Some(direct) = &http.direct_response {
         check_direct_response(direct, &path.field("directResponse"), warnings)?;
     }
-    super::upstream_policy::check_retries(http.retries.as_ref(), path, warnings)?;
-    super::upstream_policy::compile(http.timeout.as_deref(), http.retries.as_ref(), path)?;
+    super::upstream_policy::check_retries(http.retries.as_deref(), path, warnings)?;
+    super::upstream_policy::compile(http.timeout.as_deref(), http.retries.as_deref(), path)?;
     if let Some(rewrite) = &http.rewrite {
         super::rewrite::Rewrite::compile(rewrite, &path.field("rewrite"))?;
     }

@@ -1,7 +1,7 @@
 //! Istio's `analyzeUnreachableHTTPRules`: warnings (never errors) for `http` routes and match
 //! blocks that earlier ones make unreachable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{ConfigWarning, FieldPath};
 use crate::request_match::HttpMatchRequest;
@@ -21,8 +21,11 @@ struct PrefixBlock {
     without_headers: BTreeMap<String, String>,
 }
 
+/// Istio compares every pair of prefix blocks; so do these warnings, but the pairs are found
+/// through indexes (a block's conditions, a prefix's blocks) so that 10,000 routes do not cost
+/// 50 million comparisons.
 pub fn analyze(routes: &[HttpRoute], path: &FieldPath, warnings: &mut Vec<ConfigWarning>) {
-    let mut seen: Vec<(String, usize)> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
     let mut catch_all_at: Option<usize> = None;
     let mut prefix_blocks = Vec::new();
     for (route_index, route) in routes.iter().enumerate() {
@@ -51,7 +54,7 @@ pub fn analyze(routes: &[HttpRoute], path: &FieldPath, warnings: &mut Vec<Config
                 continue;
             }
             let key = comparable(block);
-            if let Some(&(_, earlier)) = seen.iter().find(|(known, _)| *known == key) {
+            if let Some(&earlier) = seen.get(&key) {
                 let earlier_name = routes
                     .get(earlier)
                     .map(|earlier_route| route_name(earlier_route, earlier))
@@ -64,7 +67,7 @@ pub fn analyze(routes: &[HttpRoute], path: &FieldPath, warnings: &mut Vec<Config
                 duplicates += 1;
                 continue;
             }
-            seen.push((key, route_index));
+            seen.insert(key, route_index);
             if let Some(prefix_block) = prefix_block(route, route_index, block, block_index) {
                 prefix_blocks.push((route_path.field("match").index(block_index), prefix_block));
             }
@@ -78,16 +81,53 @@ pub fn analyze(routes: &[HttpRoute], path: &FieldPath, warnings: &mut Vec<Config
             ));
         }
     }
-    for (index, (_, earlier)) in prefix_blocks.iter().enumerate() {
-        for (later_path, later) in prefix_blocks.iter().skip(index + 1) {
-            if later.prefix != earlier.prefix && covers(earlier, later) {
-                warnings.push(later_path.warning(format!(
-                    "virtualService rule {} match {} of prefix {} is not used (duplicate/overlapping match in rule {} of prefix {} on {})",
-                    later.route, later.block, later.prefix, earlier.block, earlier.prefix, earlier.route
-                )));
-            }
+    let pairs = covering_pairs(&prefix_blocks);
+    let blocks = |(earlier, later): (usize, usize)| {
+        Some((prefix_blocks.get(earlier)?, prefix_blocks.get(later)?))
+    };
+    for ((_, earlier), (later_path, later)) in pairs.into_iter().filter_map(blocks) {
+        warnings.push(later_path.warning(format!(
+            "virtualService rule {} match {} of prefix {} is not used (duplicate/overlapping match in rule {} of prefix {} on {})",
+            later.route, later.block, later.prefix, earlier.block, earlier.prefix, earlier.route
+        )));
+    }
+}
+
+/// The pairs `(earlier, later)` of indexes into `blocks` where the earlier block covers the
+/// later one with a shorter prefix, in Istio's order (by earlier, then by later). Only blocks
+/// whose prefix is a proper prefix of the later one's can cover it, so each later block looks
+/// up its own prefixes instead of scanning every earlier block.
+fn covering_pairs(blocks: &[(FieldPath, PrefixBlock)]) -> Vec<(usize, usize)> {
+    let mut by_prefix: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, (_, block)) in blocks.iter().enumerate() {
+        by_prefix
+            .entry(block.prefix.as_str())
+            .or_default()
+            .push(index);
+    }
+    let mut pairs = Vec::new();
+    for (later_index, (_, later)) in blocks.iter().enumerate() {
+        let shorter = later
+            .prefix
+            .char_indices()
+            .skip(1)
+            .map(|(end, _)| &later.prefix[..end]);
+        for candidate in shorter.filter_map(|prefix| by_prefix.get(prefix)) {
+            pairs.extend(
+                candidate
+                    .iter()
+                    .take_while(|&&earlier| earlier < later_index)
+                    .filter(|&&earlier| {
+                        blocks
+                            .get(earlier)
+                            .is_some_and(|(_, block)| covers(block, later))
+                    })
+                    .map(|&earlier| (earlier, later_index)),
+            );
         }
     }
+    pairs.sort_unstable();
+    pairs
 }
 
 fn unused(route: &HttpRoute, index: usize, path: &FieldPath, reason: &str) -> ConfigWarning {
@@ -179,4 +219,61 @@ fn covers(earlier: &PrefixBlock, later: &PrefixBlock) -> bool {
         && maps_cover(&earlier.headers, &later.headers)
         && maps_cover(&earlier.query_params, &later.query_params)
         && maps_cover(&earlier.without_headers, &later.without_headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn warnings_for(prefixes: &[&str]) -> Vec<String> {
+        let routes: Vec<HttpRoute> = prefixes
+            .iter()
+            .map(|prefix| {
+                serde_json::from_value(serde_json::json!({"match": [{"uri": {"prefix": prefix}}]}))
+                    .expect("route")
+            })
+            .collect();
+        let mut warnings = Vec::new();
+        analyze(&routes, &FieldPath::root().field("http"), &mut warnings);
+        warnings.iter().map(ToString::to_string).collect()
+    }
+
+    /// Every covering pair is reported once, in Istio's order (by the covering block, then by
+    /// the covered one), whatever the index lookup found first; prefixes cut on characters.
+    #[wasm_bindgen_test(unsupported = test)]
+    fn covering_prefixes_are_reported_in_istios_order() {
+        let warnings = warnings_for(&["/a", "/ab", "/é", "/abc", "/a", "/é/x"]);
+        let reported: Vec<(&str, &str)> = warnings
+            .iter()
+            .filter_map(|warning| {
+                let later = warning.split(" of prefix ").nth(1)?.split(' ').next()?;
+                let earlier = warning.split(" of prefix ").nth(2)?.split(' ').next()?;
+                Some((earlier, later))
+            })
+            .collect();
+        assert_eq!(
+            reported,
+            [
+                ("/a", "/ab"),
+                ("/a", "/abc"),
+                ("/ab", "/abc"),
+                ("/é", "/é/x")
+            ],
+            "{warnings:#?}"
+        );
+        assert!(
+            warnings.iter().any(|warning| warning
+                .starts_with("http[4].match[0]: virtualService rule #4 match #0 is not used")),
+            "{warnings:#?}"
+        );
+    }
+
+    /// Ten thousand distinct prefixes that cover nothing: no warning, and no pairwise scan.
+    #[wasm_bindgen_test(unsupported = test)]
+    fn a_large_table_of_disjoint_prefixes_warns_of_nothing() {
+        let prefixes: Vec<String> = (0..10_000).map(|index| format!("/s{index}/")).collect();
+        let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+        assert!(warnings_for(&prefixes).is_empty());
+    }
 }
