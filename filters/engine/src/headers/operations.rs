@@ -30,6 +30,13 @@ enum Removal {
 }
 
 impl HeaderOperations {
+    /// No operation at all, as a constant (for shared empty defaults).
+    pub const NONE: Self = Self {
+        removals: Vec::new(),
+        sets: Vec::new(),
+        adds: Vec::new(),
+    };
+
     /// Compiles an Istio `HeaderOperations` (e.g. a VirtualService's `headers.request`).
     pub fn compile(
         spec: &HeaderOperationsSpec,

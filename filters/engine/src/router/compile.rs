@@ -23,7 +23,7 @@ use super::path_index::PathIndex;
 use super::redirect::Redirect;
 use super::rewrite::Rewrite;
 use super::route::{Forward, Route, RouteAction};
-use super::route_headers::RouteHeaders;
+use super::route_headers::{CompactHeaders, RouteHeaders};
 use super::service_ports::ServicePorts;
 use super::spec_path::spec_path;
 use super::sticky::StickyKey;
@@ -32,17 +32,28 @@ use super::upstream_policy;
 use super::validation::validate;
 use super::DEFAULT_MIRROR_TIMEOUT;
 
+/// What the routes of one table share rather than copy.
+#[derive(Default)]
+struct Shared {
+    /// VirtualService and cluster names.
+    strings: Interner<str>,
+    /// The `x-envoy-*` lists of routes with the same timeout and retries.
+    router_headers: Interner<[(&'static str, String)]>,
+}
+
 impl RouteTable {
     /// Parses, validates and compiles a router plugin config.
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
-        compile(&RouterConfig::from_json(bytes)?)
+        compile(RouterConfig::from_json(bytes)?)
     }
 }
 
-/// Validates `config` with Istio's rules, then compiles it.
-fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
+/// Validates `config` with Istio's rules, then compiles it. The routes of each VirtualService
+/// are consumed as they are compiled: a large config is then never held twice, as spec and as
+/// table, and wasm's linear memory (which never shrinks) stays near the larger of the two.
+fn compile(mut config: RouterConfig) -> Result<RouteTable, ConfigError> {
     let mut warnings = Vec::new();
-    validate(config, &mut warnings)?;
+    validate(&config, &mut warnings)?;
     let mut table = RouteTable {
         sticky: config
             .sticky_weights
@@ -59,16 +70,19 @@ fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
     let mut virtual_host_of: HashMap<String, usize> = HashMap::new();
     // Per virtual host, the catch-all routes, which come after every other route.
     let mut catch_alls: Vec<Vec<usize>> = Vec::new();
-    let delegates = delegate_targets(config);
-    let mut names = Interner::default();
-    for (index, virtual_service) in config.virtual_services.iter().enumerate() {
-        let path = spec_path(config, index);
+    let delegates = delegate_targets(&config);
+    let mut shared = Shared::default();
+    for index in 0..config.virtual_services.len() {
+        let Some(virtual_service) = config.virtual_services.get(index) else {
+            continue;
+        };
+        let path = spec_path(&config, index);
         // A delegate is routed only through the roots that name it, as in Istio; its own
         // routes are compiled too, for their errors. A VirtualService bound to other gateways
         // (or the mesh) had Istio's validation but is not compiled: sidecar-only fields the
         // module refuses are no error there.
         if delegates.contains(&qualified(virtual_service)) {
-            check_routes(virtual_service, config, &path)?;
+            check_routes(virtual_service, &config, &path)?;
             continue;
         }
         if !gateway_binding::virtual_service_applies(virtual_service, config.gateway.as_deref()) {
@@ -78,32 +92,43 @@ fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
             warnings.push(path.field("hosts").warning(
                 "no hosts: a delegate VirtualService, routed only through a root whose route delegates to it, and none in this config does",
             ));
-            check_routes(virtual_service, config, &path)?;
+            check_routes(virtual_service, &config, &path)?;
             continue;
         }
-        let hosts = compile_hosts(virtual_service, config, &path)?;
-        let mut routes = Vec::with_capacity(virtual_service.spec.http.len());
-        for (route_index, http) in virtual_service.spec.http.iter().enumerate() {
+        let hosts = compile_hosts(virtual_service, &config, &path)?;
+        // Delegate targets, the only VirtualServices whose routes another one reads, were
+        // skipped above, so this one's routes can go.
+        let http_routes = config
+            .virtual_services
+            .get_mut(index)
+            .map(|virtual_service| std::mem::take(&mut virtual_service.spec.http))
+            .unwrap_or_default();
+        let Some(virtual_service) = config.virtual_services.get(index) else {
+            continue;
+        };
+        let config = &config;
+        let mut routes = Vec::with_capacity(http_routes.len());
+        for (route_index, http) in http_routes.into_iter().enumerate() {
             let route_path = path.field("http").index(route_index);
             match &http.delegate {
                 None => routes.extend(compile_route(
-                    http,
+                    &http,
                     virtual_service,
                     config,
                     &mut service_ports,
-                    &mut names,
+                    &mut shared,
                     &route_path,
                 )?),
                 Some(delegate) => {
                     for (leaf, leaf_owner, leaf_path) in
-                        delegated_routes(http, delegate, virtual_service, config, &route_path)?
+                        delegated_routes(&http, delegate, virtual_service, config, &route_path)?
                     {
                         routes.extend(compile_route(
                             &leaf,
                             leaf_owner,
                             config,
                             &mut service_ports,
-                            &mut names,
+                            &mut shared,
                             &leaf_path,
                         )?);
                     }
@@ -139,6 +164,7 @@ fn compile(config: &RouterConfig) -> Result<RouteTable, ConfigError> {
             }
         }
     }
+    drop(config);
     // Istio's `SortVHostRoutes`: the catch-alls of all VirtualServices sharing a host go last.
     for (virtual_host, host_catch_alls) in table.virtual_hosts.iter_mut().zip(catch_alls) {
         virtual_host.route_ids.extend(host_catch_alls);
@@ -178,7 +204,7 @@ fn check_routes(
                 virtual_service,
                 config,
                 &mut unreported,
-                &mut Interner::default(),
+                &mut Shared::default(),
                 &path.field("http").index(index),
             )?;
         }
@@ -271,7 +297,7 @@ fn compile_route(
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
     service_ports: &mut ServicePorts,
-    names: &mut Interner,
+    shared: &mut Shared,
     path: &FieldPath,
 ) -> Result<Option<Route>, ConfigError> {
     let mut matches = Vec::with_capacity(http.matches.len());
@@ -286,7 +312,7 @@ fn compile_route(
             matches.push(compiled);
         }
     }
-    let mut action = compile_action(http, virtual_service, config, service_ports, path)?;
+    let mut action = compile_action(http, virtual_service, config, service_ports, shared, path)?;
     let cors = http
         .cors_policy
         .as_ref()
@@ -328,12 +354,12 @@ fn compile_route(
         return Ok(None);
     }
     Ok(Some(Route {
-        headers,
+        headers: CompactHeaders::new(headers),
         fault,
         cors,
         name,
         block_names,
-        virtual_service: names.intern(&format!(
+        virtual_service: shared.strings.intern(&format!(
             "{}/{}",
             virtual_service.namespace, virtual_service.name
         )),
@@ -351,6 +377,7 @@ fn compile_action(
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
     service_ports: &mut ServicePorts,
+    shared: &mut Shared,
     path: &FieldPath,
 ) -> Result<RouteAction, ConfigError> {
     if let Some(redirect) = &http.redirect {
@@ -378,11 +405,18 @@ fn compile_action(
         .unwrap_or_default();
     let policy = upstream_policy::compile(http.timeout.as_deref(), http.retries.as_deref(), path)?;
     Ok(RouteAction::Forward(Forward {
-        clusters: compile_destinations(http, virtual_service, config, service_ports, path)?,
+        clusters: compile_destinations(
+            http,
+            virtual_service,
+            config,
+            service_ports,
+            &mut shared.strings,
+            path,
+        )?,
         mirrors: compile_mirrors(http, virtual_service, config, service_ports, path)?,
         mirror_timeout: policy.timeout.unwrap_or(DEFAULT_MIRROR_TIMEOUT),
         rewrite,
-        router_headers: policy.router_headers,
+        router_headers: shared.router_headers.intern(&policy.router_headers),
     }))
 }
 

@@ -1,12 +1,15 @@
 //! Weighted destinations: each gets `weight / total` of the requests, as Envoy's
 //! `weighted_clusters` does.
 
+use std::sync::Arc;
+
 use crate::error::FieldPath;
+use crate::interner::Interner;
 use crate::virtual_service::{HttpRoute, NamedVirtualService, RouterConfig};
 use crate::ConfigError;
 
 use super::destination_cluster::destination_cluster;
-use super::route_headers::RouteHeaders;
+use super::route_headers::{CompactHeaders, RouteHeaders};
 use super::service_ports::ServicePorts;
 
 /// The clusters of one route with their weights; a single destination takes everything.
@@ -18,9 +21,10 @@ pub struct WeightedClusters {
 
 #[derive(Debug, Clone)]
 pub struct WeightedCluster {
-    pub cluster: String,
+    /// Shared with every other route to the same cluster.
+    pub cluster: Arc<str>,
     /// The destination's own `headers`.
-    pub headers: RouteHeaders,
+    pub headers: CompactHeaders,
     upper: u64,
 }
 
@@ -28,7 +32,7 @@ impl WeightedClusters {
     /// Validates weights as Istio does: none negative and, with several destinations, a
     /// positive total. `weights` are `None` where the config gave none.
     pub fn new(
-        destinations: Vec<(String, Option<i64>, RouteHeaders)>,
+        destinations: Vec<(Arc<str>, Option<i64>, RouteHeaders)>,
         path: &FieldPath,
     ) -> Result<Self, ConfigError> {
         if destinations.is_empty() {
@@ -51,7 +55,7 @@ impl WeightedClusters {
             total += if single { 1 } else { weight };
             cumulative.push(WeightedCluster {
                 cluster,
-                headers,
+                headers: CompactHeaders::new(headers),
                 upper: total,
             });
         }
@@ -75,7 +79,7 @@ impl WeightedClusters {
     /// for the route to merge into its own as pilot does.
     pub fn take_single_headers(&mut self) -> Option<RouteHeaders> {
         match self.cumulative.as_mut_slice() {
-            [single] => Some(std::mem::take(&mut single.headers)),
+            [single] => Some(single.headers.take()),
             _ => None,
         }
     }
@@ -94,6 +98,7 @@ pub(super) fn compile_destinations(
     virtual_service: &NamedVirtualService,
     config: &RouterConfig,
     service_ports: &mut ServicePorts,
+    names: &mut Interner<str>,
     path: &FieldPath,
 ) -> Result<WeightedClusters, ConfigError> {
     let route_path = path.field("route");
@@ -114,7 +119,7 @@ pub(super) fn compile_destinations(
             }
         };
         destinations.push((
-            cluster,
+            names.intern(&cluster),
             weighted.weight,
             RouteHeaders::compile(
                 weighted.headers.as_ref(),
@@ -135,7 +140,7 @@ mod tests {
         let destinations = weights
             .iter()
             .enumerate()
-            .map(|(index, weight)| (format!("c{index}"), *weight, RouteHeaders::default()))
+            .map(|(index, weight)| (format!("c{index}").into(), *weight, RouteHeaders::default()))
             .collect();
         WeightedClusters::new(destinations, &FieldPath::root().field("route"))
     }
@@ -156,7 +161,7 @@ mod tests {
     fn zero_weight_gets_nothing_and_a_single_destination_gets_everything() {
         let split = clusters(&[Some(0), Some(1)]).expect("valid");
         let pick = |split: &WeightedClusters, draw| {
-            split.pick(draw).expect("a destination").cluster.clone()
+            split.pick(draw).expect("a destination").cluster.to_string()
         };
         assert!((0..1000).all(|draw| pick(&split, draw) == "c1"));
         let single = clusters(&[Some(0)]).expect("a lone destination ignores its weight");

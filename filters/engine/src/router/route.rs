@@ -13,7 +13,7 @@ use super::decision::{Decision, ForwardTo, LocalResponse};
 use super::destinations::WeightedClusters;
 use super::redirect::Redirect;
 use super::rewrite::Rewrite;
-use super::route_headers::RouteHeaders;
+use super::route_headers::CompactHeaders;
 #[cfg(doc)]
 use super::DEFAULT_MIRROR_TIMEOUT;
 
@@ -31,7 +31,7 @@ pub struct Route {
     // Boxed, as `fault`: most routes have none, and a large table holds many routes.
     pub(super) cors: Option<Box<CorsPolicy>>,
     /// The route's own `headers`; a destination's apply first, then these.
-    pub(super) headers: RouteHeaders,
+    pub(super) headers: CompactHeaders,
     pub(super) fault: Option<Box<FaultPolicy>>,
 }
 
@@ -50,7 +50,7 @@ pub(super) struct Forward {
     /// How long a mirrored copy may take: the route's timeout, else [`DEFAULT_MIRROR_TIMEOUT`].
     pub(super) mirror_timeout: Duration,
     pub(super) rewrite: Rewrite,
-    pub(super) router_headers: Vec<(&'static str, String)>,
+    pub(super) router_headers: Arc<[(&'static str, String)]>,
 }
 
 impl Route {
@@ -113,7 +113,7 @@ impl Route {
                         .collect(),
                     mirror_timeout: forward.mirror_timeout,
                     cors_headers,
-                    headers: [&destination.headers, &self.headers],
+                    headers: [destination.headers.get(), self.headers.get()],
                     fault: self.fault.as_deref(),
                 })
             }
@@ -128,14 +128,14 @@ impl Route {
                     status: redirect.status,
                     headers,
                     body: Vec::new(),
-                    response_headers: vec![&self.headers],
+                    response_headers: vec![self.headers.get()],
                 })
             }
             RouteAction::DirectResponse { status, body } => Decision::Respond(LocalResponse {
                 status: *status,
                 headers: cors_headers,
                 body: body.clone(),
-                response_headers: vec![&self.headers],
+                response_headers: vec![self.headers.get()],
             }),
         }
     }

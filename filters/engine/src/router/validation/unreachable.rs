@@ -25,7 +25,9 @@ struct PrefixBlock {
 /// through indexes (a block's conditions, a prefix's blocks) so that 10,000 routes do not cost
 /// 50 million comparisons.
 pub fn analyze(routes: &[HttpRoute], path: &FieldPath, warnings: &mut Vec<ConfigWarning>) {
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    // Blocks by a hash of their conditions; equal hashes are confirmed by comparing the
+    // conditions themselves, so no block is ever held as text.
+    let mut seen: HashMap<u64, Vec<(usize, usize)>> = HashMap::new();
     let mut catch_all_at: Option<usize> = None;
     let mut prefix_blocks = Vec::new();
     for (route_index, route) in routes.iter().enumerate() {
@@ -53,8 +55,14 @@ pub fn analyze(routes: &[HttpRoute], path: &FieldPath, warnings: &mut Vec<Config
                 ));
                 continue;
             }
-            let key = comparable(block);
-            if let Some(&earlier) = seen.get(&key) {
+            let key = conditions_hash(block);
+            let earlier = seen.get(&key).and_then(|known| {
+                known.iter().find_map(|&(earlier_route, earlier_block)| {
+                    let earlier = routes.get(earlier_route)?.matches.get(earlier_block)?;
+                    same_conditions(earlier, block).then_some(earlier_route)
+                })
+            });
+            if let Some(earlier) = earlier {
                 let earlier_name = routes
                     .get(earlier)
                     .map(|earlier_route| route_name(earlier_route, earlier))
@@ -67,7 +75,9 @@ pub fn analyze(routes: &[HttpRoute], path: &FieldPath, warnings: &mut Vec<Config
                 duplicates += 1;
                 continue;
             }
-            seen.insert(key, route_index);
+            seen.entry(key)
+                .or_default()
+                .push((route_index, block_index));
             if let Some(prefix_block) = prefix_block(route, route_index, block, block_index) {
                 prefix_blocks.push((route_path.field("match").index(block_index), prefix_block));
             }
@@ -151,11 +161,26 @@ fn block_name(block: &HttpMatchRequest, index: usize) -> String {
     }
 }
 
-/// A block's conditions without its name, for equality.
+/// A block's conditions without its name, for equality (Istio compares its JSON without
+/// `name`).
 fn comparable(block: &HttpMatchRequest) -> String {
     let mut unnamed = block.clone();
     unnamed.name = None;
     format!("{unnamed:?}")
+}
+
+/// A hash of [`comparable`]: what `analyze` keeps per block, so that 10,000 blocks are not held
+/// as text while they are compared.
+fn conditions_hash(block: &HttpMatchRequest) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    comparable(block).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Whether two blocks have the same conditions, names aside.
+fn same_conditions(first: &HttpMatchRequest, second: &HttpMatchRequest) -> bool {
+    comparable(first) == comparable(second)
 }
 
 /// Istio's `assignExactOrPrefix`.
