@@ -30,7 +30,7 @@ impl Module for Fault {
         FaultRules::from_json(bytes)
     }
 
-    fn configured(rules: &FaultRules) {
+    fn configured(rules: &FaultRules, _runtime: &FaultInjection) {
         ModuleHealth::of(Self::NAME).set_gauge(
             "rules",
             u64::try_from(rules.rule_count()).unwrap_or(u64::MAX),

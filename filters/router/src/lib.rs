@@ -52,7 +52,7 @@ impl Module for Router {
         RouteTable::from_json(bytes)
     }
 
-    fn configured(table: &RouteTable) {
+    fn configured(table: &RouteTable, _shared: &RouterShared) {
         for warning in table.warnings() {
             log::warn!("router: {warning}");
         }
