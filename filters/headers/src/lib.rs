@@ -31,7 +31,7 @@ impl Module for Headers {
         HeaderRules::from_json(bytes)
     }
 
-    fn configured(rules: &HeaderRules) {
+    fn configured(rules: &HeaderRules, _shared: &()) {
         ModuleHealth::of(Self::NAME).set_gauge(
             "rules",
             u64::try_from(rules.rule_count()).unwrap_or(u64::MAX),

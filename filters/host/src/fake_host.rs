@@ -42,6 +42,24 @@ pub struct SentReply {
     pub body: Vec<u8>,
     /// `%RESPONSE_CODE_DETAILS%`.
     pub details: String,
+    /// The gRPC status, for a gRPC-shaped reply.
+    pub grpc_status: Option<u8>,
+}
+
+impl From<&LocalReply<'_>> for SentReply {
+    fn from(reply: &LocalReply<'_>) -> Self {
+        Self {
+            status: reply.status,
+            headers: reply
+                .headers
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+            body: reply.body.to_vec(),
+            details: reply.details.to_string(),
+            grpc_status: reply.grpc_status,
+        }
+    }
 }
 
 /// Envoy's stream attributes, as plain values.
@@ -112,16 +130,7 @@ impl StreamHost for FakeHost {
     }
 
     fn send_local_reply(&mut self, reply: LocalReply<'_>) -> Result<(), Status> {
-        self.local_replies.push(SentReply {
-            status: reply.status,
-            headers: reply
-                .headers
-                .iter()
-                .map(|(name, value)| (name.to_string(), value.to_string()))
-                .collect(),
-            body: reply.body.to_vec(),
-            details: reply.details.to_string(),
-        });
+        self.local_replies.push(SentReply::from(&reply));
         Ok(())
     }
 

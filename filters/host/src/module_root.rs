@@ -27,12 +27,14 @@ pub trait Module: 'static {
     /// Parses and compiles the plugin configuration.
     fn compile(bytes: &[u8]) -> Result<Self::Config, ConfigError>;
 
-    /// After each configuration is loaded: warnings to log, gauges to set.
-    fn configured(_config: &Self::Config) {}
-
     /// Makes the module-wide state, once, on the first configuration loaded; an error refuses
     /// that configuration.
     fn start() -> Result<Self::Shared, String>;
+
+    /// After each configuration is loaded (and after [`Module::start`] on the first): warnings
+    /// to log, gauges to set, and what the module-wide state derives from the configuration
+    /// (the metrics module's series cache).
+    fn configured(_config: &Self::Config, _shared: &Self::Shared) {}
 
     /// On each tick of the root's timer (set by whoever needs it, e.g. the fault runtime).
     fn on_tick(_shared: &Self::Shared) {}
@@ -73,9 +75,6 @@ impl<M: Module> RootContext for Root<M> {
         if !configure(M::NAME, &mut self.config, M::compile) {
             return false;
         }
-        if let Some(config) = &self.config {
-            M::configured(config);
-        }
         if self.shared.is_none() {
             match M::start() {
                 Ok(shared) => self.shared = Some(Rc::new(shared)),
@@ -84,6 +83,9 @@ impl<M: Module> RootContext for Root<M> {
                     return false;
                 }
             }
+        }
+        if let (Some(config), Some(shared)) = (&self.config, &self.shared) {
+            M::configured(config, shared);
         }
         true
     }

@@ -1,13 +1,18 @@
-//! [`StreamHost`] over proxy-wasm host calls: what the modules run on inside Envoy.
+//! [`StreamHost`] and [`VmHost`] over proxy-wasm host calls: what the modules run on inside
+//! Envoy.
+
+use std::time::{Duration, SystemTime};
 
 use engine::headers::HeaderMutator;
-use proxy_wasm::types::Status;
+use proxy_wasm::types::{MetricType, Status};
 
+use crate::abi;
 use crate::local_reply::{send_local_reply, LocalReply};
 use crate::stream_host::{HeaderMapKind, StreamHost};
+use crate::vm_host::VmHost;
 use crate::{EnvoyAttributes, HeaderMap, RequestHeaders, ResponseHeaders};
 
-/// The stream Envoy is calling into, through the host's ABI.
+/// The stream Envoy is calling into, and the VM's host, through the host's ABI.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProxyWasm;
 
@@ -49,5 +54,47 @@ impl StreamHost for ProxyWasm {
 
     fn clear_route_cache(&mut self) {
         crate::route_cache::clear_route_cache();
+    }
+}
+
+impl VmHost for ProxyWasm {
+    fn now(&self) -> SystemTime {
+        abi::current_time().unwrap_or_else(|_| SystemTime::now())
+    }
+
+    fn set_tick_period(&self, period: Duration) -> Result<(), Status> {
+        abi::set_tick_period(period)
+    }
+
+    fn enter_stream(&self, stream: u32) -> Result<(), Status> {
+        abi::set_effective_context(stream)
+    }
+
+    fn resume_request(&self) -> Result<(), Status> {
+        abi::resume_http_request()
+    }
+
+    fn send_local_reply(&self, reply: LocalReply<'_>) -> Result<(), Status> {
+        send_local_reply(reply)
+    }
+
+    fn shared_data(&self, key: &str) -> Result<(Option<Vec<u8>>, u32), Status> {
+        abi::get_shared_data(key)
+    }
+
+    fn set_shared_data(&self, key: &str, value: &[u8], cas: u32) -> Result<(), Status> {
+        abi::set_shared_data(key, value, cas)
+    }
+
+    fn define_metric(&self, kind: MetricType, name: &str) -> Result<u32, Status> {
+        abi::define_metric(kind, name)
+    }
+
+    fn increment_metric(&self, id: u32, delta: i64) -> Result<(), Status> {
+        abi::increment_metric(id, delta)
+    }
+
+    fn record_metric(&self, id: u32, value: u64) -> Result<(), Status> {
+        abi::record_metric(id, value)
     }
 }

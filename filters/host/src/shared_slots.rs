@@ -12,7 +12,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::types::Status;
 
-use crate::abi;
+use crate::vm_host::VmHost;
 
 /// How often a VM that holds slots refreshes its entry.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -52,32 +52,32 @@ impl SharedSlots {
     }
 
     /// Takes one slot if fewer than `limit` are held by live VMs; the total after taking it.
-    pub fn take_below(&self, limit: u64) -> Option<u64> {
-        self.update(|total, _| (total < limit).then_some(1))
+    pub fn take_below(&self, host: &impl VmHost, limit: u64) -> Option<u64> {
+        self.update(host, |total, _| (total < limit).then_some(1))
     }
 
     /// Gives back one of this VM's slots; the total after.
-    pub fn release(&self) -> Option<u64> {
-        self.update(|_, mine| (mine > 0).then_some(-1))
+    pub fn release(&self, host: &impl VmHost) -> Option<u64> {
+        self.update(host, |_, mine| (mine > 0).then_some(-1))
     }
 
     /// Tells the other VMs this one is alive; the total.
-    pub fn heartbeat(&self) -> Option<u64> {
-        self.update(|_, _| Some(0))
+    pub fn heartbeat(&self, host: &impl VmHost) -> Option<u64> {
+        self.update(host, |_, _| Some(0))
     }
 
     /// Applies `change(total of live holders, this VM's slots)` to this VM's slots atomically;
     /// `None` from `change` writes nothing. The new total, or `None` if nothing was written.
-    fn update(&self, change: impl Fn(u64, u32) -> Option<i64>) -> Option<u64> {
+    fn update(&self, host: &impl VmHost, change: impl Fn(u64, u32) -> Option<i64>) -> Option<u64> {
         for _ in 0..MAX_ATTEMPTS {
-            let (bytes, cas) = match abi::get_shared_data(&self.key) {
+            let (bytes, cas) = match host.shared_data(&self.key) {
                 Ok(found) => found,
                 Err(status) => {
                     log::warn!("shared slots {}: cannot read: {status:?}", self.key);
                     return None;
                 }
             };
-            let now = now_secs();
+            let now = now_secs(host);
             let mut holders = decode(bytes.as_deref().unwrap_or_default());
             holders.retain(|holder| holder.id == self.holder || is_live(holder, now));
             let total: u64 = holders.iter().map(|holder| u64::from(holder.slots)).sum();
@@ -95,7 +95,7 @@ impl SharedSlots {
                     heard_at: now,
                 });
             }
-            match abi::set_shared_data(&self.key, &encode(&holders), cas) {
+            match host.set_shared_data(&self.key, &encode(&holders), cas) {
                 Ok(()) => {
                     return Some(holders.iter().map(|holder| u64::from(holder.slots)).sum());
                 }
@@ -116,9 +116,9 @@ fn is_live(holder: &Holder, now: u32) -> bool {
     now.saturating_sub(holder.heard_at) <= stale_after
 }
 
-fn now_secs() -> u32 {
-    let now = abi::current_time().unwrap_or(UNIX_EPOCH);
-    let secs = now
+fn now_secs(host: &impl VmHost) -> u32 {
+    let secs = host
+        .now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());
     // Wraps in 2106; only differences of a few seconds matter.

@@ -8,8 +8,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::abi;
 use crate::delay_queue::DelayQueue;
+use crate::vm_host::VmHost;
 
 /// Envoy's tick resolution.
 const GRANULARITY: Duration = Duration::from_millis(1);
@@ -54,11 +54,11 @@ impl<T> StreamTimers<T> {
     }
 
     /// Holds `stream` until `deadline`; `payload` says what to do then.
-    pub fn schedule(&mut self, stream: u32, deadline: SystemTime, payload: T) {
+    pub fn schedule(&mut self, host: &impl VmHost, stream: u32, deadline: SystemTime, payload: T) {
         self.queue.insert(stream, deadline, payload);
-        let now = now();
+        let now = host.now();
         if self.next_tick.is_none_or(|tick| deadline < tick) {
-            self.arm(deadline, now);
+            self.arm(host, deadline, now);
         }
     }
 
@@ -74,8 +74,8 @@ impl<T> StreamTimers<T> {
 
     /// For `on_tick`: removes and returns the due entries (at most
     /// [`MAX_RELEASED_PER_TICK`], earliest first), and sets the next tick.
-    pub fn take_due(&mut self) -> Vec<(u32, T)> {
-        let now = now();
+    pub fn take_due(&mut self, host: &impl VmHost) -> Vec<(u32, T)> {
+        let now = host.now();
         let mut due = Vec::new();
         while due.len() < MAX_RELEASED_PER_TICK {
             let Some(entry) = self.queue.pop_due(now) else {
@@ -84,13 +84,13 @@ impl<T> StreamTimers<T> {
             due.push(entry);
         }
         match self.queue.next_deadline() {
-            Some(deadline) => self.arm(deadline, now),
-            None => self.set_period(Duration::ZERO, now),
+            Some(deadline) => self.arm(host, deadline, now),
+            None => self.set_period(host, Duration::ZERO, now),
         }
         due
     }
 
-    fn arm(&mut self, deadline: SystemTime, now: SystemTime) {
+    fn arm(&mut self, host: &impl VmHost, deadline: SystemTime, now: SystemTime) {
         let left = deadline
             .duration_since(now)
             .unwrap_or_default()
@@ -98,12 +98,12 @@ impl<T> StreamTimers<T> {
         // Round up: a tick before the deadline would only have to be re-armed.
         let millis = left.as_nanos().div_ceil(GRANULARITY.as_nanos());
         let period = GRANULARITY * u32::try_from(millis).unwrap_or(u32::MAX).max(1);
-        self.set_period(period, now);
+        self.set_period(host, period, now);
     }
 
-    fn set_period(&mut self, period: Duration, now: SystemTime) {
+    fn set_period(&mut self, host: &impl VmHost, period: Duration, now: SystemTime) {
         if period != self.period {
-            if let Err(status) = abi::set_tick_period(period) {
+            if let Err(status) = host.set_tick_period(period) {
                 log::error!("cannot set the tick period to {period:?}: {status:?}");
                 return;
             }
@@ -112,21 +112,4 @@ impl<T> StreamTimers<T> {
         // Envoy re-arms the timer with the same period after each tick.
         self.next_tick = (!period.is_zero()).then(|| now + period);
     }
-}
-
-/// Makes `stream` the context the next host calls act on (from a root context's `on_tick`);
-/// false if the host no longer knows it.
-pub fn enter_stream(stream: u32) -> bool {
-    match abi::set_effective_context(stream) {
-        Ok(()) => true,
-        Err(status) => {
-            log::warn!("stream {stream} is gone ({status:?}); not resuming it");
-            false
-        }
-    }
-}
-
-/// The host's wall clock, which is what deadlines are set against.
-pub fn now() -> SystemTime {
-    abi::current_time().unwrap_or_else(|_| SystemTime::now())
 }

@@ -18,11 +18,11 @@ use engine::metrics::label_sets::fingerprint;
 use engine::metrics::names::{self, Measure, MetricKind};
 use engine::metrics::{LabelSet, MetricsConfig, Naming, RequestFacts, Workload};
 use engine::route_properties;
-use engine::RequestView;
+use engine::{ConfigError, RequestView};
 use host::metrics::Metrics;
 use host::properties;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::ContextType;
+use host::Module;
+use proxy_wasm::traits::{Context, HttpContext};
 
 /// The shared-data key of the label sets admitted under the cap (per `vm_id`), one per naming
 /// mode, so two plugins of the module in one `vm_id` with different modes do not share a cap.
@@ -42,64 +42,67 @@ const NANOS_PER_MILLI: i64 = 1_000_000;
 /// The module's name: its log prefix, its stats prefix and its `root_id` in the suite build.
 pub const MODULE: &str = "metrics";
 
-// The module's own `.wasm`; the suite build (`filters/suite`) links this crate without it.
-#[cfg(feature = "entry")]
-proxy_wasm::main! {{
-    host::start_module(MODULE);
-    proxy_wasm::set_root_context(root);
-}}
+/// The metrics module: the naming mode and dimensions, and for the whole VM the proxy's
+/// workload and the series defined so far.
+struct MetricsModule;
 
-/// The module's root context for the plugin whose root context is `context_id`.
-pub fn root(_context_id: u32) -> Box<dyn RootContext> {
-    Box::new(MetricsRoot::default())
-}
-
-#[derive(Default)]
-struct MetricsRoot {
-    config: Option<Rc<MetricsConfig>>,
+/// What every stream of a VM shares besides the config; both follow the config.
+struct MetricsShared {
     /// The `source_*` labels of the Istio modes; read at configure time, when the node is known.
-    workload: Rc<Workload>,
-    series: Rc<RefCell<SeriesCache>>,
+    workload: RefCell<Rc<Workload>>,
+    series: RefCell<SeriesCache>,
 }
 
-impl Context for MetricsRoot {}
+impl Module for MetricsModule {
+    const NAME: &'static str = MODULE;
+    type Config = MetricsConfig;
+    type Shared = MetricsShared;
+    type Stream = MetricsStream;
 
-impl RootContext for MetricsRoot {
-    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let _in = host::in_callback("on_configure");
-        let configured = host::configure(MODULE, &mut self.config, MetricsConfig::from_json);
-        if configured {
-            // Another config has other dimensions: its label sets are new keys anyway.
-            self.series.borrow_mut().by_label_set.clear();
-            self.workload = Rc::new(host::proxy_workload());
-            if let Some(config) = self
-                .config
-                .as_deref()
-                .filter(|c| c.naming != Naming::Gateway)
-            {
-                log::info!(
-                    "metrics: naming {}, source workload {}.{}",
-                    config.naming.config_name(),
-                    self.workload.name,
-                    self.workload.namespace
-                );
-            }
+    fn compile(bytes: &[u8]) -> Result<MetricsConfig, ConfigError> {
+        MetricsConfig::from_json(bytes)
+    }
+
+    fn start() -> Result<MetricsShared, String> {
+        Ok(MetricsShared {
+            workload: RefCell::default(),
+            series: RefCell::default(),
+        })
+    }
+
+    fn configured(config: &MetricsConfig, shared: &MetricsShared) {
+        // Another config has other dimensions: its label sets are new keys anyway.
+        shared.series.borrow_mut().by_label_set.clear();
+        let workload = Rc::new(host::proxy_workload());
+        if config.naming != Naming::Gateway {
+            log::info!(
+                "metrics: naming {}, source workload {}.{}",
+                config.naming.config_name(),
+                workload.name,
+                workload.namespace
+            );
         }
-        configured
+        *shared.workload.borrow_mut() = workload;
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(MetricsStream {
-            config: self.config.clone(),
-            workload: Rc::clone(&self.workload),
-            series: Rc::clone(&self.series),
-        }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
+    fn stream(
+        config: Option<Rc<MetricsConfig>>,
+        shared: Option<Rc<MetricsShared>>,
+        _root_id: u32,
+        _stream_id: u32,
+    ) -> MetricsStream {
+        MetricsStream {
+            config,
+            // The workload as of the stream's start, as its config is.
+            workload: shared
+                .as_ref()
+                .map(|shared| Rc::clone(&shared.workload.borrow())),
+            shared,
+        }
     }
 }
+
+host::module_main!(MetricsModule);
 
 /// The metric ids of one label set, in the order of its naming mode's metrics.
 type Series = [Option<u32>; MAX_METRICS];
@@ -146,8 +149,8 @@ impl SeriesCache {
 
 struct MetricsStream {
     config: Option<Rc<MetricsConfig>>,
-    workload: Rc<Workload>,
-    series: Rc<RefCell<SeriesCache>>,
+    workload: Option<Rc<Workload>>,
+    shared: Option<Rc<MetricsShared>>,
 }
 
 impl Context for MetricsStream {}
@@ -155,12 +158,14 @@ impl Context for MetricsStream {}
 impl HttpContext for MetricsStream {
     fn on_log(&mut self) {
         let _in = host::in_callback("on_log");
-        let Some(config) = &self.config else {
+        let (Some(config), Some(workload), Some(shared)) =
+            (&self.config, &self.workload, &self.shared)
+        else {
             return;
         };
         let facts = self.request_facts(config);
-        let labels = LabelSet::of_request(config, &self.workload, &facts);
-        let series = self.series.borrow_mut().series_for(config, &labels);
+        let labels = LabelSet::of_request(config, workload, &facts);
+        let series = shared.series.borrow_mut().series_for(config, &labels);
         for (id, metric) in series.iter().zip(config.naming.metrics()) {
             let (Some(id), Some(value)) = (id, measure(metric.measure)) else {
                 continue;

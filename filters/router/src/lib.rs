@@ -52,7 +52,7 @@ impl Module for Router {
         RouteTable::from_json(bytes)
     }
 
-    fn configured(table: &RouteTable) {
+    fn configured(table: &RouteTable, _shared: &RouterShared) {
         for warning in table.warnings() {
             log::warn!("router: {warning}");
         }
@@ -64,7 +64,7 @@ impl Module for Router {
 
     fn start() -> Result<RouterShared, String> {
         let mirror_stats = Rc::new(MirrorStats::define()?);
-        let faults = Rc::new(FaultInjection::start("router.fault")?);
+        let faults = Rc::new(FaultInjection::start("router.fault", ProxyWasm)?);
         Ok(RouterShared {
             faults,
             mirror_stats,
@@ -141,6 +141,7 @@ impl HttpContext for RouterStream {
                         self.stream_id,
                         &fault,
                         &host::RequestHeaders::new(),
+                        &mut ProxyWasm,
                         u64::MAX,
                     ),
                     _ => Action::Continue,
