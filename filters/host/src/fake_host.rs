@@ -28,6 +28,10 @@ pub struct FakeHost {
     pub properties: Vec<(String, String)>,
     /// How often the route cache was cleared.
     pub route_cache_clears: usize,
+    /// The request body chunk the current callback sees (set it before each body callback).
+    pub request_body_chunk: Vec<u8>,
+    /// The request's trailers, for the trailers callback.
+    pub request_trailers: Vec<(String, String)>,
     request_gone_upstream: bool,
 }
 
@@ -112,6 +116,17 @@ impl StreamHost for FakeHost {
 
     fn request_headers(&self) -> Vec<(String, String)> {
         self.request().pairs().to_vec()
+    }
+
+    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        let chunk = self
+            .request_body_chunk
+            .get(..size.min(self.request_body_chunk.len()))?;
+        (!chunk.is_empty()).then(|| chunk.to_vec())
+    }
+
+    fn request_trailers(&self) -> Vec<(String, String)> {
+        self.request_trailers.clone()
     }
 
     fn response(&self) -> FakeResponse {

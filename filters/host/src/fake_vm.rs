@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use proxy_wasm::types::{MetricType, Status};
 
 use crate::fake_host::SentReply;
+use crate::http_call::{HttpCallMessage, NotSent};
 use crate::local_reply::LocalReply;
 use crate::vm_host::VmHost;
 
@@ -25,6 +26,24 @@ pub struct FakeVm {
     shared_data: RefCell<HashMap<String, (Vec<u8>, u32)>>,
     /// Stats by id (their index): name, kind, value.
     metrics: RefCell<Vec<(String, MetricType, i64)>>,
+    calls: RefCell<Vec<DispatchedCall>>,
+}
+
+/// An HTTP call the VM's host accepted, as it would go out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchedCall {
+    /// The root context that made the call (its answer goes there).
+    pub root_id: u32,
+    /// The upstream cluster.
+    pub cluster: String,
+    /// Its headers, pseudo-headers included.
+    pub headers: Vec<(String, String)>,
+    /// Its body, if any.
+    pub body: Option<Vec<u8>>,
+    /// Its trailers.
+    pub trailers: Vec<(String, String)>,
+    /// How long the host waits for the answer.
+    pub timeout: Duration,
 }
 
 impl Default for FakeVm {
@@ -39,6 +58,7 @@ impl Default for FakeVm {
             replies: RefCell::default(),
             shared_data: RefCell::default(),
             metrics: RefCell::default(),
+            calls: RefCell::default(),
         }
     }
 }
@@ -72,6 +92,16 @@ impl FakeVm {
     /// The local replies sent from outside a stream's callback, with the stream each went to.
     pub fn replies(&self) -> Vec<(u32, SentReply)> {
         self.replies.borrow().clone()
+    }
+
+    /// The HTTP calls sent, in order.
+    pub fn dispatched(&self) -> Vec<DispatchedCall> {
+        self.calls.borrow().clone()
+    }
+
+    /// The stream entered last (a dispatch from the root must leave the stream it came from).
+    pub fn entered_stream(&self) -> Option<u32> {
+        self.entered.get()
     }
 
     /// The value of the stat `name`, if it was defined.
@@ -166,5 +196,36 @@ impl VmHost for FakeVm {
         self.with_metric(id, |recorded| {
             *recorded = i64::try_from(value).unwrap_or(i64::MAX);
         })
+    }
+
+    fn dispatch_as_root(
+        &self,
+        root_id: u32,
+        stream_id: u32,
+        clusters: &[&str],
+        message: &HttpCallMessage<'_>,
+    ) -> Result<usize, NotSent> {
+        if !message.is_encodable() {
+            return Err(NotSent::Unencodable);
+        }
+        let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect()
+        };
+        let mut calls = self.calls.borrow_mut();
+        for cluster in clusters {
+            calls.push(DispatchedCall {
+                root_id,
+                cluster: cluster.to_string(),
+                headers: owned(message.headers),
+                body: message.body.map(<[u8]>::to_vec),
+                trailers: owned(message.trailers),
+                timeout: message.timeout,
+            });
+        }
+        self.entered.set(Some(stream_id));
+        Ok(clusters.len())
     }
 }

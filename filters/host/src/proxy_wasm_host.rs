@@ -7,6 +7,7 @@ use engine::headers::HeaderMutator;
 use proxy_wasm::types::{MetricType, Status};
 
 use crate::abi;
+use crate::http_call::{HttpCallMessage, NotSent};
 use crate::local_reply::{send_local_reply, LocalReply};
 use crate::stream_host::{HeaderMapKind, StreamHost};
 use crate::vm_host::VmHost;
@@ -27,6 +28,14 @@ impl StreamHost for ProxyWasm {
 
     fn request_headers(&self) -> Vec<(String, String)> {
         HeaderMap::request().all()
+    }
+
+    fn request_body(&self, size: usize) -> Option<Vec<u8>> {
+        crate::request_body::request_body(size)
+    }
+
+    fn request_trailers(&self) -> Vec<(String, String)> {
+        crate::request_body::request_trailers()
     }
 
     fn response(&self) -> ResponseHeaders {
@@ -96,5 +105,15 @@ impl VmHost for ProxyWasm {
 
     fn record_metric(&self, id: u32, value: u64) -> Result<(), Status> {
         abi::record_metric(id, value)
+    }
+
+    fn dispatch_as_root(
+        &self,
+        root_id: u32,
+        stream_id: u32,
+        clusters: &[&str],
+        message: &HttpCallMessage<'_>,
+    ) -> Result<usize, NotSent> {
+        crate::http_call::dispatch_as_root(root_id, stream_id, clusters, message)
     }
 }

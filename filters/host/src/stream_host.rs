@@ -31,6 +31,10 @@ pub trait StreamHost {
     fn request(&self) -> Self::Request;
     /// Every request header `(name, value)` as the host has them now, in order.
     fn request_headers(&self) -> Vec<(String, String)>;
+    /// The first `size` bytes of the request body the host holds for this callback (its chunk).
+    fn request_body(&self, size: usize) -> Option<Vec<u8>>;
+    /// The request's trailers (in the trailers callback).
+    fn request_trailers(&self) -> Vec<(String, String)>;
     /// Reads the response (in the response phase).
     fn response(&self) -> Self::Response;
     /// The stream's attributes, read on demand.

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use proxy_wasm::types::{MetricType, Status};
 
+use crate::http_call::{HttpCallMessage, NotSent};
 use crate::local_reply::LocalReply;
 
 /// The calls made on the VM's host that belong to no one stream's callback.
@@ -33,4 +34,15 @@ pub trait VmHost {
     fn increment_metric(&self, id: u32, delta: i64) -> Result<(), Status>;
     /// Sets gauge `id` (or records in histogram `id`).
     fn record_metric(&self, id: u32, value: u64) -> Result<(), Status>;
+    /// Sends `message` to each of `clusters` as the root context `root_id` (so the calls
+    /// outlive the stream, and their answers go to the root), then makes stream `stream_id`
+    /// current again; how many calls the host accepted (each refusal is logged). A message that
+    /// cannot go out byte-exact is not sent at all.
+    fn dispatch_as_root(
+        &self,
+        root_id: u32,
+        stream_id: u32,
+        clusters: &[&str],
+        message: &HttpCallMessage<'_>,
+    ) -> Result<usize, NotSent>;
 }

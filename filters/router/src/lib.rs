@@ -22,7 +22,9 @@ use engine::router::{
 };
 use engine::{ConfigError, RequestView};
 use host::health::ModuleHealth;
-use host::{in_callback, FaultInjection, HeaderMapKind, LocalReply, Module, ProxyWasm, StreamHost};
+use host::{
+    in_callback, FaultInjection, HeaderMapKind, LocalReply, Module, ProxyWasm, StreamHost, VmHost,
+};
 use mirror::PendingMirror;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -36,9 +38,10 @@ pub const MODULE: &str = "router";
 /// VirtualService `fault`s (stats under `router.fault.*`) and the mirror counters.
 struct Router;
 
-/// What every stream of a VM shares besides the route table.
-struct RouterShared {
-    faults: Rc<FaultInjection>,
+/// What every stream of a VM shares besides the route table. The fault runtime owns the VM's
+/// host, which the mirrors use too.
+struct RouterShared<V: VmHost = ProxyWasm> {
+    faults: Rc<FaultInjection<V>>,
     mirror_stats: Rc<MirrorStats>,
 }
 
@@ -63,8 +66,8 @@ impl Module for Router {
     }
 
     fn start() -> Result<RouterShared, String> {
-        let mirror_stats = Rc::new(MirrorStats::define()?);
         let faults = Rc::new(FaultInjection::start("router.fault", ProxyWasm)?);
+        let mirror_stats = Rc::new(MirrorStats::define(faults.host())?);
         Ok(RouterShared {
             faults,
             mirror_stats,
@@ -96,11 +99,11 @@ impl Module for Router {
 
 host::module_main!(Router);
 
-struct RouterStream {
+struct RouterStream<V: VmHost = ProxyWasm> {
     root_id: u32,
     stream_id: u32,
     table: Option<Rc<RouteTable>>,
-    faults: Option<Rc<FaultInjection>>,
+    faults: Option<Rc<FaultInjection<V>>>,
     mirror_stats: Option<Rc<MirrorStats>>,
     mirror: Option<PendingMirror>,
     /// Set on the response once it comes back.
@@ -119,50 +122,15 @@ impl Context for RouterStream {
     }
 }
 
-impl RouterStream {
-    fn hold_while_delayed(&self) -> Action {
-        self.faults.as_ref().map_or(Action::Continue, |faults| {
-            faults.hold_while_delayed(self.stream_id)
-        })
-    }
-}
-
 impl HttpContext for RouterStream {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let _in = in_callback("on_http_request_headers");
-        match self.on_request_headers(&mut ProxyWasm) {
-            Routed::NotForwarded(action) => action,
-            Routed::Forwarded { fault } => {
-                if end_of_stream {
-                    self.send_mirror(&[]);
-                }
-                match (fault, &self.faults) {
-                    (Some(fault), Some(faults)) => faults.inject(
-                        self.stream_id,
-                        &fault,
-                        &host::RequestHeaders::new(),
-                        &mut ProxyWasm,
-                        u64::MAX,
-                    ),
-                    _ => Action::Continue,
-                }
-            }
-        }
+        self.on_request_headers_event(&mut ProxyWasm, end_of_stream)
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let _in = in_callback("on_http_request_body");
-        if let Some(mirror) = &mut self.mirror {
-            if mirror.wants_body() {
-                if let Some(chunk) = host::request_body(body_size) {
-                    mirror.add_body(&chunk);
-                }
-            }
-            if end_of_stream {
-                self.send_mirror(&[]);
-            }
-        }
-        self.hold_while_delayed()
+        self.on_request_body(&ProxyWasm, body_size, end_of_stream)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -173,11 +141,7 @@ impl HttpContext for RouterStream {
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         let _in = in_callback("on_http_request_trailers");
-        if self.mirror.is_some() {
-            let trailers = host::request_trailers();
-            self.send_mirror(&trailers);
-        }
-        self.hold_while_delayed()
+        self.on_request_trailers(&ProxyWasm)
     }
 }
 
@@ -190,8 +154,67 @@ enum Routed {
     NotForwarded(Action),
 }
 
-/// The stream logic, over any host (Envoy's, or the fake in the tests).
-impl RouterStream {
+/// The stream logic, over any host (Envoy's, or the fakes in the tests).
+impl<V: VmHost> RouterStream<V> {
+    /// The request headers: routed, then mirrored when the request has no body, then held
+    /// for the route's fault.
+    fn on_request_headers_event(
+        &mut self,
+        host: &mut impl StreamHost,
+        end_of_stream: bool,
+    ) -> Action {
+        match self.on_request_headers(host) {
+            Routed::NotForwarded(action) => action,
+            Routed::Forwarded { fault } => {
+                if end_of_stream {
+                    self.send_mirror(&[]);
+                }
+                match (fault, self.faults.clone()) {
+                    (Some(fault), Some(faults)) => {
+                        let request = host.request();
+                        faults.inject(self.stream_id, &fault, &request, host, u64::MAX)
+                    }
+                    _ => Action::Continue,
+                }
+            }
+        }
+    }
+
+    /// A body chunk: copied for the mirror (within its limit), which goes out with the last.
+    fn on_request_body(
+        &mut self,
+        host: &impl StreamHost,
+        body_size: usize,
+        end_of_stream: bool,
+    ) -> Action {
+        if let Some(mirror) = &mut self.mirror {
+            if mirror.wants_body() {
+                if let Some(chunk) = host.request_body(body_size) {
+                    mirror.add_body(&chunk);
+                }
+            }
+            if end_of_stream {
+                self.send_mirror(&[]);
+            }
+        }
+        self.hold_while_delayed()
+    }
+
+    /// The trailers end the request: the mirror goes out with them.
+    fn on_request_trailers(&mut self, host: &impl StreamHost) -> Action {
+        if self.mirror.is_some() {
+            let trailers = host.request_trailers();
+            self.send_mirror(&trailers);
+        }
+        self.hold_while_delayed()
+    }
+
+    fn hold_while_delayed(&self) -> Action {
+        self.faults.as_ref().map_or(Action::Continue, |faults| {
+            faults.hold_while_delayed(self.stream_id)
+        })
+    }
+
     /// Routes the request: names its cluster and edits it, or answers it. Mirrors and faults,
     /// which need the host's timers and HTTP calls, are the caller's.
     fn on_request_headers(&mut self, host: &mut impl StreamHost) -> Routed {
@@ -327,8 +350,10 @@ impl RouterStream {
     }
 
     fn send_mirror(&mut self, trailers: &[(String, String)]) {
-        if let (Some(mirror), Some(stats)) = (self.mirror.take(), &self.mirror_stats) {
-            mirror.send(self.root_id, self.stream_id, trailers, stats);
+        if let (Some(mirror), Some(stats), Some(faults)) =
+            (self.mirror.take(), &self.mirror_stats, &self.faults)
+        {
+            mirror.send(faults.host(), self.root_id, self.stream_id, trailers, stats);
         }
     }
 }

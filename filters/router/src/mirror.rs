@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use engine::router::{shadow_authority, CLUSTER_HEADER};
-use host::{HttpCallMessage, NotSent};
+use host::{HttpCallMessage, NotSent, VmHost};
 
 use crate::stats::MirrorStats;
 
@@ -76,13 +76,14 @@ impl PendingMirror {
     /// back its host calls.
     pub fn send(
         self,
+        vm: &impl VmHost,
         root_id: u32,
         stream_id: u32,
         trailers: &[(String, String)],
         stats: &MirrorStats,
     ) {
         if self.too_large {
-            stats.skipped_body_too_large.increment(1);
+            MirrorStats::add(vm, stats.skipped_body_too_large, 1);
             log::debug!(
                 "router: mirror skipped, body over {} bytes",
                 self.max_body_bytes
@@ -105,12 +106,10 @@ impl PendingMirror {
             timeout: self.timeout,
         };
         let clusters: Vec<&str> = self.clusters.iter().map(String::as_str).collect();
-        match host::dispatch_as_root(root_id, stream_id, &clusters, &message) {
-            Ok(sent) => stats
-                .sent
-                .increment(u64::try_from(sent).unwrap_or(u64::MAX)),
+        match vm.dispatch_as_root(root_id, stream_id, &clusters, &message) {
+            Ok(sent) => MirrorStats::add(vm, stats.sent, sent),
             Err(NotSent::Unencodable) => {
-                stats.skipped_unencodable.increment(1);
+                MirrorStats::add(vm, stats.skipped_unencodable, 1);
                 log::debug!("router: mirror skipped, a header is not UTF-8");
             }
             Err(NotSent::NoRootContext(status)) => {

@@ -10,9 +10,10 @@ use engine::request::HeaderList;
 use engine::route_properties;
 use engine::router::{RouteTable, CLUSTER_HEADER, UNKNOWN_SERVICE_DETAILS};
 use engine::RequestView;
-use host::FakeHost;
+use host::{FakeHost, FakeVm, FaultInjection};
 use proxy_wasm::types::Action;
 
+use super::stats::MirrorStats;
 use super::{Routed, RouterStream};
 
 const CONFIG: &str = r#"{
@@ -37,7 +38,7 @@ const CONFIG: &str = r#"{
 }"#;
 
 fn stream() -> RouterStream {
-    RouterStream {
+    RouterStream::<host::ProxyWasm> {
         root_id: 1,
         stream_id: 2,
         table: Some(Rc::new(RouteTable::from_json(CONFIG.as_bytes()).unwrap())),
@@ -198,4 +199,95 @@ fn no_route_leaves_the_request_to_envoys_404() {
     host.respond(HeaderList::default().with(":status", "404"));
     stream.on_response_headers(&mut host);
     assert_eq!(host.response.header("x-served-for"), None);
+}
+
+const MIRRORED: &str = r#"{
+  "mirrorMaxBodyBytes": 16,
+  "virtualServices": [{"name": "shop", "namespace": "default", "spec": {
+    "hosts": ["*"],
+    "http": [{"route": [{"destination": {"host": "shop"}}],
+              "mirror": {"host": "shadow"}, "mirrorPercentage": {"value": 100}}]}}]
+}"#;
+
+const SHADOW: &str = "outbound|80||shadow.default.svc.cluster.local";
+
+/// A VM's shared state on the fake VM host, and a stream of it.
+fn mirrored_stream() -> RouterStream<FakeVm> {
+    let faults = Rc::new(FaultInjection::start("router.fault", FakeVm::new()).unwrap());
+    RouterStream {
+        root_id: 1,
+        stream_id: 2,
+        table: Some(Rc::new(RouteTable::from_json(MIRRORED.as_bytes()).unwrap())),
+        mirror_stats: Some(Rc::new(MirrorStats::define(faults.host()).unwrap())),
+        faults: Some(faults),
+        mirror: None,
+        cors_headers: Vec::new(),
+        response_edits: None,
+    }
+}
+
+fn vm(stream: &RouterStream<FakeVm>) -> &FakeVm {
+    stream.faults.as_ref().unwrap().host()
+}
+
+/// The copy goes out once the request has ended, from the root context (so it outlives the
+/// stream), with the shadow authority, the whole body and the trailers, and without the
+/// cluster header the router set for Envoy; the stream is current again afterwards.
+#[test]
+fn a_mirror_copies_the_whole_request_and_goes_out_from_the_root_when_it_ends() {
+    let mut stream = mirrored_stream();
+    let mut host = FakeHost::new(HeaderList::get("shop", "/upload"));
+    assert_eq!(
+        stream.on_request_headers_event(&mut host, false),
+        Action::Continue
+    );
+    for chunk in ["hello ", "world"] {
+        host.request_body_chunk = chunk.as_bytes().to_vec();
+        stream.on_request_body(&host, chunk.len(), false);
+    }
+    assert!(vm(&stream).dispatched().is_empty(), "sent before the end");
+    host.request_trailers = vec![("x-checksum".to_string(), "42".to_string())];
+    stream.on_request_trailers(&host);
+
+    let [call] = vm(&stream).dispatched().try_into().unwrap();
+    assert_eq!((call.root_id, call.cluster.as_str()), (1, SHADOW));
+    let header = |name: &str| {
+        call.headers
+            .iter()
+            .find(|(header, _)| header == name)
+            .map(|(_, value)| value.as_str())
+    };
+    assert_eq!(header(":authority"), Some("shop-shadow"));
+    assert_eq!(header(":path"), Some("/upload"));
+    assert_eq!(header(CLUSTER_HEADER), None);
+    assert_eq!(call.body.as_deref(), Some(b"hello world".as_slice()));
+    assert_eq!(call.trailers, host.request_trailers);
+    assert_eq!(vm(&stream).entered_stream(), Some(2));
+    assert_eq!(vm(&stream).metric("router.mirror.sent"), Some(1));
+}
+
+#[test]
+fn a_request_without_a_body_is_mirrored_with_its_headers() {
+    let mut stream = mirrored_stream();
+    let mut host = FakeHost::new(HeaderList::get("shop", "/"));
+    stream.on_request_headers_event(&mut host, true);
+    let [call] = vm(&stream).dispatched().try_into().unwrap();
+    assert_eq!(call.body, None);
+    assert_eq!(vm(&stream).metric("router.mirror.sent"), Some(1));
+}
+
+/// Past `mirrorMaxBodyBytes` the copy is given up: nothing goes out, and a stat says why.
+#[test]
+fn a_body_over_the_mirror_limit_is_not_mirrored() {
+    let mut stream = mirrored_stream();
+    let mut host = FakeHost::new(HeaderList::get("shop", "/upload"));
+    stream.on_request_headers_event(&mut host, false);
+    host.request_body_chunk = vec![b'x'; 17];
+    stream.on_request_body(&host, 17, true);
+    assert!(vm(&stream).dispatched().is_empty());
+    assert_eq!(
+        vm(&stream).metric("router.mirror.skipped_body_too_large"),
+        Some(1)
+    );
+    assert_eq!(vm(&stream).metric("router.mirror.sent"), Some(0));
 }
