@@ -116,10 +116,11 @@ pub fn runtime_flags() -> Value {
 }
 
 /// The request headers a client must never set itself: the router module's
-/// [`engine::router::CLUSTER_HEADER`], which Envoy's `cluster_header` route obeys, and the
-/// [`engine::router::ROUTER_CONTROL_HEADERS`] Envoy's router reads (timeouts, retries).
+/// [`engine::router::ROUTE_CONTRACT_HEADERS`], which Envoy's routes for the module obey, and
+/// the [`engine::router::ROUTER_CONTROL_HEADERS`] Envoy's router reads (timeouts, retries).
 pub fn client_route_headers() -> Vec<&'static str> {
-    std::iter::once(engine::router::CLUSTER_HEADER)
+    engine::router::ROUTE_CONTRACT_HEADERS
+        .into_iter()
         .chain(engine::router::ROUTER_CONTROL_HEADERS)
         .collect()
 }
@@ -165,8 +166,8 @@ mod tests {
             .flatten()
             .filter_map(|mutation| mutation["remove"].as_str())
             .collect();
-        assert_eq!(removed[0], engine::router::CLUSTER_HEADER);
-        assert_eq!(removed[1..], engine::router::ROUTER_CONTROL_HEADERS);
+        assert_eq!(removed[..2], engine::router::ROUTE_CONTRACT_HEADERS);
+        assert_eq!(removed[2..], engine::router::ROUTER_CONTROL_HEADERS);
     }
 
     #[test]

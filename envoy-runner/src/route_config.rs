@@ -1,5 +1,6 @@
-//! A listener's route configuration, and the route contract of the router module: one route
-//! that sends a request to the cluster the module names in `x-route-cluster`.
+//! A listener's route configuration, and the route contract of the router module: routes that
+//! send a request to the cluster the module names in `x-route-cluster`, with Istio's default
+//! retry policy unless the module marks the request's retries as the route's own.
 
 use serde_json::{json, Value};
 
@@ -32,10 +33,15 @@ impl RouteConfig {
         }))
     }
 
-    /// The route the router module needs: [`RouteConfig::cluster_header`] with
-    /// [`engine::router::CLUSTER_HEADER`].
+    /// The routes the router module needs ([`router_routes`]), for every host.
     pub fn for_router() -> Self {
-        RouteConfig::cluster_header(engine::router::CLUSTER_HEADER)
+        RouteConfig(json!({
+            "virtual_hosts": [{
+                "name": "all",
+                "domains": ["*"],
+                "routes": router_routes(),
+            }],
+        }))
     }
 
     /// Routes every request to `cluster`, with Envoy's default route settings.
@@ -68,4 +74,82 @@ impl From<Value> for RouteConfig {
     fn from(value: Value) -> Self {
         RouteConfig(value)
     }
+}
+
+/// The router module's two routes, in order, as `wasmplugins/envoyfilter/router-cluster-header.yaml`
+/// inserts them into an Istio gateway's virtual hosts. Both forward to the cluster named in
+/// [`engine::router::CLUSTER_HEADER`] with no route timeout (as Istio's own routes: the module
+/// sends the VirtualService's `timeout` as a header). The first takes requests the module marked
+/// with [`engine::router::CUSTOM_RETRIES_HEADER`] (their route has its own `retries`, which the
+/// module sends as `x-envoy-*` headers) and keeps only what no header can say: Istio's retry host
+/// predicate. The second carries Istio's whole default retry policy, so the common route costs
+/// the module no retry header at all. Each strips both contract headers before the request goes
+/// upstream.
+pub fn router_routes() -> Value {
+    let cluster = engine::router::CLUSTER_HEADER;
+    let marked = engine::router::CUSTOM_RETRIES_HEADER;
+    let strip = engine::router::ROUTE_CONTRACT_HEADERS;
+    json!([
+        {
+            "name": "wasm-router-custom-retries",
+            "match": {
+                "prefix": "/",
+                "headers": [
+                    { "name": cluster, "present_match": true },
+                    { "name": marked, "present_match": true },
+                ],
+            },
+            "route": {
+                "cluster_header": cluster,
+                "timeout": "0s",
+                "retry_policy": istio_retry_host_selection(),
+            },
+            "request_headers_to_remove": strip,
+        },
+        {
+            "name": "wasm-router-cluster-header",
+            "match": {
+                "prefix": "/",
+                "headers": [{ "name": cluster, "present_match": true }],
+            },
+            "route": {
+                "cluster_header": cluster,
+                "timeout": "0s",
+                "retry_policy": istio_default_retry_policy(),
+            },
+            "request_headers_to_remove": strip,
+        },
+    ])
+}
+
+/// Pilot's `DefaultPolicy()`: what Istio puts on every route whose VirtualService sets no
+/// `retries` (2 retries on connect failures, refused streams, gRPC `unavailable` and
+/// `cancelled`, and 503; each retry on another host when there is one).
+pub fn istio_default_retry_policy() -> Value {
+    let mut policy = istio_retry_host_selection();
+    if let Some(fields) = policy.as_object_mut() {
+        fields.insert("num_retries".into(), json!(2));
+        fields.insert(
+            "retry_on".into(),
+            json!("connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"),
+        );
+        fields.insert("retriable_status_codes".into(), json!([503]));
+    }
+    policy
+}
+
+/// What pilot adds to every retry policy, its own `retries` or not (unless
+/// `retryIgnorePreviousHosts: false`): a retry goes to a host not tried yet, picked up to 5 times.
+/// Envoy reads retry host predicates from the route only; with no `retry_on` here, the route
+/// retries nothing unless the request's `x-envoy-retry-on` says so.
+fn istio_retry_host_selection() -> Value {
+    json!({
+        "host_selection_retry_max_attempts": 5,
+        "retry_host_predicate": [{
+            "name": "envoy.retry_host_predicates.previous_hosts",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
+            },
+        }],
+    })
 }

@@ -78,7 +78,7 @@ impl SyntheticTable {
                     "route": {
                         "cluster": route_cluster(route),
                         "timeout": "0s",
-                        "retry_policy": istio_default_retry_policy(),
+                        "retry_policy": envoy_runner::istio_default_retry_policy(),
                     },
                 })
             })
@@ -136,19 +136,4 @@ fn route_cluster(route: usize) -> String {
         &engine::virtual_service::default_domain_suffix(),
     );
     engine::router::cluster_name(SERVICE_PORT, None, &fqdn)
-}
-
-/// The retry policy Istio gives every route without `retries` (`retry.DefaultPolicy`), which
-/// the router module sends as `x-envoy-*` headers: the native side does the same work.
-fn istio_default_retry_policy() -> Value {
-    json!({
-        "num_retries": 2,
-        "retry_on": "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
-        "retriable_status_codes": [503],
-        "host_selection_retry_max_attempts": 5,
-        "retry_host_predicate": [{
-            "name": "envoy.retry_host_predicates.previous_hosts",
-            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"},
-        }],
-    })
 }

@@ -48,15 +48,39 @@ fn wasm_plugin(registry: &str, image: &Image) -> Result<Value> {
     Ok(documents.remove(0))
 }
 
-/// The route the EnvoyFilter inserts first into every gateway virtual host.
-fn envoy_filter_route() -> Result<Value> {
+/// The routes the EnvoyFilter inserts first into every gateway virtual host, in the order Istio
+/// leaves them (each `INSERT_FIRST` patch goes before the ones applied earlier).
+fn envoy_filter_routes() -> Result<Vec<Value>> {
     let path = workspace::root().join("wasmplugins/envoyfilter/router-cluster-header.yaml");
     let text = fs::read_to_string(&path)?;
     let documents = yaml::documents(&text)?;
-    documents[0]
-        .pointer("/spec/configPatches/0/patch/value")
-        .cloned()
-        .ok_or_else(|| error("EnvoyFilter without configPatches[0].patch.value"))
+    let patches = documents[0]
+        .pointer("/spec/configPatches")
+        .and_then(Value::as_array)
+        .ok_or_else(|| error("EnvoyFilter without configPatches"))?;
+    let mut routes = Vec::new();
+    for patch in patches {
+        if patch.pointer("/patch/operation") != Some(&json!("INSERT_FIRST")) {
+            return Err(error("a configPatch that is not INSERT_FIRST"));
+        }
+        let route = patch
+            .pointer("/patch/value")
+            .cloned()
+            .ok_or_else(|| error("a configPatch without patch.value"))?;
+        routes.insert(0, route);
+    }
+    Ok(routes)
+}
+
+/// The manifest a cluster gets and the routes every local test and `make gateway` use are one
+/// contract.
+#[test]
+fn the_envoyfilter_inserts_the_routes_the_harness_uses() -> Result<()> {
+    assert_eq!(
+        Value::Array(envoy_filter_routes()?),
+        envoy_runner::router_routes()
+    );
+    Ok(())
 }
 
 /// The connection manager fields the strip-route-headers EnvoyFilter merges into the gateway's.
@@ -128,10 +152,10 @@ async fn a_wasm_plugin_pinned_to_a_pushed_image_routes_traffic_in_envoy() -> Res
         "virtual_hosts": [{
             "name": "bookinfo.example.com:80",
             "domains": ["*"],
-            "routes": [
-                envoy_filter_route()?,
-                {"match": {"prefix": "/"}, "route": {"cluster": ISTIO_FALLBACK}},
-            ],
+            "routes": envoy_filter_routes()?
+                .into_iter()
+                .chain([json!({"match": {"prefix": "/"}, "route": {"cluster": ISTIO_FALLBACK}})])
+                .collect::<Vec<_>>(),
         }],
     }));
     let config = serde_json::to_string(&spec["pluginConfig"])?;

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use engine::router::CLUSTER_HEADER;
 use envoy_test::{
     native_fault_delay_and_abort, wasm_module, Bootstrap, Client, Cluster, Echo, Envoy,
     HarnessError, HttpFilter, Listener, Response, Result, RouteConfig, Upstream, UpstreamOptions,
@@ -532,7 +531,7 @@ async fn upstream_cluster_sees_the_cluster_the_router_module_picked() -> Result<
         r#"{{"rules": [{{"upstreamCluster": "{RATINGS}",
                         "abort": {{"httpStatus": 503, "percentage": {{"value": 100}}}}}}]}}"#
     );
-    let listener = Listener::new(LISTENER, RouteConfig::cluster_header(CLUSTER_HEADER))
+    let listener = Listener::new(LISTENER, RouteConfig::for_router())
         .filter(WasmFilter::new(
             "router",
             wasm_module("router")?,

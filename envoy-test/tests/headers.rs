@@ -2,7 +2,6 @@
 //! Envoy's attributes, status-class rules, local replies, routing interplay, config errors,
 //! and agreement with Envoy's native `header_mutation` on the same ten rules.
 
-use engine::router::CLUSTER_HEADER;
 use envoy_test::{
     native_header_mutation_ten_rules, wasm_module, Bootstrap, Client, Cluster, Echo, Envoy,
     HttpFilter, Listener, Response, Result, RouteConfig, Upstream, UpstreamOptions, WasmFilter,
@@ -496,12 +495,12 @@ async fn filter_order_decides_whether_a_header_steers_the_router() -> Result<()>
     let v2 = Upstream::start(REVIEWS_V2, UpstreamOptions::default()).await?;
     let bootstrap = Bootstrap::new()
         .listener(
-            Listener::new("headers-first", RouteConfig::cluster_header(CLUSTER_HEADER))
+            Listener::new("headers-first", RouteConfig::for_router())
                 .filter(headers_filter(rule)?)
                 .filter(router()?),
         )
         .listener(
-            Listener::new("router-first", RouteConfig::cluster_header(CLUSTER_HEADER))
+            Listener::new("router-first", RouteConfig::for_router())
                 .filter(router()?)
                 .filter(headers_filter(rule)?),
         )

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use engine::metrics::labels::BUILTIN_LABELS;
 use engine::metrics::names::{REQUESTS_TOTAL, REQUEST_BYTES, REQUEST_DURATION, RESPONSE_BYTES};
-use engine::router::CLUSTER_HEADER;
 use envoy_test::{
     wasm_module, Bootstrap, Client, Cluster, Envoy, HarnessError, Listener, Result, RouteConfig,
     Upstream, UpstreamOptions, WasmFilter,
@@ -62,7 +61,7 @@ impl Gateway {
     ) -> Result<Self> {
         let mut bootstrap = Bootstrap::new()
             .listener(customize(
-                Listener::new("gateway", RouteConfig::cluster_header(CLUSTER_HEADER))
+                Listener::new("gateway", RouteConfig::for_router())
                     .filter(WasmFilter::new(
                         "router",
                         wasm_module("router")?,
@@ -668,7 +667,7 @@ async fn an_istio_style_bootstrap_keeps_and_labels_the_metrics() -> Result<()> {
         .map(|prefix| json!({ "prefix": prefix }))
         .collect();
     let upstream = Upstream::start(PRODUCTPAGE, UpstreamOptions::default()).await?;
-    let listener = Listener::new("gateway", RouteConfig::cluster_header(CLUSTER_HEADER))
+    let listener = Listener::new("gateway", RouteConfig::for_router())
         .filter(WasmFilter::new(
             "router",
             wasm_module("router")?,

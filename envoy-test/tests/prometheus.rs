@@ -19,7 +19,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use engine::router::CLUSTER_HEADER;
 use envoy_test::{
     wasm_module, Bootstrap, Client, Cluster, Envoy, EnvoyOptions, HarnessError, Listener,
     PromSample, Prometheus, Result, RouteConfig, Upstream, UpstreamOptions, WasmFilter,
@@ -159,7 +158,7 @@ impl Rig {
                     r#"{"app": "istio-ingressgateway", "version": "1.24"}"#,
                 ))
         };
-        let listener = Listener::new("gateway", RouteConfig::cluster_header(CLUSTER_HEADER))
+        let listener = Listener::new("gateway", RouteConfig::for_router())
             .filter(WasmFilter::new(
                 "headers",
                 wasm_module("headers")?,

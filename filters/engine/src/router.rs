@@ -39,5 +39,17 @@ pub use upstream_policy::ROUTER_CONTROL_HEADERS;
 /// (`route.cluster_header`). Envoy's route config strips it before the request goes upstream.
 pub const CLUSTER_HEADER: &str = "x-route-cluster";
 
+/// The request header (value `custom`) the router module sets on a request whose route has its
+/// own `retries`, so that Envoy takes the contract's route without a retry policy and the
+/// module's `x-envoy-*` headers alone say it. Without the header Envoy takes the contract's
+/// other route, which carries Istio's default retry policy itself: the common route then sends
+/// no retry header at all (four header writes, and Envoy parsing them, on every request).
+/// Envoy's route config strips it before the request goes upstream.
+pub const CUSTOM_RETRIES_HEADER: &str = "x-route-retries";
+
+/// The headers of the module's contract with Envoy's route configuration, which only the module
+/// may set: a client's own are removed before routing.
+pub const ROUTE_CONTRACT_HEADERS: [&str; 2] = [CLUSTER_HEADER, CUSTOM_RETRIES_HEADER];
+
 #[cfg(test)]
 mod tests;

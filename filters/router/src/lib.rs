@@ -18,7 +18,7 @@ use engine::headers::HeaderMutator;
 use engine::route_properties;
 use engine::router::{
     Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS,
-    UNKNOWN_SERVICE_DETAILS,
+    ROUTE_CONTRACT_HEADERS, UNKNOWN_SERVICE_DETAILS,
 };
 use engine::{ConfigError, RequestView};
 use host::health::ModuleHealth;
@@ -222,7 +222,7 @@ impl<V: VmHost> RouterStream<V> {
         // actually present cost a removal call.
         let mut request = host.request();
         host::crash_switch::panic_if_asked(&request);
-        let untrusted: Vec<&str> = [CLUSTER_HEADER]
+        let untrusted: Vec<&str> = ROUTE_CONTRACT_HEADERS
             .iter()
             .chain(&ROUTER_CONTROL_HEADERS)
             .copied()

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use engine::router::{shadow_authority, CLUSTER_HEADER};
+use engine::router::{shadow_authority, ROUTE_CONTRACT_HEADERS};
 use host::{HttpCallMessage, NotSent, VmHost};
 
 use crate::stats::MirrorStats;
@@ -33,7 +33,8 @@ impl PendingMirror {
     ) -> Self {
         let headers = headers
             .into_iter()
-            .filter(|(name, _)| name != CLUSTER_HEADER)
+            // The contract's headers are for Envoy's route, not for the shadow upstream.
+            .filter(|(name, _)| !ROUTE_CONTRACT_HEADERS.contains(&name.as_str()))
             .map(|(name, value)| {
                 if name == ":authority" {
                     let shadow = shadow_authority(&value);

@@ -205,7 +205,7 @@ const MIRRORED: &str = r#"{
   "mirrorMaxBodyBytes": 16,
   "virtualServices": [{"name": "shop", "namespace": "default", "spec": {
     "hosts": ["*"],
-    "http": [{"route": [{"destination": {"host": "shop"}}],
+    "http": [{"route": [{"destination": {"host": "shop"}}], "retries": {"attempts": 1},
               "mirror": {"host": "shadow"}, "mirrorPercentage": {"value": 100}}]}}]
 }"#;
 
@@ -260,6 +260,7 @@ fn a_mirror_copies_the_whole_request_and_goes_out_from_the_root_when_it_ends() {
     assert_eq!(header(":authority"), Some("shop-shadow"));
     assert_eq!(header(":path"), Some("/upload"));
     assert_eq!(header(CLUSTER_HEADER), None);
+    assert_eq!(header(engine::router::CUSTOM_RETRIES_HEADER), None);
     assert_eq!(call.body.as_deref(), Some(b"hello world".as_slice()));
     assert_eq!(call.trailers, host.request_trailers);
     assert_eq!(vm(&stream).entered_stream(), Some(2));

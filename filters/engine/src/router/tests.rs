@@ -305,7 +305,19 @@ fn timeouts_and_retries_travel_as_router_headers() {
     let forward = forward(&table, &HeaderList::get("x", "/")).expect("matches");
     assert_eq!(
         forward.router_headers,
-        [("x-envoy-upstream-rq-timeout-ms", "2000".to_owned())]
+        [
+            ("x-envoy-upstream-rq-timeout-ms", "2000".to_owned()),
+            (super::CUSTOM_RETRIES_HEADER, "custom".to_owned())
+        ]
+    );
+    // No `retries`: Istio's default policy, which Envoy's route carries; no header at all.
+    let defaults =
+        self::table(r#"{"hosts": ["*"], "http": [{"route": [{"destination": {"host": "a"}}]}]}"#);
+    let default_forward = self::forward(&defaults, &HeaderList::get("x", "/")).expect("matches");
+    assert!(
+        default_forward.router_headers.is_empty(),
+        "{:?}",
+        default_forward.router_headers
     );
 }
 

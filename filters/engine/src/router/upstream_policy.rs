@@ -1,5 +1,7 @@
 //! `timeout` and `retries`, handed to Envoy's router as the per-request `x-envoy-*` headers it
-//! honours, so Envoy itself times out and retries.
+//! honours, so Envoy itself times out and retries. A route without `retries` has Istio's default
+//! policy, which the module's route in Envoy carries itself: such a route sends no retry header
+//! (see [`super::CUSTOM_RETRIES_HEADER`]).
 
 use std::time::Duration;
 
@@ -48,9 +50,8 @@ const GRPC_RETRY_ON: [&str; 5] = [
     "unavailable",
 ];
 
-/// Istio's retry policy for a route without `retries`.
+/// Istio's `retryOn` for a route whose `retries` name none (its default policy's conditions).
 const ISTIO_DEFAULT_RETRY_ON: &str = "connect-failure,refused-stream,unavailable,cancelled,503";
-const ISTIO_DEFAULT_ATTEMPTS: i64 = 2;
 
 /// A route's `timeout` and `retries`, compiled.
 pub struct UpstreamPolicy {
@@ -77,7 +78,8 @@ pub fn compile(
 /// `retry_policy` only, which no request header sets: `backoff` (Envoy's base interval comes
 /// from `retry_policy.retry_back_off` or the process-wide runtime key
 /// `upstream.base_retry_backoff_ms`, 25 ms by default), `retryRemoteLocalities` (a retry
-/// priority) and `retryIgnorePreviousHosts` (a retry host predicate).
+/// priority) and `retryIgnorePreviousHosts: false` (the module's route always has the host
+/// predicate that `true`, Istio's default, asks for).
 pub fn check_retries(
     retries: Option<&HttpRetry>,
     path: &FieldPath,
@@ -131,9 +133,10 @@ pub fn check_retries(
             "not applied: Envoy takes a retry priority from the route's retry_policy only, and no request header sets it",
         ));
     }
-    if retries.retry_ignore_previous_hosts.is_some() {
+    // `true` is what the module's route does anyway (pilot's `previous_hosts` predicate).
+    if retries.retry_ignore_previous_hosts == Some(false) {
         warnings.push(path.field("retryIgnorePreviousHosts").warning(
-            "not applied: Envoy takes retry host predicates from the route's retry_policy only, and no request header sets them",
+            "not applied: the module's route in Envoy always has Istio's previous_hosts retry predicate (Envoy takes retry host predicates from the route's retry_policy only, and no request header sets them)",
         ));
     }
     Ok(())
@@ -149,26 +152,23 @@ fn router_headers(
         headers.push(("x-envoy-upstream-rq-timeout-ms", millis(timeout)));
     }
     check_retries(retries, path, &mut Vec::new())?;
-    let retries_path = path.field("retries");
-    let (attempts, retry_on, per_try_timeout) = match retries {
-        None => (ISTIO_DEFAULT_ATTEMPTS, ISTIO_DEFAULT_RETRY_ON, None),
-        Some(retries) => {
-            let per_try_timeout = retries
-                .per_try_timeout
-                .as_deref()
-                .map(|text| parse_duration(text, &retries_path.field("perTryTimeout")))
-                .transpose()?;
-            (
-                retries.attempts,
-                retries
-                    .retry_on
-                    .as_deref()
-                    .filter(|retry_on| !retry_on.is_empty())
-                    .unwrap_or(ISTIO_DEFAULT_RETRY_ON),
-                per_try_timeout,
-            )
-        }
+    // Istio's default policy is on the route of the module's contract with Envoy itself.
+    let Some(retries) = retries else {
+        return Ok(headers);
     };
+    headers.push((super::CUSTOM_RETRIES_HEADER, "custom".to_owned()));
+    let retries_path = path.field("retries");
+    let per_try_timeout = retries
+        .per_try_timeout
+        .as_deref()
+        .map(|text| parse_duration(text, &retries_path.field("perTryTimeout")))
+        .transpose()?;
+    let attempts = retries.attempts;
+    let retry_on = retries
+        .retry_on
+        .as_deref()
+        .filter(|retry_on| !retry_on.is_empty())
+        .unwrap_or(ISTIO_DEFAULT_RETRY_ON);
     if attempts <= 0 {
         return Ok(headers);
     }
@@ -284,13 +284,26 @@ mod tests {
             .collect()
     }
 
+    /// Istio's default policy is on the module's route in Envoy: no header says it.
     #[wasm_bindgen_test(unsupported = test)]
-    fn unset_retries_get_istios_default_policy() {
-        let headers = headers(None, None).expect("valid");
+    fn unset_retries_send_no_header() {
+        assert!(headers(None, None).expect("valid").is_empty());
+        assert_eq!(
+            pairs(&headers(Some("1s"), None).expect("valid")),
+            [("x-envoy-upstream-rq-timeout-ms", "1000")]
+        );
+    }
+
+    /// A `retries` without `retryOn` keeps the default policy's conditions, as pilot's
+    /// `ConvertPolicy` does, on the contract's route without a policy.
+    #[wasm_bindgen_test(unsupported = test)]
+    fn attempts_alone_keep_istios_default_conditions() {
+        let headers = headers(None, Some(r#"{"attempts": 5}"#)).expect("valid");
         assert_eq!(
             pairs(&headers),
             [
-                ("x-envoy-max-retries", "2"),
+                ("x-route-retries", "custom"),
+                ("x-envoy-max-retries", "5"),
                 (
                     "x-envoy-retry-on",
                     "connect-failure,refused-stream,retriable-status-codes"
@@ -312,6 +325,7 @@ mod tests {
             pairs(&headers),
             [
                 ("x-envoy-upstream-rq-timeout-ms", "1500"),
+                ("x-route-retries", "custom"),
                 ("x-envoy-max-retries", "3"),
                 ("x-envoy-retry-on", "5xx,reset,retriable-status-codes"),
                 ("x-envoy-retry-grpc-on", "deadline-exceeded"),
@@ -323,9 +337,11 @@ mod tests {
 
     #[wasm_bindgen_test(unsupported = test)]
     fn zero_attempts_disable_retries() {
-        assert!(headers(None, Some(r#"{"attempts": 0}"#))
-            .expect("valid")
-            .is_empty());
+        // The route without a retry policy, and nothing to retry on.
+        assert_eq!(
+            pairs(&headers(None, Some(r#"{"attempts": 0}"#)).expect("valid")),
+            [("x-route-retries", "custom")]
+        );
         assert_eq!(
             headers(None, Some(r#"{"attempts": 0, "retryOn": "5xx"}"#))
                 .expect_err("conflict")

@@ -1359,6 +1359,7 @@ fn accepted_beyond_envoy_still_behaves() {
     assert_eq!(
         forward.router_headers,
         [
+            (crate::router::CUSTOM_RETRIES_HEADER, "custom".to_owned()),
             ("x-envoy-max-retries", "3".to_owned()),
             ("x-envoy-retry-on", "5xx".to_owned())
         ]
