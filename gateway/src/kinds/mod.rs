@@ -7,6 +7,7 @@ pub mod extension;
 pub mod gateway;
 pub mod service;
 pub mod service_entry;
+pub mod traffic_policy;
 pub mod virtual_service;
 
 use serde::de::DeserializeOwned;
