@@ -12,8 +12,16 @@ use serde_json::{json, Map, Value};
 
 use crate::kinds::traffic_policy::{
     Components, ConnectionPool, H2Upgrade, HashAlgorithm, HashKey, LoadBalancer, OutlierDetection,
-    Tls, TlsFiles,
+    Source, Tls, TlsFiles,
 };
+
+/// An Envoy `DataSource`: the file, or the Secret's PEM inline.
+fn data_source(source: &Source) -> Value {
+    match source {
+        Source::File(path) => json!({ "filename": path.display().to_string() }),
+        Source::Inline(text) => json!({ "inline_string": text }),
+    }
+}
 
 /// MeshConfig `connectTimeout`'s default.
 pub const MESH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -211,17 +219,17 @@ fn transport_socket(files: &TlsFiles, http2: bool) -> Value {
         common.insert(
             "tls_certificates".into(),
             json!([{
-                "certificate_chain": { "filename": certificate.display().to_string() },
-                "private_key": { "filename": key.display().to_string() },
+                "certificate_chain": data_source(certificate),
+                "private_key": data_source(key),
             }]),
         );
     }
     if !files.insecure_skip_verify {
         let ca = files.ca_certificates.as_ref().map_or_else(
-            || "/etc/ssl/certs/ca-certificates.crt".to_string(),
-            |path| path.display().to_string(),
+            || json!({ "filename": "/etc/ssl/certs/ca-certificates.crt" }),
+            data_source,
         );
-        let mut validation = json!({ "trusted_ca": { "filename": ca } });
+        let mut validation = json!({ "trusted_ca": ca });
         if !files.subject_alt_names.is_empty() {
             let matchers: Vec<Value> = files
                 .subject_alt_names
@@ -388,8 +396,10 @@ mod tests {
     fn tls_origination_with_files() {
         let components = Components {
             tls: Some(Tls::Originate(TlsFiles {
-                client: Some(("c.pem".into(), "k.pem".into())),
-                ca_certificates: Some("ca.pem".into()),
+                mutual: true,
+                client: Some((Source::File("c.pem".into()), Source::Inline("KEY".into()))),
+                ca_certificates: Some(Source::File("ca.pem".into())),
+                credential: None,
                 subject_alt_names: vec!["api.example.com".into()],
                 sni: Some("api.example.com".into()),
                 insecure_skip_verify: false,
@@ -399,10 +409,9 @@ mod tests {
         let socket = &settings(&components, false).patch["transport_socket"]["typed_config"];
         assert_eq!(socket["sni"], "api.example.com");
         let common = &socket["common_tls_context"];
-        assert_eq!(
-            common["tls_certificates"][0]["private_key"]["filename"],
-            "k.pem"
-        );
+        let client = &common["tls_certificates"][0];
+        assert_eq!(client["private_key"]["inline_string"], "KEY");
+        assert_eq!(client["certificate_chain"]["filename"], "c.pem");
         assert_eq!(
             common["validation_context"]["trusted_ca"]["filename"],
             "ca.pem"

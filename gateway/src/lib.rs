@@ -6,6 +6,7 @@
 pub mod access_log;
 pub mod cluster_policy;
 pub mod clusters;
+pub mod credentials;
 pub mod error;
 pub mod kinds;
 pub mod plan;

@@ -12,6 +12,7 @@ use crate::error::{Errors, ResourceError};
 use crate::kinds::destination_rule::{self, DestinationRule};
 use crate::kinds::extension::{self, Code, Extension};
 use crate::kinds::gateway::{self, Gateway, Server};
+use crate::kinds::secret::{self, Secret};
 use crate::kinds::service::{self, Service};
 use crate::kinds::service_entry::{self, ServiceEntry};
 use crate::kinds::virtual_service::{self, VirtualService};
@@ -57,6 +58,7 @@ pub(crate) struct Resources {
     pub(crate) service_entries: Vec<ServiceEntry>,
     pub(crate) services: Vec<Service>,
     pub(crate) destination_rules: Vec<DestinationRule>,
+    pub(crate) secrets: Vec<Secret>,
 }
 
 /// Every resource of `dir` parsed, and the notes about what was left aside.
@@ -79,13 +81,15 @@ pub(crate) fn load(dir: &Path) -> Result<(Resources, Vec<String>), Errors> {
                 service_entry::parse(resource).map(|entry| parsed.service_entries.push(entry))
             }
             "Service" => service::parse(resource).map(|service| parsed.services.push(service)),
+            "Secret" => secret::parse(resource).map(|secret| parsed.secrets.push(secret)),
             _ => destination_rule::parse(resource).map(|rule| parsed.destination_rules.push(rule)),
         };
         if let Err(error) = result {
             errors.push(error);
         }
     }
-    let parsed = errors.into_result(parsed)?;
+    let mut parsed = errors.into_result(parsed)?;
+    crate::credentials::resolve(&mut parsed.destination_rules, &parsed.secrets)?;
     Ok((parsed, notes))
 }
 

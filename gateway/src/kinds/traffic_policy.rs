@@ -121,12 +121,33 @@ pub enum Tls {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsFiles {
+    pub mutual: bool,
     /// MUTUAL: the client certificate chain and its key.
-    pub client: Option<(PathBuf, PathBuf)>,
-    pub ca_certificates: Option<PathBuf>,
+    pub client: Option<(Source, Source)>,
+    pub ca_certificates: Option<Source>,
+    /// `credentialName`, and the field it is at: resolved against the directory's Secrets by
+    /// [`crate::credentials::resolve`], which fills `client` and `ca_certificates` from it.
+    pub credential: Option<(String, String)>,
     pub subject_alt_names: Vec<String>,
     pub sni: Option<String>,
     pub insecure_skip_verify: bool,
+}
+
+/// PEM from a file (the `tls` fields) or from a Kubernetes Secret (`credentialName`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Inline(String),
+}
+
+impl Components {
+    /// The component's TLS settings, to fill from Secrets.
+    pub fn tls_mut(&mut self) -> Option<&mut TlsFiles> {
+        match &mut self.tls {
+            Some(Tls::Originate(files)) => Some(files),
+            _ => None,
+        }
+    }
 }
 
 /// The merged components for the cluster of `port`, of `subset` (none for the host's own).
@@ -681,10 +702,19 @@ impl Reader<'_> {
                 .transpose()
         };
         let mode = spec.mode.as_deref().unwrap_or("DISABLE");
-        if spec.credential_name.is_some() && matches!(mode, "SIMPLE" | "MUTUAL") {
+        let credential = spec.credential_name.filter(|name| !name.is_empty());
+        let with_files = [
+            &spec.client_certificate,
+            &spec.private_key,
+            &spec.ca_certificates,
+        ]
+        .iter()
+        .any(|field| field.as_ref().is_some_and(|value| !value.is_empty()));
+        // Istio's validation: the certificates come from the Secret or from files, not both.
+        if credential.is_some() && with_files && matches!(mode, "SIMPLE" | "MUTUAL") {
             return Err(self.origin.error(
                 f("credentialName"),
-                "Kubernetes Secrets are not read by the local gateway yet: give caCertificates, clientCertificate and privateKey as files",
+                "cannot be set with clientCertificate, privateKey or caCertificates",
             ));
         }
         if spec.ca_crl.is_some() {
@@ -697,7 +727,8 @@ impl Reader<'_> {
             "DISABLE" => Ok(Tls::Disable),
             "ISTIO_MUTUAL" => Ok(Tls::IstioMutual),
             "SIMPLE" | "MUTUAL" => {
-                let client = if mode == "MUTUAL" {
+                let mutual = mode == "MUTUAL";
+                let client = if mutual && credential.is_none() {
                     let certificate = file(spec.client_certificate, "clientCertificate")?
                         .ok_or_else(|| {
                             self.origin
@@ -705,13 +736,16 @@ impl Reader<'_> {
                         })?;
                     let key = file(spec.private_key, "privateKey")?
                         .ok_or_else(|| self.origin.error(f("privateKey"), "required for MUTUAL"))?;
-                    Some((certificate, key))
+                    Some((Source::File(certificate), Source::File(key)))
                 } else {
                     None
                 };
                 Ok(Tls::Originate(TlsFiles {
+                    mutual,
                     client,
-                    ca_certificates: file(spec.ca_certificates, "caCertificates")?,
+                    ca_certificates: file(spec.ca_certificates, "caCertificates")?
+                        .map(Source::File),
+                    credential: credential.map(|name| (name, f("credentialName"))),
                     subject_alt_names: spec.subject_alt_names,
                     sni: spec.sni.filter(|sni| !sni.is_empty()),
                     insecure_skip_verify: spec.insecure_skip_verify.unwrap_or(false),
