@@ -210,3 +210,89 @@ async fn a_dns_service_entry_resolves_localhost() -> Result<()> {
     assert_eq!(response.json::<Echo>()?.upstream, "by-name");
     Ok(())
 }
+
+/// Every traffic-policy field the gateway applies, at every level, and both DNS resolutions:
+/// the bootstrap they make passes `envoy --mode validate` (the unit tests check the JSON; this
+/// checks that Envoy takes it), and the precedence shows in the clusters.
+#[test]
+fn every_applied_traffic_policy_field_makes_a_bootstrap_envoy_accepts() -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let dir = scratch.path().join("all");
+    let registry = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: shop, namespace: shop}\n\
+         spec:\n  hosts: [shop.shop.svc.cluster.local]\n  resolution: DNS\n\
+         \x20 ports: [{number: 9080, name: http, protocol: HTTP}, {number: 9443, name: https, protocol: HTTPS}]\n\
+         \x20 endpoints:\n  - {address: localhost, labels: {version: v1}}\n  - {address: 127.0.0.1, labels: {version: v2}}\n\
+         ---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: api, namespace: shop}\n\
+         spec:\n  hosts: [api.example.com]\n  resolution: DNS_ROUND_ROBIN\n  ports: [{number: 443, name: https, protocol: HTTPS}]\n\
+         ---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: shop, namespace: shop}\n\
+         spec:\n  host: shop\n  trafficPolicy:\n\
+         \x20   connectionPool:\n\
+         \x20     tcp: {maxConnections: 10, connectTimeout: 250ms, tcpKeepalive: {probes: 3, time: 60s, interval: 10s}, maxConnectionDuration: 1h}\n\
+         \x20     http: {http1MaxPendingRequests: 5, http2MaxRequests: 20, maxRequestsPerConnection: 100, maxRetries: 2, idleTimeout: 30s}\n\
+         \x20   outlierDetection: {consecutive5xxErrors: 5, consecutiveGatewayErrors: 3, interval: 5s, baseEjectionTime: 30s, maxEjectionPercent: 50, minHealthPercent: 10}\n\
+         \x20   loadBalancer: {consistentHash: {httpCookie: {name: user, path: /, ttl: 0s}}}\n\
+         \x20   portLevelSettings:\n\
+         \x20   - port: {number: 9443}\n\
+         \x20     tls: {mode: SIMPLE, sni: shop.example.com, subjectAltNames: [shop.example.com]}\n\
+         \x20     loadBalancer: {consistentHash: {useSourceIp: true, maglev: {tableSize: 65537}}}\n\
+         \x20 subsets:\n\
+         \x20 - name: v1\n    labels: {version: v1}\n\
+         \x20   trafficPolicy:\n\
+         \x20     loadBalancer: {simple: RANDOM}\n\
+         \x20     connectionPool: {http: {h2UpgradePolicy: UPGRADE, maxConcurrentStreams: 50}}\n\
+         \x20 - name: v2\n    labels: {version: v2}\n\
+         \x20   trafficPolicy: {loadBalancer: {consistentHash: {httpQueryParameterName: u, ringHash: {minimumRingSize: 64}}}}\n\
+         ---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: api, namespace: shop}\n\
+         spec:\n  host: api.example.com\n  trafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true}, loadBalancer: {simple: ROUND_ROBIN}}\n";
+    write_config(&dir, registry)?;
+    let options = gateway::plan::Options {
+        config_dir: dir,
+        port: 0,
+        admin_port: 0,
+        cache_dir: scratch.path().join("cache"),
+        gateway: None,
+        access_log: Some(scratch.path().join("access.log")),
+    };
+    let plan = gateway::plan::plan(&options).map_err(|errors| errors.to_string())?;
+    let cluster = |name: &str| {
+        plan.bootstrap
+            .clusters
+            .iter()
+            .find(|cluster| cluster.name == name)
+            .ok_or_else(|| format!("no cluster {name}"))
+    };
+    let extra = |name: &str| -> Result<serde_json::Value> {
+        Ok(cluster(name)?.extra.clone().ok_or("no policy")?)
+    };
+    // The top level on 9080; 9443's own settings, nothing inherited; the subsets' own components.
+    assert_eq!(
+        extra("outbound|9080||shop.shop.svc.cluster.local")?["lb_policy"],
+        "RING_HASH"
+    );
+    let https = extra("outbound|9443||shop.shop.svc.cluster.local")?;
+    assert_eq!(https["lb_policy"], "MAGLEV");
+    assert!(https.get("outlier_detection").is_none(), "{https}");
+    let v1 = cluster("outbound|9080|v1|shop.shop.svc.cluster.local")?;
+    assert!(v1.http2);
+    let v1_extra = v1.extra.clone().ok_or("no policy")?;
+    assert_eq!(v1_extra["lb_policy"], "RANDOM");
+    assert_eq!(v1_extra["outlier_detection"]["consecutive_5xx"], 5);
+    assert_eq!(
+        v1.dns.as_ref().ok_or("not DNS")?.endpoints,
+        [("localhost".to_string(), 9080)]
+    );
+    let api = cluster("outbound|443||api.example.com")?;
+    let dns = api.dns.as_ref().ok_or("not DNS")?;
+    assert!(dns.logical);
+    assert_eq!(dns.endpoints, [("api.example.com".to_string(), 443)]);
+    // Three hash keys (cookie, source IP, query parameter): the route hashes on all of them.
+    assert!(
+        plan.notes
+            .iter()
+            .any(|note| note.contains("3 consistent-hash keys")),
+        "{:?}",
+        plan.notes
+    );
+    envoy_runner::EnvoyBinary::shared()?.validate(&plan.bootstrap)?;
+    Ok(())
+}
