@@ -296,3 +296,45 @@ fn every_applied_traffic_policy_field_makes_a_bootstrap_envoy_accepts() -> Resul
     envoy_runner::EnvoyBinary::shared()?.validate(&plan.bootstrap)?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outlier_detection_ejects_the_endpoint_that_fails() -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let good = Upstream::start("good", UpstreamOptions::default()).await?;
+    let bad = Upstream::start(
+        "bad",
+        UpstreamOptions {
+            status: 500,
+            ..UpstreamOptions::default()
+        },
+    )
+    .await?;
+    let registry = service_entry(
+        "STATIC",
+        &[("127.0.0.1", good.addr().port()), ("127.0.0.1", bad.addr().port())],
+    ) + &destination_rule(
+        "    loadBalancer: {simple: ROUND_ROBIN}\n    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50}\n",
+    );
+    let gateway = start("outlier", &registry, scratch.path())?;
+    let mut failures = 0;
+    for _ in 0..12 {
+        if get(&gateway, &[]).await?.status == 500 {
+            failures += 1;
+        }
+    }
+    // Round robin alone would answer 500 six times; the first 500 ejects the bad endpoint.
+    assert_eq!(failures, 1, "{}", gateway.stderr());
+    let stats = Client::http1()
+        .get(format!(
+            "{}/stats?filter=outlier_detection.ejections_enforced_consecutive_5xx",
+            gateway.admin_url
+        ))
+        .send()
+        .await?
+        .text();
+    assert!(
+        stats.contains("outbound|9080||shop.shop.svc.cluster.local.outlier_detection.ejections_enforced_consecutive_5xx: 1"),
+        "{stats}"
+    );
+    Ok(())
+}
