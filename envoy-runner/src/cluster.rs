@@ -1,4 +1,4 @@
-//! An upstream cluster of fixed loopback endpoints.
+//! An upstream cluster of fixed loopback endpoints, or of names Envoy resolves.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -7,7 +7,17 @@ use serde_json::{json, Value};
 
 use crate::envoy_json::{add_patch, merge_json, proto_duration, socket_address};
 
-/// A `STATIC`, round-robin cluster.
+/// Names Envoy resolves instead of fixed addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsEndpoints {
+    /// `LOGICAL_DNS` (one name, the first address it resolves to) instead of `STRICT_DNS`
+    /// (every address of every name, each an endpoint).
+    pub logical: bool,
+    /// Host names (or addresses) and ports.
+    pub endpoints: Vec<(String, u16)>,
+}
+
+/// A `STATIC` (or, with [`Cluster::dns`], DNS), round-robin cluster.
 #[derive(Debug, Clone)]
 pub struct Cluster {
     /// The cluster's name, as routes and the `cluster_header` refer to it.
@@ -19,6 +29,8 @@ pub struct Cluster {
     pub http2: bool,
     /// Envoy's `connect_timeout`.
     pub connect_timeout: Duration,
+    /// Resolved names in place of `endpoints`.
+    pub dns: Option<DnsEndpoints>,
     /// Merged into the rendered cluster, like [`crate::Bootstrap::extra`].
     pub extra: Option<Value>,
 }
@@ -31,8 +43,15 @@ impl Cluster {
             endpoints: endpoints.into_iter().collect(),
             http2: false,
             connect_timeout: Duration::from_secs(1),
+            dns: None,
             extra: None,
         }
+    }
+
+    /// Resolves `dns`'s names instead of fixed endpoints.
+    pub fn dns(mut self, dns: DnsEndpoints) -> Self {
+        self.dns = Some(dns);
+        self
     }
 
     /// Switches the cluster to HTTP/2 with prior knowledge.
@@ -54,17 +73,30 @@ impl Cluster {
     }
 
     pub(crate) fn to_json(&self) -> Value {
-        let endpoints: Vec<Value> = self
-            .endpoints
-            .iter()
-            .map(|addr| {
-                let address = socket_address(addr.ip(), addr.port());
-                json!({ "endpoint": { "address": address } })
-            })
-            .collect();
+        let endpoint = |address: Value| json!({ "endpoint": { "address": address } });
+        let (kind, endpoints): (&str, Vec<Value>) = match &self.dns {
+            None => (
+                "STATIC",
+                self.endpoints
+                    .iter()
+                    .map(|addr| endpoint(socket_address(addr.ip(), addr.port())))
+                    .collect(),
+            ),
+            Some(dns) => (
+                if dns.logical {
+                    "LOGICAL_DNS"
+                } else {
+                    "STRICT_DNS"
+                },
+                dns.endpoints
+                    .iter()
+                    .map(|(name, port)| endpoint(socket_address(name, *port)))
+                    .collect(),
+            ),
+        };
         let mut cluster = json!({
             "name": self.name,
-            "type": "STATIC",
+            "type": kind,
             "lb_policy": "ROUND_ROBIN",
             "connect_timeout": proto_duration(self.connect_timeout),
             "load_assignment": {
@@ -72,6 +104,11 @@ impl Cluster {
                 "endpoints": [{ "lb_endpoints": endpoints }],
             },
         });
+        if self.dns.is_some() {
+            // IPv4 only: `localhost` resolves to ::1 as well, and loopback upstreams (and
+            // pilot's default for an IPv4 proxy) are IPv4.
+            cluster["dns_lookup_family"] = json!("V4_ONLY");
+        }
         if self.http2 {
             let options = json!({
                 "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",

@@ -37,7 +37,7 @@ mod workspace;
 
 pub use bootstrap::{Bootstrap, StatsTag};
 pub use client::{header_values, Client, RequestBuilder, Response};
-pub use cluster::Cluster;
+pub use cluster::{Cluster, DnsEndpoints};
 pub use envoy::{Envoy, EnvoyOptions, ListenerUpdate};
 pub use envoy_binary::{EnvoyBinary, PINNED_ENVOY_VERSION};
 pub use envoy_json::proto_duration;

@@ -3,7 +3,10 @@
 //! DestinationRule, Gateway, Kubernetes Service); and `gateway render`, the router's manifests
 //! for a real cluster from the same directory. See README.md, "Running an Istio config locally".
 
+pub mod access_log;
+pub mod cluster_policy;
 pub mod clusters;
+pub mod credentials;
 pub mod error;
 pub mod kinds;
 pub mod plan;

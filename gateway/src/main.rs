@@ -10,7 +10,7 @@ use std::time::Duration;
 use envoy_runner::{Envoy, EnvoyOptions};
 use gateway::plan::{plan, Options, LISTENER};
 
-const USAGE: &str = "usage: gateway --config DIR [--port PORT] [--admin-port PORT] [--cache-dir DIR] [--gateway NAME]
+const USAGE: &str = "usage: gateway --config DIR [--port PORT] [--admin-port PORT] [--cache-dir DIR] [--gateway NAME] [--access-log on|off]
        gateway render --config DIR [--output DIR] [--gateway NAMESPACE/NAME]
 
   --config DIR       Istio resources: every *.yaml in DIR (multi-document)
@@ -19,6 +19,7 @@ const USAGE: &str = "usage: gateway --config DIR [--port PORT] [--admin-port POR
   --cache-dir DIR    the Wasm module cache (default $XDG_CACHE_HOME or ~/.cache, /istio-wasm-gateway)
   --gateway NAME     the Gateway (namespace/name or name) to serve (default: the first with a plain
                      HTTP server); `mesh` routes as a sidecar: the VirtualServices without gateways
+  --access-log on|off  Istio's access log on stdout (default: $ACCESS_LOG, else on)
 
 render: writes the router's WasmPlugin, TrafficExtension and EnvoyFilter for a cluster
   --output DIR       where (default dist/render): wasmplugin/, trafficextension/, envoyfilter/
@@ -34,13 +35,24 @@ fn main() -> ExitCode {
         args.next();
         return render(args);
     }
-    let options = match parse_args(args) {
+    let mut options = match parse_args(args) {
         Ok(options) => options,
         Err(message) => {
             eprintln!("gateway: {message}\n{USAGE}");
             return ExitCode::from(2);
         }
     };
+    // Envoy writes the access log into a file of this directory, which `serve` copies to stdout.
+    let scratch = match tempfile::Builder::new().prefix("gateway-").tempdir() {
+        Ok(scratch) => scratch,
+        Err(error) => {
+            eprintln!("gateway: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if options.access_log.is_some() {
+        options.access_log = Some(scratch.path().join("access.log"));
+    }
     let plan = match plan(&options) {
         Ok(plan) => plan,
         Err(errors) => {
@@ -70,7 +82,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(plan)) {
+    match runtime.block_on(serve(plan, options.access_log.as_deref())) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("gateway: {error}");
@@ -79,9 +91,14 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(plan: gateway::plan::Plan) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn serve(
+    plan: gateway::plan::Plan,
+    access_log: Option<&std::path::Path>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let options = EnvoyOptions {
         ready_timeout: Duration::from_secs(60),
+        // The access log reaches stdout within a copy interval or two of the request.
+        file_flush_interval: Some(FOLLOW_INTERVAL),
         ..EnvoyOptions::default()
     };
     let mut envoy = Envoy::start_with(&plan.bootstrap, &options).await?;
@@ -92,6 +109,7 @@ async fn serve(plan: gateway::plan::Plan) -> Result<ExitCode, Box<dyn std::error
     );
     let _ = std::io::stdout().flush();
     let mut log = std::fs::File::open(envoy.log_path())?;
+    let mut requests = AccessLog::new(access_log);
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut ticks = tokio::time::interval(FOLLOW_INTERVAL);
@@ -101,6 +119,7 @@ async fn serve(plan: gateway::plan::Plan) -> Result<ExitCode, Box<dyn std::error
             _ = terminate.recv() => break,
             _ = ticks.tick() => {
                 follow(&mut log);
+                requests.follow();
                 if let Some(status) = envoy.exit_status()? {
                     eprintln!("gateway: envoy exited on its own ({status})");
                     return Ok(ExitCode::FAILURE);
@@ -110,6 +129,7 @@ async fn serve(plan: gateway::plan::Plan) -> Result<ExitCode, Box<dyn std::error
     }
     drop(envoy);
     follow(&mut log);
+    requests.follow();
     println!("gateway stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -122,12 +142,40 @@ fn follow(log: &mut std::fs::File) {
     }
 }
 
+/// The access log file Envoy appends to, copied to stdout as it grows. Envoy creates it once its
+/// listener is up, so it is opened on the first copy that finds it.
+struct AccessLog<'a> {
+    path: Option<&'a std::path::Path>,
+    file: Option<std::fs::File>,
+}
+
+impl<'a> AccessLog<'a> {
+    fn new(path: Option<&'a std::path::Path>) -> Self {
+        AccessLog { path, file: None }
+    }
+
+    fn follow(&mut self) {
+        if self.file.is_none() {
+            self.file = self.path.and_then(|path| std::fs::File::open(path).ok());
+        }
+        if let Some(file) = &mut self.file {
+            let mut new = Vec::new();
+            if file.read_to_end(&mut new).is_ok() && !new.is_empty() {
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(&new);
+                let _ = stdout.flush();
+            }
+        }
+    }
+}
+
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut config_dir = None;
     let mut port = 8080;
     let mut admin_port = 15000;
     let mut cache_dir = default_cache_dir();
     let mut gateway = None;
+    let mut access_log = gateway::access_log::enabled(std::env::var("ACCESS_LOG").ok().as_deref());
     while let Some(arg) = args.next() {
         let mut value = || {
             args.next()
@@ -140,6 +188,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--admin-port" => admin_port = parse_port(&arg, &value()?)?,
             "--cache-dir" => cache_dir = PathBuf::from(value()?),
             "--gateway" => gateway = Some(value()?),
+            "--access-log" => access_log = gateway::access_log::enabled(Some(&value()?)),
             "-h" | "--help" => return Err("help".into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -150,6 +199,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         admin_port,
         cache_dir,
         gateway,
+        // The real path is chosen in `main`, next to nothing the user owns.
+        access_log: access_log.then(PathBuf::new),
     })
 }
 

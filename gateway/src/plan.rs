@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use distribution::agent::cache::ModuleCache;
-use envoy_runner::{Bootstrap, Cluster, HttpFilter, Listener, RouteConfig};
+use envoy_runner::{Bootstrap, HttpFilter, Listener, RouteConfig};
 use serde_json::{json, Value};
 
 use crate::error::{Errors, ResourceError};
 use crate::kinds::destination_rule::{self, DestinationRule};
 use crate::kinds::extension::{self, Code, Extension};
 use crate::kinds::gateway::{self, Gateway, Server};
+use crate::kinds::secret::{self, Secret};
 use crate::kinds::service::{self, Service};
 use crate::kinds::service_entry::{self, ServiceEntry};
 use crate::kinds::virtual_service::{self, VirtualService};
@@ -32,6 +33,8 @@ pub struct Options {
     /// `namespace/name` (or name) of the Gateway to serve, default the first with a plain HTTP
     /// server; [`MESH`] binds the router to the mesh instead (see README).
     pub gateway: Option<String>,
+    /// Where Envoy writes Istio's access log ([`crate::access_log`]); `None` for no access log.
+    pub access_log: Option<PathBuf>,
 }
 
 /// Istio's name for the sidecars as a gateway: VirtualServices without `gateways` bind to it.
@@ -55,6 +58,7 @@ pub(crate) struct Resources {
     pub(crate) service_entries: Vec<ServiceEntry>,
     pub(crate) services: Vec<Service>,
     pub(crate) destination_rules: Vec<DestinationRule>,
+    pub(crate) secrets: Vec<Secret>,
 }
 
 /// Every resource of `dir` parsed, and the notes about what was left aside.
@@ -77,13 +81,15 @@ pub(crate) fn load(dir: &Path) -> Result<(Resources, Vec<String>), Errors> {
                 service_entry::parse(resource).map(|entry| parsed.service_entries.push(entry))
             }
             "Service" => service::parse(resource).map(|service| parsed.services.push(service)),
+            "Secret" => secret::parse(resource).map(|secret| parsed.secrets.push(secret)),
             _ => destination_rule::parse(resource).map(|rule| parsed.destination_rules.push(rule)),
         };
         if let Err(error) = result {
             errors.push(error);
         }
     }
-    let parsed = errors.into_result(parsed)?;
+    let mut parsed = errors.into_result(parsed)?;
+    crate::credentials::resolve(&mut parsed.destination_rules, &parsed.secrets)?;
     Ok((parsed, notes))
 }
 
@@ -189,12 +195,19 @@ pub fn plan(options: &Options) -> Result<Plan, Errors> {
         &parsed.services,
         &mut notes,
     ));
-    let clusters = crate::clusters::build(&registry, &parsed.destination_rules, &mut notes);
-    summary.extend(clusters.iter().map(|cluster| {
-        let endpoints: Vec<String> = cluster.endpoints.iter().map(ToString::to_string).collect();
+    let built = crate::clusters::build(&registry, &parsed.destination_rules, &mut notes);
+    summary.extend(built.clusters.iter().map(|cluster| {
+        let endpoints: Vec<String> = match &cluster.dns {
+            Some(dns) => dns
+                .endpoints
+                .iter()
+                .map(|(name, port)| format!("{name}:{port} (DNS)"))
+                .collect(),
+            None => cluster.endpoints.iter().map(ToString::to_string).collect(),
+        };
         format!("cluster {} -> [{}]", cluster.name, endpoints.join(", "))
     }));
-    let bootstrap = bootstrap(options, server, &hosts, filters, clusters);
+    let bootstrap = bootstrap(options, server, &hosts, filters, built);
     Ok(Plan {
         bootstrap,
         summary,
@@ -358,18 +371,33 @@ fn bootstrap(
     server: &Server,
     hosts: &[String],
     filters: Vec<HttpFilter>,
-    clusters: Vec<Cluster>,
+    built: crate::clusters::Built,
 ) -> Bootstrap {
     let mut route_config = RouteConfig::for_router();
     if let Some(virtual_host) = route_config.0.pointer_mut("/virtual_hosts/0") {
         virtual_host["name"] = json!(format!("gateway:{}", server.port));
         virtual_host["domains"] = Value::from(domains(hosts, server.port, options.port));
     }
+    // Consistent hashing: the key is the route's, and the router's one cluster_header route
+    // serves every cluster, so it carries every DestinationRule's key; a cluster without a
+    // hash load balancer ignores it.
+    if !built.hash_policy.is_empty() {
+        if let Some(route) = route_config
+            .0
+            .pointer_mut("/virtual_hosts/0/routes/0/route")
+        {
+            route["hash_policy"] = Value::from(built.hash_policy);
+        }
+    }
+    let clusters = built.clusters;
     // istio-ingressgateway's connection manager defaults come with every harness listener;
     // the client's route headers are stripped before routing as on the rendered manifests.
     let mut listener = Listener::new(LISTENER, route_config)
         .port(options.port)
         .extra(envoy_runner::gateway_defaults::strip_route_headers());
+    if let Some(path) = &options.access_log {
+        listener = listener.extra(crate::access_log::connection_manager_patch(path));
+    }
     for filter in filters {
         listener = listener.filter(filter);
     }

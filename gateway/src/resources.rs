@@ -28,7 +28,7 @@ impl Resource {
 
 /// The kinds the gateway is built from, with the API group each belongs to.
 /// (Kubernetes' core group is the empty name: `apiVersion: v1`.)
-pub const KINDS: [(&str, &str); 7] = [
+pub const KINDS: [(&str, &str); 8] = [
     ("WasmPlugin", "extensions.istio.io"),
     ("TrafficExtension", "extensions.istio.io"),
     ("VirtualService", "networking.istio.io"),
@@ -36,6 +36,7 @@ pub const KINDS: [(&str, &str); 7] = [
     ("ServiceEntry", "networking.istio.io"),
     ("Gateway", "networking.istio.io"),
     ("Service", ""),
+    ("Secret", ""),
 ];
 
 /// The resources of `dir`, and a note for every document of another kind (left alone).

@@ -82,6 +82,8 @@ pub fn services_without_endpoints(
                     })
                     .collect(),
                 endpoints: Vec::new(),
+                resolution: crate::kinds::service_entry::Resolution::Static,
+                workload_selector: false,
             }
         })
         .collect()

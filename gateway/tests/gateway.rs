@@ -3,6 +3,7 @@
 //! image digest, VirtualService, ServiceEntry, DestinationRule, Gateway) → the gateway binary
 //! pulls the modules and starts a real Envoy → traffic reaches the right echo upstream.
 
+#[allow(dead_code)]
 mod support;
 
 use std::fs;
@@ -478,6 +479,13 @@ fn bad_resources_are_refused_naming_file_resource_and_field() -> Result<()> {
              spec:\n  hosts: [big.example.com]\n  ports: [{number: 70000, name: http}]\n"
                 .to_string(),
             "ports.yaml: ServiceEntry default/big: spec.ports[0].number: 70000 is not a port number",
+        ),
+        (
+            "rules.yaml",
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: reviews, namespace: bookinfo}\n\
+             spec:\n  host: reviews\n  trafficPolicy: {connectionPool: {http: {http1MaxPendingRequests: -1}}}\n"
+                .to_string(),
+            "rules.yaml: DestinationRule bookinfo/reviews: spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests: must be >= 0",
         ),
     ];
     for (index, (file, text, expected)) in cases.iter().enumerate() {

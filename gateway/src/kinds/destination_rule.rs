@@ -1,10 +1,12 @@
-//! `DestinationRule` (networking.istio.io): its subsets, which select endpoints by labels.
+//! `DestinationRule` (networking.istio.io): its subsets, which select endpoints by labels, and
+//! the traffic policies of the rule and of each subset ([`super::traffic_policy`]).
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use super::parse_spec;
+use super::traffic_policy::{self, TrafficPolicy, TrafficPolicySpec};
 use crate::error::{Origin, ResourceError};
 use crate::resources::Resource;
 
@@ -14,13 +16,14 @@ pub struct DestinationRule {
     /// Fully qualified: a short host is in the rule's own namespace, as Istio resolves it.
     pub host: String,
     pub subsets: Vec<Subset>,
-    pub has_traffic_policy: bool,
+    pub traffic_policy: Option<TrafficPolicy>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Subset {
     pub name: String,
     pub labels: BTreeMap<String, String>,
+    pub traffic_policy: Option<TrafficPolicy>,
 }
 
 #[derive(Deserialize)]
@@ -30,7 +33,7 @@ struct DestinationRuleSpec {
     host: String,
     #[serde(default)]
     subsets: Vec<SubsetSpec>,
-    traffic_policy: Option<serde_json::Value>,
+    traffic_policy: Option<TrafficPolicySpec>,
 }
 
 #[derive(Deserialize)]
@@ -40,7 +43,7 @@ struct SubsetSpec {
     name: String,
     #[serde(default)]
     labels: BTreeMap<String, String>,
-    traffic_policy: Option<serde_json::Value>,
+    traffic_policy: Option<TrafficPolicySpec>,
 }
 
 pub fn parse(resource: &Resource) -> Result<DestinationRule, ResourceError> {
@@ -50,7 +53,10 @@ pub fn parse(resource: &Resource) -> Result<DestinationRule, ResourceError> {
         return Err(origin.error("spec.host", "required"));
     }
     let mut subsets: Vec<Subset> = Vec::new();
-    let mut has_traffic_policy = spec.traffic_policy.is_some();
+    let traffic_policy = spec
+        .traffic_policy
+        .map(|policy| traffic_policy::parse(policy, origin, "spec.trafficPolicy"))
+        .transpose()?;
     for (index, subset) in spec.subsets.into_iter().enumerate() {
         let at = format!("spec.subsets[{index}]");
         if subset.name.is_empty() {
@@ -62,10 +68,14 @@ pub fn parse(resource: &Resource) -> Result<DestinationRule, ResourceError> {
                 format!("duplicate subset name {:?}", subset.name),
             ));
         }
-        has_traffic_policy |= subset.traffic_policy.is_some();
+        let policy = subset
+            .traffic_policy
+            .map(|policy| traffic_policy::parse(policy, origin, &format!("{at}.trafficPolicy")))
+            .transpose()?;
         subsets.push(Subset {
             name: subset.name,
             labels: subset.labels,
+            traffic_policy: policy,
         });
     }
     Ok(DestinationRule {
@@ -76,6 +86,6 @@ pub fn parse(resource: &Resource) -> Result<DestinationRule, ResourceError> {
             &engine::virtual_service::default_domain_suffix(),
         ),
         subsets,
-        has_traffic_policy,
+        traffic_policy,
     })
 }

@@ -5,8 +5,10 @@
 pub mod destination_rule;
 pub mod extension;
 pub mod gateway;
+pub mod secret;
 pub mod service;
 pub mod service_entry;
+pub mod traffic_policy;
 pub mod virtual_service;
 
 use serde::de::DeserializeOwned;

@@ -1,4 +1,6 @@
-//! `ServiceEntry` (networking.istio.io) with static endpoints: the gateway's service registry.
+//! `ServiceEntry` (networking.istio.io): the gateway's service registry. `STATIC` endpoints are
+//! IP addresses; `DNS` and `DNS_ROUND_ROBIN` endpoints are names (or addresses) Envoy resolves,
+//! and without endpoints the hosts themselves are resolved, as pilot does.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -15,6 +17,25 @@ pub struct ServiceEntry {
     pub hosts: Vec<String>,
     pub ports: Vec<ServicePort>,
     pub endpoints: Vec<Endpoint>,
+    pub resolution: Resolution,
+    /// `spec.workloadSelector` was set (reported by [`notes`]).
+    pub workload_selector: bool,
+}
+
+/// How the endpoints' addresses become connections (`spec.resolution`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// IP addresses as written: Envoy `STATIC`. Also taken when `resolution` is unset: Istio's
+    /// default is NONE, which the local gateway cannot serve, and the registry has always been
+    /// read this way.
+    Static,
+    /// Every address of every endpoint: Envoy `STRICT_DNS`.
+    Dns,
+    /// The first address of one name, refreshed in the background: Envoy `LOGICAL_DNS`.
+    DnsRoundRobin,
+    /// The connection's original destination (Envoy `ORIGINAL_DST`): a sidecar's intercepted
+    /// traffic, which a local gateway never has; reported, no cluster.
+    None,
 }
 
 #[derive(Debug, Clone)]
@@ -28,7 +49,8 @@ pub struct ServicePort {
 
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    pub address: IpAddr,
+    /// An IP address, or (DNS resolutions) a name Envoy resolves.
+    pub address: String,
     /// Port name → the endpoint's own port for it.
     pub ports: BTreeMap<String, u16>,
     pub labels: BTreeMap<String, String>,
@@ -60,6 +82,29 @@ struct ServiceEntrySpec {
     workload_selector: Option<serde_json::Value>,
 }
 
+/// Why a ServiceEntry makes no cluster, or fewer endpoints than it lists: for the notes.
+pub fn notes(entry: &ServiceEntry) -> Vec<String> {
+    let at = format!("{}: {}", entry.origin.file.display(), entry.origin);
+    let mut notes = Vec::new();
+    if entry.workload_selector {
+        notes.push(format!(
+            "{at}: spec.workloadSelector selects pods and WorkloadEntries, which the local gateway does not have: its clusters have no endpoints (503 no healthy upstream); list spec.endpoints instead"
+        ));
+    }
+    if entry.resolution == Resolution::None {
+        notes.push(format!(
+            "{at}: spec.resolution NONE is not served: Istio forwards to the connection's original destination (ORIGINAL_DST), which only a sidecar's intercepted traffic has; no cluster, requests routed to it answer 503"
+        ));
+    }
+    if entry.resolution == Resolution::DnsRoundRobin && entry.endpoints.len() > 1 {
+        notes.push(format!(
+            "{at}: spec.resolution DNS_ROUND_ROBIN uses one endpoint (Envoy LOGICAL_DNS), as Istio does: the first, {}; the others are left out",
+            entry.endpoints[0].address
+        ));
+    }
+    notes
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PortSpec {
@@ -87,20 +132,24 @@ pub fn parse(resource: &Resource) -> Result<ServiceEntry, ResourceError> {
     if spec.hosts.is_empty() {
         return Err(origin.error("spec.hosts", "at least one host is required"));
     }
-    if spec.workload_selector.is_some() {
-        return Err(origin.error(
-            "spec.workloadSelector",
-            "workload entries are not available to the local gateway: list spec.endpoints",
-        ));
-    }
-    match spec.resolution.as_deref() {
-        None | Some("STATIC") => {}
+    let resolution = match spec.resolution.as_deref() {
+        None | Some("STATIC") => Resolution::Static,
+        Some("DNS") => Resolution::Dns,
+        Some("DNS_ROUND_ROBIN") => Resolution::DnsRoundRobin,
+        Some("NONE") => Resolution::None,
         Some(other) => {
             return Err(origin.error(
                 "spec.resolution",
-                format!("{other} is not supported by the local gateway: use STATIC with endpoints"),
+                format!("unknown resolution {other:?} (NONE, STATIC, DNS or DNS_ROUND_ROBIN)"),
             ))
         }
+    };
+    // Istio's validation: endpoints come from the selector or from the list, never both.
+    if spec.workload_selector.is_some() && !spec.endpoints.is_empty() {
+        return Err(origin.error(
+            "spec.workloadSelector",
+            "only one of spec.workloadSelector and spec.endpoints may be set",
+        ));
     }
     let port_number = |number: u32, field: String| {
         u16::try_from(number)
@@ -127,15 +176,8 @@ pub fn parse(resource: &Resource) -> Result<ServiceEntry, ResourceError> {
     let mut endpoints = Vec::new();
     for (index, endpoint) in spec.endpoints.into_iter().enumerate() {
         let at = format!("spec.endpoints[{index}]");
-        let address = endpoint.address.parse::<IpAddr>().map_err(|_| {
-            origin.error(
-                format!("{at}.address"),
-                format!(
-                    "{:?} is not an IP address (STATIC resolution)",
-                    endpoint.address
-                ),
-            )
-        })?;
+        let address = endpoint_address(&endpoint.address, resolution)
+            .map_err(|reason| origin.error(format!("{at}.address"), reason))?;
         let mut endpoint_ports = BTreeMap::new();
         for (name, number) in endpoint.ports {
             let number = port_number(number, format!("{at}.ports.{name}"))?;
@@ -161,5 +203,73 @@ pub fn parse(resource: &Resource) -> Result<ServiceEntry, ResourceError> {
             .collect(),
         ports,
         endpoints,
+        resolution,
+        workload_selector: spec.workload_selector.is_some(),
     })
+}
+
+/// An endpoint's address as the resolution allows it: an IP for STATIC and NONE, an IP or a DNS
+/// name for the DNS resolutions (Envoy resolves either). Unix sockets are not served locally.
+fn endpoint_address(address: &str, resolution: Resolution) -> Result<String, String> {
+    if address.parse::<IpAddr>().is_ok() {
+        return Ok(address.to_string());
+    }
+    if address.starts_with("unix://") {
+        return Err(format!(
+            "{address:?}: Unix domain socket endpoints are not served by the local gateway"
+        ));
+    }
+    match resolution {
+        Resolution::Dns | Resolution::DnsRoundRobin if is_dns_name(address) => {
+            Ok(address.to_ascii_lowercase())
+        }
+        Resolution::Dns | Resolution::DnsRoundRobin => Err(format!(
+            "{address:?} is neither an IP address nor a DNS name"
+        )),
+        Resolution::Static | Resolution::None => Err(format!(
+            "{address:?} is not an IP address (STATIC resolution; DNS resolves names)"
+        )),
+    }
+}
+
+/// Letters, digits and hyphens in dot-separated labels of at most 63 characters, as RFC 1123.
+fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_follow_the_resolution() {
+        assert_eq!(
+            endpoint_address("127.0.0.1", Resolution::Static).as_deref(),
+            Ok("127.0.0.1")
+        );
+        assert!(endpoint_address("localhost", Resolution::Static)
+            .unwrap_err()
+            .contains("is not an IP address"));
+        assert_eq!(
+            endpoint_address("LocalHost", Resolution::Dns).as_deref(),
+            Ok("localhost")
+        );
+        assert_eq!(
+            endpoint_address("api.example.com", Resolution::DnsRoundRobin).as_deref(),
+            Ok("api.example.com")
+        );
+        assert!(endpoint_address("bad_name", Resolution::Dns).is_err());
+        assert!(endpoint_address("unix:///tmp/s", Resolution::Dns).is_err());
+    }
 }

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process, Pid, Signal};
@@ -23,6 +23,9 @@ pub struct Gateway {
     /// What it printed before it listened: one line per filter and cluster.
     pub summary: Vec<String>,
     stderr_path: std::path::PathBuf,
+    /// What it printed after it listened (the access log), kept by the reader thread, which
+    /// reads stdout until the gateway exits, so that the gateway never writes into a closed pipe.
+    later: Arc<Mutex<Vec<String>>>,
 }
 
 impl Gateway {
@@ -54,13 +57,17 @@ impl Gateway {
             .spawn()?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let (lines, received) = mpsc::channel();
+        let later = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&later);
         std::thread::spawn(move || {
             for line in BufReader::new(stdout)
                 .lines()
                 .map_while(std::result::Result::ok)
             {
-                if lines.send(line).is_err() {
-                    break;
+                if let Err(mpsc::SendError(line)) = lines.send(line) {
+                    if let Ok(mut kept) = kept.lock() {
+                        kept.push(line);
+                    }
                 }
             }
         });
@@ -70,6 +77,7 @@ impl Gateway {
             admin_url: String::new(),
             summary: Vec::new(),
             stderr_path,
+            later,
         };
         let deadline = Instant::now() + Duration::from_secs(90);
         while Instant::now() < deadline {
@@ -81,6 +89,8 @@ impl Gateway {
                             .ok_or_else(|| format!("unexpected line {line:?}"))?;
                         gateway.url = url.to_string();
                         gateway.admin_url = admin.trim_end_matches(')').to_string();
+                        // From now on the reader thread keeps the lines in `later`.
+                        drop(received);
                         return Ok(gateway);
                     }
                     gateway.summary.push(line);
@@ -95,6 +105,31 @@ impl Gateway {
     /// What the gateway wrote to stderr: notes, then Envoy's log.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// The lines it printed after it listened: Istio's access log, one line per request.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.later
+            .lock()
+            .map(|lines| lines.clone())
+            .unwrap_or_default()
+    }
+
+    /// Waits up to 5 s (the gateway copies the log every 200 ms) for `count` lines that contain
+    /// `needle`, and returns every line that does.
+    pub fn wait_for_log(&self, needle: &str, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let found: Vec<String> = self
+                .stdout_lines()
+                .into_iter()
+                .filter(|line| line.contains(needle))
+                .collect();
+            if found.len() >= count || Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// SIGTERM, then the exit status (killed after 15 s).

@@ -485,6 +485,7 @@ pub fn proxy_options() -> EnvoyOptions {
         log_level: "warning".into(),
         component_log_level: None,
         ready_timeout: Duration::from_secs(300),
+        file_flush_interval: None,
     }
 }
 

@@ -1,0 +1,172 @@
+//! `tls.credentialName` of DestinationRules, resolved against the Kubernetes Secrets of the
+//! directory, as istio-agent serves them to the gateway over SDS: a Secret of that name in the
+//! gateway's namespace (`istio-system`, where the local gateway's pods stand) or, failing that,
+//! in the rule's own namespace.
+
+use crate::error::Errors;
+use crate::kinds::destination_rule::DestinationRule;
+use crate::kinds::secret::Secret;
+use crate::kinds::traffic_policy::{Components, Source, TlsFiles};
+
+/// The gateway pods' namespace (see README: the pods are in Istio's root namespace).
+const GATEWAY_NAMESPACE: &str = "istio-system";
+
+pub fn resolve(rules: &mut [DestinationRule], secrets: &[Secret]) -> Result<(), Errors> {
+    let mut errors = Errors::default();
+    for rule in rules.iter_mut() {
+        let origin = rule.origin.clone();
+        let policies = rule.traffic_policy.iter_mut().chain(
+            rule.subsets
+                .iter_mut()
+                .filter_map(|s| s.traffic_policy.as_mut()),
+        );
+        for policy in policies {
+            let levels = std::iter::once(&mut policy.top)
+                .chain(policy.ports.iter_mut().map(|(_, components)| components));
+            for components in levels {
+                if let Err(error) = fill(components, secrets, &origin.namespace)
+                    .map_err(|(field, reason)| origin.error(field, reason))
+                {
+                    errors.push(error);
+                }
+            }
+        }
+    }
+    errors.into_result(())
+}
+
+fn fill(
+    components: &mut Components,
+    secrets: &[Secret],
+    namespace: &str,
+) -> Result<(), (String, String)> {
+    let Some(files) = components.tls_mut() else {
+        return Ok(());
+    };
+    let Some((name, field)) = files.credential.take() else {
+        return Ok(());
+    };
+    let found = [GATEWAY_NAMESPACE, namespace].iter().find_map(|namespace| {
+        secrets
+            .iter()
+            .find(|secret| secret.origin.name == name && secret.origin.namespace == *namespace)
+    });
+    let Some(secret) = found else {
+        return Err((
+            field,
+            format!("no Secret {name:?} in {GATEWAY_NAMESPACE} or {namespace} in the directory"),
+        ));
+    };
+    apply(files, secret, &field)
+}
+
+fn apply(files: &mut TlsFiles, secret: &Secret, field: &str) -> Result<(), (String, String)> {
+    let certificates = secret.certificates();
+    if files.mutual {
+        let (certificate, key) = certificates.client.ok_or_else(|| {
+            (
+                field.to_string(),
+                format!(
+                    "{} has no client certificate: MUTUAL needs tls.crt and tls.key (or cert and key)",
+                    secret.origin
+                ),
+            )
+        })?;
+        files.client = Some((Source::Inline(certificate), Source::Inline(key)));
+    }
+    files.ca_certificates = certificates.ca.map(Source::Inline);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::error::Origin;
+    use crate::kinds::traffic_policy::{Tls, TrafficPolicy};
+
+    fn origin(kind: &str, namespace: &str, name: &str) -> Origin {
+        Origin {
+            file: PathBuf::from("x.yaml"),
+            document: 1,
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    fn rule(mutual: bool) -> DestinationRule {
+        let tls = TlsFiles {
+            mutual,
+            credential: Some((
+                "client-cert".into(),
+                "spec.trafficPolicy.tls.credentialName".into(),
+            )),
+            ..TlsFiles::default()
+        };
+        DestinationRule {
+            origin: origin("DestinationRule", "shop", "api"),
+            host: "api.example.com".into(),
+            subsets: Vec::new(),
+            traffic_policy: Some(TrafficPolicy {
+                top: Components {
+                    tls: Some(Tls::Originate(tls)),
+                    ..Components::default()
+                },
+                ..TrafficPolicy::default()
+            }),
+        }
+    }
+
+    fn secret(namespace: &str, keys: &[(&str, &str)]) -> Secret {
+        Secret {
+            origin: origin("Secret", namespace, "client-cert"),
+            data: keys
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    #[test]
+    fn a_tls_secret_in_the_gateway_namespace_fills_mutual_tls() {
+        let mut rules = [rule(true)];
+        let secrets = [secret(
+            "istio-system",
+            &[("tls.crt", "CERT"), ("tls.key", "KEY"), ("ca.crt", "CA")],
+        )];
+        resolve(&mut rules, &secrets).unwrap();
+        let Some(Tls::Originate(files)) = &rules[0].traffic_policy.as_ref().unwrap().top.tls else {
+            panic!("not TLS");
+        };
+        assert_eq!(
+            files.client,
+            Some((Source::Inline("CERT".into()), Source::Inline("KEY".into())))
+        );
+        assert_eq!(files.ca_certificates, Some(Source::Inline("CA".into())));
+        assert_eq!(files.credential, None);
+    }
+
+    #[test]
+    fn generic_keys_and_the_rule_namespace_work_too_and_missing_ones_are_named() {
+        let mut rules = [rule(false)];
+        resolve(&mut rules, &[secret("shop", &[("cacert", "CA")])]).unwrap();
+        let mut rules = [rule(true)];
+        let error = resolve(&mut rules, &[secret("shop", &[("cacert", "CA")])]).unwrap_err();
+        assert_eq!(error.0[0].field, "spec.trafficPolicy.tls.credentialName");
+        assert!(
+            error.0[0]
+                .reason
+                .contains("MUTUAL needs tls.crt and tls.key"),
+            "{error}"
+        );
+        let mut rules = [rule(false)];
+        let error = resolve(&mut rules, &[secret("elsewhere", &[])]).unwrap_err();
+        assert!(
+            error.0[0].reason.contains("no Secret \"client-cert\""),
+            "{error}"
+        );
+    }
+}

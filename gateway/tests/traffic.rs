@@ -1,0 +1,340 @@
+//! DestinationRule traffic policies, DNS ServiceEntries and Istio's access log, through the
+//! gateway binary and a real Envoy with the router from dist/: the access log line on stdout, a
+//! circuit breaker tripping (`UO` in the log), consistent hashing by header, and a
+//! `resolution: DNS` endpoint named `localhost`. Upstreams are echo servers on free loopback ports.
+
+#[allow(dead_code)]
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use envoy_test::{wasm_module, Client, Echo, Upstream, UpstreamOptions};
+use support::{Gateway, Result};
+
+const HOST: &str = "shop.example.com";
+
+/// A Gateway for `HOST`, the router, and a VirtualService sending everything to `shop:9080`,
+/// plus `registry` (ServiceEntries and DestinationRules).
+fn write_config(dir: &Path, registry: &str) -> Result<()> {
+    fs::create_dir_all(dir)?;
+    fs::write(
+        dir.join("gateway.yaml"),
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: istio-system}}\n\
+             spec:\n  selector: {{istio: ingressgateway}}\n  servers:\n  - port: {{number: 80, name: http, protocol: HTTP}}\n    hosts: [\"{HOST}\"]\n\
+             ---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: shop, namespace: shop}}\n\
+             spec:\n  hosts: [\"{HOST}\"]\n  gateways: [istio-system/gw]\n  http:\n  - name: all\n    route: [{{destination: {{host: shop, port: {{number: 9080}}}}}}]\n\
+             ---\napiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {{name: router, namespace: istio-system}}\n\
+             spec:\n  selector: {{matchLabels: {{istio: ingressgateway}}}}\n  url: file://{}\n  priority: -100\n",
+            wasm_module("router")?.display()
+        ),
+    )?;
+    fs::write(dir.join("registry.yaml"), registry)?;
+    Ok(())
+}
+
+fn service_entry(resolution: &str, endpoints: &[(&str, u16)]) -> String {
+    let mut out = format!(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: shop, namespace: shop}}\n\
+         spec:\n  hosts: [shop.shop.svc.cluster.local]\n  resolution: {resolution}\n\
+         \x20 ports: [{{number: 9080, name: http, protocol: HTTP}}]\n  endpoints:\n"
+    );
+    for (address, port) in endpoints {
+        out.push_str(&format!(
+            "  - {{address: {address}, ports: {{http: {port}}}}}\n"
+        ));
+    }
+    out
+}
+
+fn destination_rule(traffic_policy: &str) -> String {
+    format!(
+        "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: shop, namespace: shop}}\n\
+         spec:\n  host: shop\n  trafficPolicy:\n{traffic_policy}"
+    )
+}
+
+fn start(name: &str, registry: &str, scratch: &Path) -> Result<Gateway> {
+    let dir = scratch.join(name);
+    write_config(&dir, registry)?;
+    Gateway::start(&dir, &scratch.join("cache"), scratch)
+}
+
+async fn get(gateway: &Gateway, headers: &[(&str, &str)]) -> Result<envoy_test::Response> {
+    get_path(gateway, "/items", headers).await
+}
+
+async fn get_path(
+    gateway: &Gateway,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<envoy_test::Response> {
+    let mut request = Client::http1()
+        .get(format!("{}{path}", gateway.url))
+        .header("host", HOST)
+        .header("user-agent", "traffic-test");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    Ok(request.send().await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_is_istios_and_a_tripped_circuit_breaker_logs_uo() -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let slow = Upstream::start(
+        "slow",
+        UpstreamOptions {
+            delay: Duration::from_millis(400),
+            ..UpstreamOptions::default()
+        },
+    )
+    .await?;
+    let registry = service_entry("STATIC", &[("127.0.0.1", slow.addr().port())])
+        + &destination_rule(
+            "    connectionPool:\n      tcp: {maxConnections: 1}\n      http: {http1MaxPendingRequests: 1}\n",
+        );
+    let gateway = start("breaker", &registry, scratch.path())?;
+
+    // One request alone: served, and logged in Istio's format.
+    // (Envoy replaces a client's x-request-id at the edge, as Istio's gateway does.)
+    let response = get_path(
+        &gateway,
+        "/items?first",
+        &[("x-forwarded-for", "192.0.2.7")],
+    )
+    .await?;
+    assert_eq!(response.status, 200, "{}", gateway.stderr());
+    let lines = gateway.wait_for_log("/items?first", 1);
+    assert_eq!(lines.len(), 1, "{:?}", gateway.stdout_lines());
+    let line = &lines[0];
+    let upstream = slow.addr().to_string();
+    assert!(line.starts_with('['), "{line}");
+    for field in [
+        "\"GET /items?first HTTP/1.1\" 200 - via_upstream - \"-\" 0 ",
+        "\"192.0.2.7,",
+        "\" \"traffic-test\" \"",
+        "\" \"shop.example.com\" ",
+        &format!("\"{upstream}\" outbound|9080||shop.shop.svc.cluster.local "),
+    ] {
+        assert!(line.contains(field), "{field:?} not in {line}");
+    }
+
+    // Six at once on one connection with one pending slot: the overflow answers 503 UO.
+    let requests: Vec<_> = (0..6)
+        .map(|_| {
+            let url = format!("{}/items", gateway.url);
+            tokio::spawn(async move {
+                let response = Client::http1().get(url).header("host", HOST).send().await;
+                response.map(|r| r.status).map_err(|e| e.to_string())
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for request in requests {
+        statuses.push(request.await??);
+    }
+    statuses.sort_unstable();
+    assert!(statuses.contains(&200), "{statuses:?}");
+    assert!(statuses.contains(&503), "{statuses:?}");
+    let overflowed = gateway.wait_for_log("\" 503 UO ", 1);
+    assert!(
+        !overflowed.is_empty()
+            && overflowed[0].contains("upstream_reset_before_response_started{overflow}"),
+        "{:?}",
+        gateway.stdout_lines()
+    );
+
+    // A 404 from Envoy itself: flags and details too.
+    let response = Client::http1()
+        .get(format!("{}/", gateway.url))
+        .header("host", "unknown.example.com")
+        .send()
+        .await?;
+    assert_eq!(response.status, 404);
+    let not_found = gateway.wait_for_log("\"GET / HTTP/1.1\" 404 NR route_not_found ", 1);
+    assert_eq!(not_found.len(), 1, "{:?}", gateway.stdout_lines());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistent_hashing_by_header_keeps_a_user_on_one_endpoint() -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let a = Upstream::start("a", UpstreamOptions::default()).await?;
+    let b = Upstream::start("b", UpstreamOptions::default()).await?;
+    let registry = service_entry(
+        "STATIC",
+        &[
+            ("127.0.0.1", a.addr().port()),
+            ("127.0.0.1", b.addr().port()),
+        ],
+    ) + &destination_rule(
+        "    loadBalancer:\n      consistentHash: {httpHeaderName: x-user}\n",
+    );
+    let gateway = start("hash", &registry, scratch.path())?;
+    let mut seen = std::collections::BTreeSet::new();
+    for user in 0..12 {
+        let user = format!("user-{user}");
+        let mut endpoints = std::collections::BTreeSet::new();
+        for _ in 0..5 {
+            let response = get(&gateway, &[("x-user", &user)]).await?;
+            assert_eq!(response.status, 200, "{}", gateway.stderr());
+            endpoints.insert(response.json::<Echo>()?.upstream);
+        }
+        assert_eq!(endpoints.len(), 1, "{user} moved: {endpoints:?}");
+        seen.extend(endpoints);
+    }
+    // Twelve users on one endpoint would be a 1 in 2048 chance: the hash spreads them.
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_service_entry_resolves_localhost() -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let upstream = Upstream::start("by-name", UpstreamOptions::default()).await?;
+    let registry = service_entry("DNS", &[("localhost", upstream.addr().port())]);
+    let gateway = start("dns", &registry, scratch.path())?;
+    assert!(
+        gateway
+            .summary
+            .iter()
+            .any(|line| line.contains(&format!("[localhost:{} (DNS)]", upstream.addr().port()))),
+        "{:?}",
+        gateway.summary
+    );
+    let response = get(&gateway, &[]).await?;
+    assert_eq!(response.status, 200, "{}", gateway.stderr());
+    assert_eq!(response.json::<Echo>()?.upstream, "by-name");
+    Ok(())
+}
+
+/// Every traffic-policy field the gateway applies, at every level, and both DNS resolutions:
+/// the bootstrap they make passes `envoy --mode validate` (the unit tests check the JSON; this
+/// checks that Envoy takes it), and the precedence shows in the clusters.
+#[test]
+fn every_applied_traffic_policy_field_makes_a_bootstrap_envoy_accepts() -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let dir = scratch.path().join("all");
+    let registry = "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: shop, namespace: shop}\n\
+         spec:\n  hosts: [shop.shop.svc.cluster.local]\n  resolution: DNS\n\
+         \x20 ports: [{number: 9080, name: http, protocol: HTTP}, {number: 9443, name: https, protocol: HTTPS}]\n\
+         \x20 endpoints:\n  - {address: localhost, labels: {version: v1}}\n  - {address: 127.0.0.1, labels: {version: v2}}\n\
+         ---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: api, namespace: shop}\n\
+         spec:\n  hosts: [api.example.com]\n  resolution: DNS_ROUND_ROBIN\n  ports: [{number: 443, name: https, protocol: HTTPS}]\n\
+         ---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: shop, namespace: shop}\n\
+         spec:\n  host: shop\n  trafficPolicy:\n\
+         \x20   connectionPool:\n\
+         \x20     tcp: {maxConnections: 10, connectTimeout: 250ms, tcpKeepalive: {probes: 3, time: 60s, interval: 10s}, maxConnectionDuration: 1h}\n\
+         \x20     http: {http1MaxPendingRequests: 5, http2MaxRequests: 20, maxRequestsPerConnection: 100, maxRetries: 2, idleTimeout: 30s}\n\
+         \x20   outlierDetection: {consecutive5xxErrors: 5, consecutiveGatewayErrors: 3, interval: 5s, baseEjectionTime: 30s, maxEjectionPercent: 50, minHealthPercent: 10}\n\
+         \x20   loadBalancer: {consistentHash: {httpCookie: {name: user, path: /, ttl: 0s}}}\n\
+         \x20   portLevelSettings:\n\
+         \x20   - port: {number: 9443}\n\
+         \x20     tls: {mode: SIMPLE, sni: shop.example.com, subjectAltNames: [shop.example.com]}\n\
+         \x20     loadBalancer: {consistentHash: {useSourceIp: true, maglev: {tableSize: 65537}}}\n\
+         \x20 subsets:\n\
+         \x20 - name: v1\n    labels: {version: v1}\n\
+         \x20   trafficPolicy:\n\
+         \x20     loadBalancer: {simple: RANDOM}\n\
+         \x20     connectionPool: {http: {h2UpgradePolicy: UPGRADE, maxConcurrentStreams: 50}}\n\
+         \x20 - name: v2\n    labels: {version: v2}\n\
+         \x20   trafficPolicy: {loadBalancer: {consistentHash: {httpQueryParameterName: u, ringHash: {minimumRingSize: 64}}}}\n\
+         ---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: api, namespace: shop}\n\
+         spec:\n  host: api.example.com\n  trafficPolicy: {tls: {mode: SIMPLE, insecureSkipVerify: true}, loadBalancer: {simple: ROUND_ROBIN}}\n";
+    write_config(&dir, registry)?;
+    let options = gateway::plan::Options {
+        config_dir: dir,
+        port: 0,
+        admin_port: 0,
+        cache_dir: scratch.path().join("cache"),
+        gateway: None,
+        access_log: Some(scratch.path().join("access.log")),
+    };
+    let plan = gateway::plan::plan(&options).map_err(|errors| errors.to_string())?;
+    let cluster = |name: &str| {
+        plan.bootstrap
+            .clusters
+            .iter()
+            .find(|cluster| cluster.name == name)
+            .ok_or_else(|| format!("no cluster {name}"))
+    };
+    let extra = |name: &str| -> Result<serde_json::Value> {
+        Ok(cluster(name)?.extra.clone().ok_or("no policy")?)
+    };
+    // The top level on 9080; 9443's own settings, nothing inherited; the subsets' own components.
+    assert_eq!(
+        extra("outbound|9080||shop.shop.svc.cluster.local")?["lb_policy"],
+        "RING_HASH"
+    );
+    let https = extra("outbound|9443||shop.shop.svc.cluster.local")?;
+    assert_eq!(https["lb_policy"], "MAGLEV");
+    assert!(https.get("outlier_detection").is_none(), "{https}");
+    let v1 = cluster("outbound|9080|v1|shop.shop.svc.cluster.local")?;
+    assert!(v1.http2);
+    let v1_extra = v1.extra.clone().ok_or("no policy")?;
+    assert_eq!(v1_extra["lb_policy"], "RANDOM");
+    assert_eq!(v1_extra["outlier_detection"]["consecutive_5xx"], 5);
+    assert_eq!(
+        v1.dns.as_ref().ok_or("not DNS")?.endpoints,
+        [("localhost".to_string(), 9080)]
+    );
+    let api = cluster("outbound|443||api.example.com")?;
+    let dns = api.dns.as_ref().ok_or("not DNS")?;
+    assert!(dns.logical);
+    assert_eq!(dns.endpoints, [("api.example.com".to_string(), 443)]);
+    // Three hash keys (cookie, source IP, query parameter): the route hashes on all of them.
+    assert!(
+        plan.notes
+            .iter()
+            .any(|note| note.contains("3 consistent-hash keys")),
+        "{:?}",
+        plan.notes
+    );
+    envoy_runner::EnvoyBinary::shared()?.validate(&plan.bootstrap)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outlier_detection_ejects_the_endpoint_that_fails() -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let good = Upstream::start("good", UpstreamOptions::default()).await?;
+    let bad = Upstream::start(
+        "bad",
+        UpstreamOptions {
+            status: 500,
+            ..UpstreamOptions::default()
+        },
+    )
+    .await?;
+    let registry = service_entry(
+        "STATIC",
+        &[("127.0.0.1", good.addr().port()), ("127.0.0.1", bad.addr().port())],
+    ) + &destination_rule(
+        "    loadBalancer: {simple: ROUND_ROBIN}\n    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 50}\n",
+    );
+    let gateway = start("outlier", &registry, scratch.path())?;
+    let mut failures = 0;
+    for _ in 0..12 {
+        if get(&gateway, &[]).await?.status == 500 {
+            failures += 1;
+        }
+    }
+    // Round robin alone would answer 500 six times; the first 500 ejects the bad endpoint.
+    assert_eq!(failures, 1, "{}", gateway.stderr());
+    let stats = Client::http1()
+        .get(format!(
+            "{}/stats?filter=outlier_detection.ejections_enforced_consecutive_5xx",
+            gateway.admin_url
+        ))
+        .send()
+        .await?
+        .text();
+    assert!(
+        stats.contains("outbound|9080||shop.shop.svc.cluster.local.outlier_detection.ejections_enforced_consecutive_5xx: 1"),
+        "{stats}"
+    );
+    Ok(())
+}
