@@ -378,15 +378,16 @@ fn bootstrap(
         virtual_host["name"] = json!(format!("gateway:{}", server.port));
         virtual_host["domains"] = Value::from(domains(hosts, server.port, options.port));
     }
-    // Consistent hashing: the key is the route's, and the router's one cluster_header route
-    // serves every cluster, so it carries every DestinationRule's key; a cluster without a
-    // hash load balancer ignores it.
+    // Consistent hashing: the key is the route's, and the router's cluster_header routes (one
+    // per retry policy, see `envoy_runner::router_routes`) serve every cluster, so each carries
+    // every DestinationRule's key; a cluster without a hash load balancer ignores it.
     if !built.hash_policy.is_empty() {
-        if let Some(route) = route_config
+        let routes = route_config
             .0
-            .pointer_mut("/virtual_hosts/0/routes/0/route")
-        {
-            route["hash_policy"] = Value::from(built.hash_policy);
+            .pointer_mut("/virtual_hosts/0/routes")
+            .and_then(Value::as_array_mut);
+        for route in routes.into_iter().flatten() {
+            route["route"]["hash_policy"] = Value::from(built.hash_policy.clone());
         }
     }
     let clusters = built.clusters;
