@@ -3,11 +3,19 @@
 //! DestinationRule, Gateway, Kubernetes Service); and `gateway render`, the router's manifests
 //! for a real cluster from the same directory. See README.md, "Running an Istio config locally".
 
+pub mod analysis;
+pub mod check;
 pub mod clusters;
 pub mod error;
+pub mod explain;
+pub mod finding;
 pub mod kinds;
+pub mod outcome;
 pub mod plan;
 pub mod plugins;
 pub mod render;
+pub mod request;
 pub mod resources;
+pub mod route_test;
+pub mod routing;
 pub mod service_ports;

@@ -1,0 +1,65 @@
+//! The router's route table for a config directory, compiled as `make gateway` gives it to
+//! the router module: the VirtualServices bound to the served Gateway, with the registry's
+//! service ports. `gateway explain` and `gateway test` evaluate requests against it natively.
+
+use std::path::Path;
+
+use engine::router::RouteTable;
+
+use crate::error::Errors;
+use crate::kinds::virtual_service::{self, VirtualService};
+use crate::plan::{self, MESH};
+use crate::service_ports;
+
+/// The compiled routes and what they came from.
+pub struct Routing {
+    pub table: RouteTable,
+    pub virtual_services: Vec<VirtualService>,
+    /// `namespace/name` of the served Gateway, or `mesh`.
+    pub binding: String,
+    /// The served Gateway server's port: what a VirtualService `port` match sees.
+    pub server_port: u16,
+}
+
+impl Routing {
+    /// `file: VirtualService ns/name` of the VirtualService named `qualified` (`ns/name`).
+    pub fn describe(&self, qualified: &str) -> String {
+        self.virtual_services
+            .iter()
+            .find(|vs| vs.origin.qualified_name() == qualified)
+            .map_or_else(
+                || format!("VirtualService {qualified}"),
+                |vs| format!("{}: {}", vs.origin.file.display(), vs.origin),
+            )
+    }
+}
+
+/// The route table of `dir` for `gateway` (as `--gateway`: `None` for the default).
+pub fn load(dir: &Path, gateway: Option<&str>) -> Result<Routing, Errors> {
+    let (parsed, mut notes) = plan::load(dir)?;
+    let ports = service_ports::collect(&parsed.service_entries, &parsed.services, &mut notes);
+    let (served, server, _) = plan::served_gateway(&parsed.gateways, dir, gateway, &mut notes)?;
+    let binding = if gateway == Some(MESH) {
+        MESH.to_string()
+    } else {
+        served.origin.qualified_name()
+    };
+    plan::check_virtual_services(&parsed, &ports)?;
+    let config = virtual_service::router_config(&parsed.virtual_services, Some(&binding), &ports);
+    // The router's own parser, its errors located in the VirtualService they are in.
+    virtual_service::check_router_config(
+        &config,
+        &parsed.virtual_services,
+        &served.origin,
+        "spec",
+    )?;
+    let bytes = serde_json::to_vec(&config).map_err(|error| served.origin.error("spec", error))?;
+    let table = RouteTable::from_json(&bytes)
+        .map_err(|error| served.origin.error(error.path, error.reason))?;
+    Ok(Routing {
+        table,
+        virtual_services: parsed.virtual_services,
+        binding,
+        server_port: u16::try_from(server.port).unwrap_or(0),
+    })
+}
