@@ -8,7 +8,7 @@
 use engine::headers::HeaderEdit;
 use engine::request::HeaderList;
 use engine::request_match::Mismatch;
-use engine::router::{Decision, Explanation, Route};
+use engine::router::{BlockMismatch, Decision, Explanation, Route};
 use engine::RequestView;
 
 use crate::outcome::{self, NO_ROUTE_STATUS, UNKNOWN_SERVICE_STATUS};
@@ -50,15 +50,23 @@ pub fn explain(routing: &Routing, request: &Request) -> Vec<String> {
         None => lines.push(format!(
             "no route matched: Envoy answers {NO_ROUTE_STATUS} (route_not_found)"
         )),
-        Some(taken) => lines.push(format!(
-            "matched: {} {}{}",
-            routing.describe(taken.route.virtual_service()),
-            rule(taken.route),
-            taken.block.map_or_else(
-                || " (no match blocks: every request)".to_string(),
-                |block| format!(" by match[{block}]"),
-            )
-        )),
+        Some(taken) => {
+            lines.push(format!(
+                "matched: {} {}{}",
+                routing.describe(taken.route.virtual_service()),
+                rule(taken.route),
+                taken.block.map_or_else(
+                    || " (no match blocks: every request)".to_string(),
+                    |block| format!(" by match[{block}]"),
+                )
+            ));
+            if !taken.earlier_blocks.is_empty() {
+                lines.push(format!(
+                    "  after: {}",
+                    reasons(&taken.earlier_blocks, &list).join("; ")
+                ));
+            }
+        }
     }
     decision_lines(&explanation.decision, &list, &mut lines);
     lines
@@ -80,25 +88,28 @@ fn passed_lines(
     lines: &mut Vec<String>,
 ) {
     for passed in &explanation.passed {
-        let reasons: Vec<String> = passed
-            .blocks
-            .iter()
-            .map(|block| {
-                format!(
-                    "match[{}].{} {}",
-                    block.block,
-                    block.mismatch,
-                    actual(block.mismatch, request)
-                )
-            })
-            .collect();
         lines.push(format!(
             "skipped: {} {}: {}",
             routing.describe(passed.route.virtual_service()),
             rule(passed.route),
-            reasons.join("; ")
+            reasons(&passed.blocks, request).join("; ")
         ));
     }
+}
+
+/// `match[0].uri does not match "/x"`, per failed block.
+fn reasons(blocks: &[BlockMismatch<'_>], request: &HeaderList) -> Vec<String> {
+    blocks
+        .iter()
+        .map(|block| {
+            format!(
+                "match[{}].{} {}",
+                block.block,
+                block.mismatch,
+                actual(block.mismatch, request)
+            )
+        })
+        .collect()
 }
 
 /// What the request has where a condition failed, e.g. `does not match "/productpage"`.

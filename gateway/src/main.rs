@@ -293,22 +293,21 @@ fn tools(command: &str, args: Vec<String>) -> ExitCode {
 
 fn check(dir: &Path, gateway: Option<&str>, cache_dir: &Path) -> ExitCode {
     let findings = gateway::check::check(dir, gateway, cache_dir);
-    for finding in &findings {
-        println!("{finding}");
-    }
     let count = |level| findings.iter().filter(|f| f.level == level).count();
     let (errors, warnings) = (count(Level::Error), count(Level::Warning));
-    if errors + warnings == 0 {
-        println!(
+    let mut lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    lines.push(if errors + warnings == 0 {
+        format!(
             "No validation issues found when analyzing {}.",
             dir.display()
-        );
+        )
     } else {
-        println!(
+        format!(
             "{errors} error(s), {warnings} warning(s) in {}",
             dir.display()
-        );
-    }
+        )
+    });
+    print_lines(&lines);
     if errors == 0 {
         ExitCode::SUCCESS
     } else {
@@ -350,9 +349,7 @@ fn explain(
     let Some(routing) = routing("explain", dir, gateway) else {
         return ExitCode::FAILURE;
     };
-    for line in gateway::explain::explain(&routing, &request) {
-        println!("{line}");
-    }
+    print_lines(&gateway::explain::explain(&routing, &request));
     ExitCode::SUCCESS
 }
 
@@ -368,9 +365,7 @@ fn route_test(dir: &Path, cases: &Path, gateway: Option<&str>) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let (lines, passed) = gateway::route_test::run(&routing, &cases);
-    for line in lines {
-        println!("{line}");
-    }
+    print_lines(&lines);
     if passed {
         ExitCode::SUCCESS
     } else {
@@ -384,4 +379,16 @@ fn parse_request(method: &str, url: &str, headers: &[String]) -> Result<Request,
         request = request.header(header)?;
     }
     Ok(request)
+}
+
+/// Writes `lines` to stdout, stopping quietly when the reader has gone (`| head`): the exit
+/// status still says what was found.
+fn print_lines(lines: &[String]) {
+    let mut stdout = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(stdout, "{line}").is_err() {
+            return;
+        }
+    }
+    let _ = stdout.flush();
 }

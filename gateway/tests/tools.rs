@@ -132,6 +132,23 @@ fn explain_shows_rewrites_redirects_faults_timeouts_and_header_edits() -> Result
             "{expected}\nnot in {api:#?}"
         );
     }
+    let (_, post) = gateway(&[
+        "explain",
+        dir,
+        "POST",
+        "http://shop.example.com/api/v1/items",
+    ])?;
+    assert!(post.contains(&r#"matched: gateway/tests/fixtures/policies/shop.yaml: VirtualService web/shop http[1] "api" by match[0]"#.to_string()), "{post:#?}");
+    let (_, get) = gateway(&[
+        "explain",
+        dir,
+        "GET",
+        "http://shop.example.com/api/v1/items",
+    ])?;
+    assert!(
+        get.contains(&r#"  after: match[0].method does not match "GET""#.to_string()),
+        "{get:#?}"
+    );
     let (_, moved) = gateway(&["explain", dir, "GET", "http://shop.example.com/catalog/1"])?;
     assert!(moved.contains(&"answer: 301 from the gateway".to_string()));
     assert!(moved.contains(&"  header: location: http://shop.example.com/products".to_string()));

@@ -42,12 +42,14 @@ pub struct BlockMismatch<'a> {
 }
 
 /// The route that matched, and by which block.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Taken<'a> {
     /// The route.
     pub route: &'a Route,
     /// The matching block's index in the spec's `match`; `None` for a route without blocks.
     pub block: Option<usize>,
+    /// The route's blocks before the matching one, each with its failed condition.
+    pub earlier_blocks: Vec<BlockMismatch<'a>>,
 }
 
 #[cfg(test)]
@@ -98,6 +100,22 @@ mod tests {
         );
         assert_eq!(taken.route.virtual_service(), "web/shop");
         assert_eq!(taken.route.block_name(0), Some("v1"));
+        assert!(taken.earlier_blocks.is_empty());
+        let post = HeaderList::default()
+            .with(":method", "POST")
+            .with(":authority", "shop.example.com")
+            .with(":path", "/admin?debug");
+        let taken = table
+            .explain(&post, &mut || 0)
+            .taken
+            .expect("a route took it");
+        assert_eq!((taken.route.name(), taken.block), ("admin", Some(2)));
+        let earlier: Vec<(usize, String)> = taken
+            .earlier_blocks
+            .iter()
+            .map(|block| (block.block, block.mismatch.to_string()))
+            .collect();
+        assert_eq!(earlier, [(0, "headers.x-role".to_string())]);
         assert_eq!(explanation.decision, table.select(&request, &mut || 0));
     }
 

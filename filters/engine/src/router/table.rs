@@ -153,6 +153,7 @@ impl RouteTable {
                 explanation.taken = Some(Taken {
                     route,
                     block: block.map(|index| route.spec_block_index(index)),
+                    earlier_blocks: blocks,
                 });
                 explanation.decision = self.decide(route, block, request, random);
                 return explanation;
