@@ -7,6 +7,7 @@ use std::path::Path;
 use engine::router::RouteTable;
 
 use crate::error::Errors;
+use crate::kinds::extension::Code;
 use crate::kinds::virtual_service::{self, VirtualService};
 use crate::plan::{self, MESH};
 use crate::service_ports;
@@ -15,7 +16,7 @@ use crate::service_ports;
 pub struct Routing {
     pub table: RouteTable,
     pub virtual_services: Vec<VirtualService>,
-    /// `namespace/name` of the served Gateway, or `mesh`.
+    /// `namespace/name` of the served Gateway, `mesh`, or the router's own `pluginConfig`.
     pub binding: String,
     /// The served Gateway server's port: what a VirtualService `port` match sees.
     pub server_port: u16,
@@ -34,7 +35,8 @@ impl Routing {
     }
 }
 
-/// The route table of `dir` for `gateway` (as `--gateway`: `None` for the default).
+/// The route table of `dir` for `gateway` (as `--gateway`: `None` for the default): the
+/// router extension's own `pluginConfig` when it has one, else the bound VirtualServices.
 pub fn load(dir: &Path, gateway: Option<&str>) -> Result<Routing, Errors> {
     let (parsed, mut notes) = plan::load(dir)?;
     let ports = service_ports::collect(&parsed.service_entries, &parsed.services, &mut notes);
@@ -45,17 +47,45 @@ pub fn load(dir: &Path, gateway: Option<&str>) -> Result<Routing, Errors> {
         served.origin.qualified_name()
     };
     plan::check_virtual_services(&parsed, &ports)?;
-    let config = virtual_service::router_config(&parsed.virtual_services, Some(&binding), &ports);
+    // A router with a `pluginConfig` of its own routes by it, as under `make gateway`; else
+    // the VirtualServices bound to the served Gateway are its config.
+    let own = parsed
+        .extensions
+        .iter()
+        .find_map(|extension| match &extension.code {
+            Code::Wasm(wasm)
+                if extension.origin.name == "router"
+                    || plan::module_name(&wasm.url) == "router" =>
+            {
+                wasm.plugin_config
+                    .clone()
+                    .map(|config| (config, &extension.origin))
+            }
+            _ => None,
+        });
+    let (config, origin, virtual_services, field, binding) = match own {
+        Some((config, origin)) => {
+            let field = if origin.kind == "WasmPlugin" {
+                "spec.pluginConfig"
+            } else {
+                "spec.wasm.pluginConfig"
+            };
+            let binding = format!("{field} of {origin}");
+            (config, origin, &[][..], field, binding)
+        }
+        None => (
+            virtual_service::router_config(&parsed.virtual_services, Some(&binding), &ports),
+            &served.origin,
+            parsed.virtual_services.as_slice(),
+            "spec",
+            binding,
+        ),
+    };
     // The router's own parser, its errors located in the VirtualService they are in.
-    virtual_service::check_router_config(
-        &config,
-        &parsed.virtual_services,
-        &served.origin,
-        "spec",
-    )?;
-    let bytes = serde_json::to_vec(&config).map_err(|error| served.origin.error("spec", error))?;
+    virtual_service::check_router_config(&config, virtual_services, origin, field)?;
+    let bytes = serde_json::to_vec(&config).map_err(|error| origin.error(field, error))?;
     let table = RouteTable::from_json(&bytes)
-        .map_err(|error| served.origin.error(error.path, error.reason))?;
+        .map_err(|error| origin.error(format!("{field}.{}", error.path), error.reason))?;
     Ok(Routing {
         table,
         virtual_services: parsed.virtual_services,

@@ -212,3 +212,24 @@ fn test_prints_each_difference_and_fails() -> Result<()> {
     assert_eq!(code, 2);
     Ok(())
 }
+
+#[test]
+fn explain_uses_a_routers_own_plugin_config_as_the_gateway_does() -> Result<()> {
+    let (code, lines) = gateway(&[
+        "explain",
+        "gateway/tests/fixtures/own-config",
+        "GET",
+        "http://a.example.com/x",
+    ])?;
+    assert_eq!(code, 0);
+    assert!(lines
+        .contains(&"bound to: spec.pluginConfig of WasmPlugin istio-system/router".to_string()));
+    assert!(
+        lines.contains(
+            &r#"forward: cluster outbound|80||inline.example.org (route name "inline")"#
+                .to_string()
+        ),
+        "{lines:#?}"
+    );
+    Ok(())
+}
