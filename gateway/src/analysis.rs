@@ -6,6 +6,8 @@ mod destinations;
 mod gateways;
 mod hosts;
 
+pub use hosts::covers;
+
 use crate::finding::Finding;
 use crate::plan::Resources;
 

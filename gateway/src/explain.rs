@@ -38,6 +38,14 @@ pub fn explain(routing: &Routing, request: &Request) -> Vec<String> {
             .collect::<String>()
     )];
     lines.push(format!("bound to: {}", routing.binding));
+    if !routing.listener_serves(&request.authority) {
+        lines.push(format!(
+            "the Gateway has no host for {:?} (hosts [{}]): Envoy answers {NO_ROUTE_STATUS} (route_not_found)",
+            request.authority,
+            routing.listener_hosts.join(" ")
+        ));
+        return lines;
+    }
     if !explanation.virtual_host_found {
         lines.push(format!(
             "no VirtualService has host {:?}: Envoy answers {NO_ROUTE_STATUS} (route_not_found)",

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use engine::router::Decision;
 use serde::Deserialize;
 
 use crate::explain::first_draw;
@@ -82,7 +83,11 @@ pub fn request(case: &CaseRequest) -> Result<Request, String> {
 /// What the router decides for `request`.
 pub fn predict(routing: &Routing, request: &Request) -> Outcome {
     let list = request.header_list(routing.server_port);
-    let decision = routing.table.select(&list, &mut first_draw);
+    let decision = if routing.listener_serves(&request.authority) {
+        routing.table.select(&list, &mut first_draw)
+    } else {
+        Decision::NoRoute
+    };
     outcome(&decision, &list)
 }
 

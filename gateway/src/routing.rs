@@ -20,9 +20,24 @@ pub struct Routing {
     pub binding: String,
     /// The served Gateway server's port: what a VirtualService `port` match sees.
     pub server_port: u16,
+    /// The hosts of the listener's virtual host (the Gateway's servers on its port, `*` for
+    /// the mesh): Envoy answers 404 for any other `:authority` before the route applies.
+    pub listener_hosts: Vec<String>,
 }
 
 impl Routing {
+    /// Whether the listener has a virtual host for `authority` (any port, any case).
+    pub fn listener_serves(&self, authority: &str) -> bool {
+        let host = match authority.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => authority,
+        }
+        .to_ascii_lowercase();
+        self.listener_hosts
+            .iter()
+            .any(|pattern| crate::analysis::covers(pattern, &host))
+    }
+
     /// `file: VirtualService ns/name` of the VirtualService named `qualified` (`ns/name`).
     pub fn describe(&self, qualified: &str) -> String {
         self.virtual_services
@@ -40,7 +55,7 @@ impl Routing {
 pub fn load(dir: &Path, gateway: Option<&str>) -> Result<Routing, Errors> {
     let (parsed, mut notes) = plan::load(dir)?;
     let ports = service_ports::collect(&parsed.service_entries, &parsed.services, &mut notes);
-    let (served, server, _) = plan::served_gateway(&parsed.gateways, dir, gateway, &mut notes)?;
+    let (served, server, hosts) = plan::served_gateway(&parsed.gateways, dir, gateway, &mut notes)?;
     let binding = if gateway == Some(MESH) {
         MESH.to_string()
     } else {
@@ -91,5 +106,10 @@ pub fn load(dir: &Path, gateway: Option<&str>) -> Result<Routing, Errors> {
         virtual_services: parsed.virtual_services,
         binding,
         server_port: u16::try_from(server.port).unwrap_or(0),
+        listener_hosts: if gateway == Some(MESH) {
+            vec!["*".to_string()]
+        } else {
+            hosts
+        },
     })
 }

@@ -91,6 +91,13 @@ fn cases() -> Vec<Case> {
             &[],
             Status(404),
         ),
+        case(
+            "not a Gateway host",
+            "extra.example.com",
+            "/productpage",
+            &[],
+            Status(404),
+        ),
     ]
 }
 
@@ -112,7 +119,8 @@ apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: bookinfo, namespace: bookinfo}}
 spec:
-  hosts: ["{BOOKINFO}"]
+  # extra.example.com is no host of the Gateway: Envoy's virtual host refuses it.
+  hosts: ["{BOOKINFO}", extra.example.com]
   gateways: [istio-system/gw]
   http:
   - name: productpage

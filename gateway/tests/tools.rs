@@ -156,7 +156,7 @@ fn explain_shows_rewrites_redirects_faults_timeouts_and_header_edits() -> Result
     assert_eq!(
         elsewhere.last().map(String::as_str),
         Some(
-            r#"no VirtualService has host "other.example.com": Envoy answers 404 (route_not_found)"#
+            r#"the Gateway has no host for "other.example.com" (hosts [shop.example.com]): Envoy answers 404 (route_not_found)"#
         )
     );
     Ok(())
