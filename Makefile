@@ -29,7 +29,7 @@ export ENVOY_VERSION
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: help toolchain system-packages envoy wasm-bindgen-runner build lint test-unit test-wasm \
-        test-e2e test test-compat run gateway render clean image push manifests check-manifests bench bench-quick \
+        test-e2e test test-compat run gateway check explain route-test render clean image push manifests check-manifests bench bench-quick \
         cargo-fuzz fuzz soak screenshots
 
 help: ## List the targets
@@ -142,6 +142,21 @@ gateway: envoy ## Run Istio resources as a local istio-ingressgateway: make gate
 	@test -n "$(CONFIG)" || { echo "usage: make gateway CONFIG=<dir of Istio *.yaml> [PORT=$(PORT)] [ADMIN_PORT=$(ADMIN_PORT)]"; exit 2; }
 	cargo build -q -p gateway
 	exec target/debug/gateway --config $(CONFIG) --port $(PORT) --admin-port $(ADMIN_PORT) $(if $(GATEWAY),--gateway $(GATEWAY)) $(if $(ACCESS_LOG),--access-log $(ACCESS_LOG))
+
+check: ## Validate Istio resources offline, as `make gateway` and `istioctl analyze` would: make check CONFIG=dir [GATEWAY=ns/name|mesh]
+	@test -n "$(CONFIG)" || { echo "usage: make check CONFIG=<dir of Istio *.yaml> [GATEWAY=namespace/name]"; exit 2; }
+	cargo build -q -p gateway
+	target/debug/gateway check $(CONFIG) $(if $(GATEWAY),--gateway $(GATEWAY))
+
+explain: ## Which rule routes a request, and why: make explain CONFIG=dir ARGS="GET http://host/path -H 'name: value'" [GATEWAY=..]
+	@test -n "$(CONFIG)" -a -n "$(ARGS)" || { echo "usage: make explain CONFIG=<dir> ARGS=\"METHOD URL [-H 'name: value']...\" [GATEWAY=namespace/name]"; exit 2; }
+	cargo build -q -p gateway
+	target/debug/gateway explain $(CONFIG) $(ARGS) $(if $(GATEWAY),--gateway $(GATEWAY))
+
+route-test: ## Check requests against expected routing (README): make route-test CONFIG=dir CASES=file.yaml [GATEWAY=..]
+	@test -n "$(CONFIG)" -a -n "$(CASES)" || { echo "usage: make route-test CONFIG=<dir> CASES=<cases.yaml> [GATEWAY=namespace/name]"; exit 2; }
+	cargo build -q -p gateway
+	target/debug/gateway test $(CONFIG) $(CASES) $(if $(GATEWAY),--gateway $(GATEWAY))
 
 OUT ?= dist/render
 

@@ -4,13 +4,21 @@
 //! for a real cluster from the same directory. See README.md, "Running an Istio config locally".
 
 pub mod access_log;
+pub mod analysis;
+pub mod check;
 pub mod cluster_policy;
 pub mod clusters;
 pub mod credentials;
 pub mod error;
+pub mod explain;
+pub mod finding;
 pub mod kinds;
+pub mod outcome;
 pub mod plan;
 pub mod plugins;
 pub mod render;
+pub mod request;
 pub mod resources;
+pub mod route_test;
+pub mod routing;
 pub mod service_ports;

@@ -3,12 +3,15 @@
 //! Envoy's log follows on stderr.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use envoy_runner::{Envoy, EnvoyOptions};
+use gateway::finding::Level;
 use gateway::plan::{plan, Options, LISTENER};
+use gateway::request::Request;
+use gateway::routing::Routing;
 
 const USAGE: &str = "usage: gateway --config DIR [--port PORT] [--admin-port PORT] [--cache-dir DIR] [--gateway NAME] [--access-log on|off]
        gateway render --config DIR [--output DIR] [--gateway NAMESPACE/NAME]
@@ -21,6 +24,17 @@ const USAGE: &str = "usage: gateway --config DIR [--port PORT] [--admin-port POR
                      HTTP server); `mesh` routes as a sidecar: the VirtualServices without gateways
   --access-log on|off  Istio's access log on stdout (default: $ACCESS_LOG, else on)
 
+       gateway check DIR [--gateway NAME] [--cache-dir DIR]
+       gateway explain DIR METHOD URL [-H 'name: value']... [--gateway NAME]
+       gateway test DIR CASES.yaml [--gateway NAME]
+
+check: what `gateway --config DIR` would refuse or report, and Istio's cross-reference analysis
+       (istioctl analyze), one line per finding; exit status 1 on any error
+explain: how the router routes one request (natively, no Envoy): the rules it passed and why,
+       the rule and match block that took it, what it decides
+test: the requests of CASES.yaml with their expected outcomes (see README); exit status 1 on
+       any failure
+
 render: writes the router's WasmPlugin, TrafficExtension and EnvoyFilter for a cluster
   --output DIR       where (default dist/render): wasmplugin/, trafficextension/, envoyfilter/
   --gateway NAME     the Gateway whose VirtualServices the router serves (default: the one
@@ -31,9 +45,16 @@ const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1).peekable();
-    if args.peek().map(String::as_str) == Some("render") {
-        args.next();
-        return render(args);
+    match args.peek().map(String::as_str) {
+        Some("render") => {
+            args.next();
+            return render(args);
+        }
+        Some("check" | "explain" | "test") => {
+            let command = args.next().unwrap_or_default();
+            return tools(&command, args.collect());
+        }
+        _ => {}
     }
     let mut options = match parse_args(args) {
         Ok(options) => options,
@@ -275,4 +296,150 @@ fn render(mut args: impl Iterator<Item = String>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `gateway check|explain|test DIR ...`: positional arguments, then `-H`, `--gateway` and
+/// `--cache-dir` anywhere after the command.
+fn tools(command: &str, args: Vec<String>) -> ExitCode {
+    let mut positional = Vec::new();
+    let mut headers = Vec::new();
+    let mut gateway = None;
+    let mut cache_dir = default_cache_dir();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let flag = matches!(
+            arg.as_str(),
+            "-H" | "--header" | "--gateway" | "--cache-dir"
+        );
+        if !flag {
+            positional.push(arg);
+            continue;
+        }
+        let Some(value) = args.next() else {
+            eprintln!("gateway {command}: {arg} needs a value\n{USAGE}");
+            return ExitCode::from(2);
+        };
+        match arg.as_str() {
+            "--gateway" => gateway = Some(value),
+            "--cache-dir" => cache_dir = PathBuf::from(value),
+            _ => headers.push(value),
+        }
+    }
+    let usage = |problem: &str| {
+        eprintln!("gateway {command}: {problem}\n{USAGE}");
+        ExitCode::from(2)
+    };
+    let gateway = gateway.as_deref();
+    match (command, positional.as_slice()) {
+        ("check", [dir]) if headers.is_empty() => check(Path::new(dir), gateway, &cache_dir),
+        ("explain", [dir, method, url]) => explain(Path::new(dir), method, url, &headers, gateway),
+        ("test", [dir, cases]) if headers.is_empty() => {
+            route_test(Path::new(dir), Path::new(cases), gateway)
+        }
+        ("check", _) => usage("expected DIR"),
+        ("explain", _) => usage("expected DIR METHOD URL"),
+        _ => usage("expected DIR CASES.yaml"),
+    }
+}
+
+fn check(dir: &Path, gateway: Option<&str>, cache_dir: &Path) -> ExitCode {
+    let findings = gateway::check::check(dir, gateway, cache_dir);
+    let count = |level| findings.iter().filter(|f| f.level == level).count();
+    let (errors, warnings) = (count(Level::Error), count(Level::Warning));
+    let mut lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    lines.push(if errors + warnings == 0 {
+        format!(
+            "No validation issues found when analyzing {}.",
+            dir.display()
+        )
+    } else {
+        format!(
+            "{errors} error(s), {warnings} warning(s) in {}",
+            dir.display()
+        )
+    });
+    print_lines(&lines);
+    if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The route table of `dir`, its errors printed.
+fn routing(command: &str, dir: &Path, gateway: Option<&str>) -> Option<Routing> {
+    match gateway::routing::load(dir, gateway) {
+        Ok(routing) => Some(routing),
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "gateway {command}: {} error(s) in {} (see `gateway check`)",
+                errors.0.len(),
+                dir.display()
+            );
+            None
+        }
+    }
+}
+
+fn explain(
+    dir: &Path,
+    method: &str,
+    url: &str,
+    headers: &[String],
+    gateway: Option<&str>,
+) -> ExitCode {
+    let request = parse_request(method, url, headers);
+    let request = match request {
+        Ok(request) => request,
+        Err(problem) => {
+            eprintln!("gateway explain: {problem}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(routing) = routing("explain", dir, gateway) else {
+        return ExitCode::FAILURE;
+    };
+    print_lines(&gateway::explain::explain(&routing, &request));
+    ExitCode::SUCCESS
+}
+
+fn route_test(dir: &Path, cases: &Path, gateway: Option<&str>) -> ExitCode {
+    let cases = match gateway::route_test::read(cases) {
+        Ok(cases) => cases,
+        Err(problem) => {
+            eprintln!("gateway test: {problem}");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(routing) = routing("test", dir, gateway) else {
+        return ExitCode::FAILURE;
+    };
+    let (lines, passed) = gateway::route_test::run(&routing, &cases);
+    print_lines(&lines);
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn parse_request(method: &str, url: &str, headers: &[String]) -> Result<Request, String> {
+    let mut request = Request::new(method, url)?;
+    for header in headers {
+        request = request.header(header)?;
+    }
+    Ok(request)
+}
+
+/// Writes `lines` to stdout, stopping quietly when the reader has gone (`| head`): the exit
+/// status still says what was found.
+fn print_lines(lines: &[String]) {
+    let mut stdout = std::io::stdout().lock();
+    for line in lines {
+        if writeln!(stdout, "{line}").is_err() {
+            return;
+        }
+    }
+    let _ = stdout.flush();
 }

@@ -333,7 +333,7 @@ fn plugin_configs(
 }
 
 /// `router` for `oci://host/wasm/router:v1`, `http://host/router.wasm`, `file:///x/router.wasm`.
-fn module_name(url: &str) -> &str {
+pub(crate) fn module_name(url: &str) -> &str {
     let path = url.split("://").nth(1).unwrap_or(url);
     let path = path.split(['@', '?', '#']).next().unwrap_or(path);
     let last = path.rsplit('/').next().unwrap_or(path);

@@ -65,6 +65,13 @@ impl FieldPath {
         Self(format!("{}[{index}]", self.0))
     }
 
+    /// `Some(i)` when the path ends in `[i]`: the position of the element it names.
+    pub fn last_index(&self) -> Option<usize> {
+        let inner = self.0.strip_suffix(']')?;
+        let (_, digits) = inner.rsplit_once('[')?;
+        digits.parse().ok()
+    }
+
     /// `number` as a port (1..65535), or an error at this path.
     pub fn port(&self, number: u32) -> Result<u16, ConfigError> {
         u16::try_from(number)

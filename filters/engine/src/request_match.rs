@@ -10,6 +10,9 @@ use crate::stream::RequestView;
 use crate::string_match::{MatchOptions, StringMatch, StringMatchSpec};
 use crate::ConfigError;
 
+mod mismatch;
+pub use mismatch::Mismatch;
+
 /// One `match` block as written in a VirtualService.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -157,40 +160,66 @@ impl RequestMatch {
 
     /// Whether every condition holds for `request`.
     pub fn matches(&self, request: &impl RequestView) -> bool {
-        if let Some(uri) = &self.uri {
-            let Some(path) = request.header(":path") else {
-                return false;
-            };
-            if !uri_matches(uri, &path) {
-                return false;
-            }
-        }
-        self.matches_apart_from_uri(request)
+        self.mismatch(request).is_none()
     }
 
     /// Whether every condition but `uri` holds, for callers that already know the `uri` does.
     pub fn matches_apart_from_uri(&self, request: &impl RequestView) -> bool {
+        self.mismatch_apart_from_uri(request).is_none()
+    }
+
+    /// The first condition that does not hold for `request`, `None` when the block matches:
+    /// [`Self::matches`] is this test, so an explanation cannot disagree with routing.
+    pub fn mismatch(&self, request: &impl RequestView) -> Option<Mismatch<'_>> {
+        if let Some(uri) = &self.uri {
+            let Some(path) = request.header(":path") else {
+                return Some(Mismatch::Uri);
+            };
+            if !uri_matches(uri, &path) {
+                return Some(Mismatch::Uri);
+            }
+        }
+        self.mismatch_apart_from_uri(request)
+    }
+
+    /// [`Self::mismatch`] without the `uri` condition.
+    fn mismatch_apart_from_uri(&self, request: &impl RequestView) -> Option<Mismatch<'_>> {
         let pseudo = |name: &str, condition: &Option<Box<StringMatch>>| match condition {
             None => true,
             Some(condition) => request
                 .header(name)
                 .is_some_and(|value| condition.matches(&value)),
         };
-        pseudo(":scheme", &self.scheme)
-            && pseudo(":method", &self.method)
-            && pseudo(":authority", &self.authority)
-            && self
-                .port
-                .is_none_or(|port| request.destination_port() == Some(port))
-            && self
-                .headers
-                .iter()
-                .all(|(name, condition)| any_value_matches(request, name, condition))
-            && self
-                .without_headers
-                .iter()
-                .all(|(name, condition)| !header_matches_or_empty(request, name, condition))
-            && self.query_params_match(request)
+        if !pseudo(":scheme", &self.scheme) {
+            return Some(Mismatch::Scheme);
+        }
+        if !pseudo(":method", &self.method) {
+            return Some(Mismatch::Method);
+        }
+        if !pseudo(":authority", &self.authority) {
+            return Some(Mismatch::Authority);
+        }
+        if self
+            .port
+            .is_some_and(|port| request.destination_port() != Some(port))
+        {
+            return Some(Mismatch::Port);
+        }
+        if let Some((name, _)) = self
+            .headers
+            .iter()
+            .find(|(name, condition)| !any_value_matches(request, name, condition))
+        {
+            return Some(Mismatch::Header(name));
+        }
+        if let Some((name, _)) = self
+            .without_headers
+            .iter()
+            .find(|(name, condition)| header_matches_or_empty(request, name, condition))
+        {
+            return Some(Mismatch::WithoutHeader(name));
+        }
+        self.query_param_mismatch(request).map(Mismatch::QueryParam)
     }
 
     /// Istio's `IsCatchAllRoute` for the Envoy route this block becomes: a `uri` of prefix `/`
@@ -229,16 +258,18 @@ impl RequestMatch {
         }
     }
 
-    fn query_params_match(&self, request: &impl RequestView) -> bool {
-        if self.query_params.is_empty() {
-            return true;
-        }
+    /// The first query parameter whose condition fails (every one, without a `:path`).
+    fn query_param_mismatch(&self, request: &impl RequestView) -> Option<&str> {
+        let (first, _) = self.query_params.first()?;
         let Some(path) = request.header(":path") else {
-            return false;
+            return Some(first);
         };
-        self.query_params.iter().all(|(name, condition)| {
-            first_query_value(&path, name).is_some_and(|value| condition.matches(value))
-        })
+        self.query_params
+            .iter()
+            .find(|(name, condition)| {
+                !first_query_value(&path, name).is_some_and(|value| condition.matches(value))
+            })
+            .map(|(name, _)| name.as_str())
     }
 }
 

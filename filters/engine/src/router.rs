@@ -6,8 +6,10 @@ mod compile;
 mod cors;
 mod decision;
 mod delegate;
+
 mod destination_cluster;
 mod destinations;
+mod explanation;
 pub mod gateway_binding;
 mod hosts;
 mod mirrors;
@@ -17,6 +19,7 @@ mod regex_index;
 mod rewrite;
 mod route;
 mod route_headers;
+mod route_origin;
 mod service_ports;
 mod shadow;
 mod spec_path;
@@ -27,6 +30,7 @@ mod validation;
 
 pub use cluster::{cluster_name, fully_qualified_host};
 pub use decision::{Decision, ForwardTo, LocalResponse};
+pub use explanation::{BlockMismatch, Explanation, Passed, Taken};
 pub use route::Route;
 pub use route_headers::RouteHeaders;
 pub use service_ports::UNKNOWN_SERVICE_DETAILS;

@@ -89,6 +89,37 @@ enum AbortSource {
     Header,
 }
 
+/// `delay 5s for 10%, abort 503 for 100%`: what tools show of a route's fault.
+impl std::fmt::Display for FaultPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let share = |percentage: &FractionalPercent| {
+            f64::from(percentage.numerator()) * 100.0 / f64::from(percentage.denominator().max(1))
+        };
+        let mut parts = Vec::new();
+        if let Some(delay) = &self.delay {
+            let duration = match delay.duration {
+                DelaySource::Fixed(duration) => format!("{duration:?}"),
+                DelaySource::Header { max } => {
+                    format!("from x-envoy-fault-delay-request (at most {max:?})")
+                }
+            };
+            parts.push(format!(
+                "delay {duration} for {}%",
+                share(&delay.percentage)
+            ));
+        }
+        if let Some(abort) = &self.abort {
+            let status = match abort.status {
+                AbortSource::Fixed(Abort::Http(status)) => format!("HTTP {status}"),
+                AbortSource::Fixed(Abort::Grpc(code)) => format!("grpc-status {code}"),
+                AbortSource::Header => "from x-envoy-fault-abort-request".to_string(),
+            };
+            parts.push(format!("abort {status} for {}%", share(&abort.percentage)));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
 impl FaultPolicy {
     /// Validates `spec` as Istio does (and Envoy would accept it), with errors below `path`.
     pub fn compile(

@@ -24,6 +24,7 @@ use super::redirect::Redirect;
 use super::rewrite::Rewrite;
 use super::route::{Forward, Route, RouteAction};
 use super::route_headers::{CompactHeaders, RouteHeaders};
+use super::route_origin::RouteOrigin;
 use super::service_ports::ServicePorts;
 use super::spec_path::spec_path;
 use super::sticky::StickyKey;
@@ -301,6 +302,7 @@ fn compile_route(
     path: &FieldPath,
 ) -> Result<Option<Route>, ConfigError> {
     let mut matches = Vec::with_capacity(http.matches.len());
+    let mut kept = Vec::with_capacity(http.matches.len());
     for (index, block) in http.matches.iter().enumerate() {
         let compiled = RequestMatch::compile(
             block,
@@ -310,6 +312,7 @@ fn compile_route(
         // A block bound to other gateways can never match here.
         if gateway_binding::block_applies(&compiled.gateways, config.gateway.as_deref()) {
             matches.push(compiled);
+            kept.push(index);
         }
     }
     let mut action = compile_action(http, virtual_service, config, service_ports, shared, path)?;
@@ -354,6 +357,7 @@ fn compile_route(
         return Ok(None);
     }
     Ok(Some(Route {
+        origin: RouteOrigin::new(path.last_index().unwrap_or(0), &kept, http.matches.len()),
         headers: CompactHeaders::new(headers),
         fault,
         cors,

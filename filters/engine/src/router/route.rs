@@ -14,6 +14,7 @@ use super::destinations::WeightedClusters;
 use super::redirect::Redirect;
 use super::rewrite::Rewrite;
 use super::route_headers::CompactHeaders;
+use super::route_origin::RouteOrigin;
 #[cfg(doc)]
 use super::DEFAULT_MIRROR_TIMEOUT;
 
@@ -33,6 +34,8 @@ pub struct Route {
     /// The route's own `headers`; a destination's apply first, then these.
     pub(super) headers: CompactHeaders,
     pub(super) fault: Option<Box<FaultPolicy>>,
+    /// Where the route and its blocks are in the VirtualService's spec.
+    pub(super) origin: RouteOrigin,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +57,40 @@ pub(super) struct Forward {
 }
 
 impl Route {
+    /// The `http` entry's `name` (empty when it has none).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `namespace/name` of the VirtualService the route is in (for a delegated route, the
+    /// delegate VirtualService that wrote it).
+    pub fn virtual_service(&self) -> &str {
+        &self.virtual_service
+    }
+
+    /// The route's index in its VirtualService's `http`.
+    pub fn http_index(&self) -> usize {
+        self.origin.http_index()
+    }
+
+    /// The index in the spec's `match` of compiled block `block`; blocks bound to other
+    /// gateways are not compiled, so the two can differ.
+    pub fn spec_block_index(&self, block: usize) -> usize {
+        self.origin.block_index(block)
+    }
+
+    /// The name of compiled block `block` (`match[].name`), if it has one.
+    pub fn block_name(&self, block: usize) -> Option<&str> {
+        self.matches
+            .get(block)
+            .and_then(|block| block.name.as_deref())
+    }
+
+    /// The number of compiled match blocks; 0 means the route matches every request.
+    pub fn block_count(&self) -> usize {
+        self.matches.len()
+    }
+
     /// `Some(Some(index))` for the first matching block, `Some(None)` when the route has no
     /// blocks (it matches everything), `None` when no block matches.
     pub(super) fn matching_block(&self, request: &impl RequestView) -> Option<Option<usize>> {

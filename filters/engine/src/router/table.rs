@@ -8,6 +8,7 @@ use crate::ConfigWarning;
 
 use super::candidate::WHOLE_ROUTE;
 use super::decision::Decision;
+use super::explanation::{BlockMismatch, Explanation, Passed, Taken};
 use super::hosts::HostIndex;
 use super::path_index::PathIndex;
 use super::route::Route;
@@ -82,6 +83,18 @@ impl RouteTable {
         let Some((route, block)) = found else {
             return Decision::NoRoute;
         };
+        self.decide(route, block, request, random)
+    }
+
+    /// What `route`, matched by compiled block `block`, decides for `request`: shared by
+    /// [`Self::select`] and [`Self::explain`].
+    fn decide<'t>(
+        &'t self,
+        route: &'t Route,
+        block: Option<usize>,
+        request: &impl RequestView,
+        random: &mut impl FnMut() -> u64,
+    ) -> Decision<'t> {
         let sticky_draw = self.sticky.as_ref().and_then(|key| key.draw(request));
         match route.decide(request, block, sticky_draw, random) {
             Decision::Forward(forward) if self.unknown_clusters.contains(forward.cluster) => {
@@ -92,6 +105,62 @@ impl RouteTable {
             }
             decision => decision,
         }
+    }
+
+    /// [`Self::select`] with its account: every route of the virtual host tested in order by
+    /// linear scan (the path index only skips routes a scan would reject), and for each one
+    /// before the taken route the condition each of its blocks failed on. Meant for tools
+    /// (`gateway explain`), not the request path: it allocates.
+    pub fn explain(
+        &self,
+        request: &impl RequestView,
+        random: &mut impl FnMut() -> u64,
+    ) -> Explanation<'_> {
+        let mut explanation = Explanation {
+            virtual_host_found: false,
+            passed: Vec::new(),
+            taken: None,
+            decision: Decision::NoRoute,
+        };
+        let Some(virtual_host) = request
+            .header(":authority")
+            .and_then(|authority| self.hosts.find(&authority))
+            .and_then(|index| self.virtual_hosts.get(index))
+        else {
+            return explanation;
+        };
+        explanation.virtual_host_found = true;
+        for route in virtual_host
+            .route_ids
+            .iter()
+            .filter_map(|&id| self.routes.get(id))
+        {
+            let mut blocks = Vec::new();
+            let mut matched = route.matches.is_empty().then_some(None);
+            for (index, block) in route.matches.iter().enumerate() {
+                match block.mismatch(request) {
+                    None => {
+                        matched = Some(Some(index));
+                        break;
+                    }
+                    Some(mismatch) => blocks.push(BlockMismatch {
+                        block: route.spec_block_index(index),
+                        mismatch,
+                    }),
+                }
+            }
+            if let Some(block) = matched {
+                explanation.taken = Some(Taken {
+                    route,
+                    block: block.map(|index| route.spec_block_index(index)),
+                    earlier_blocks: blocks,
+                });
+                explanation.decision = self.decide(route, block, request, random);
+                return explanation;
+            }
+            explanation.passed.push(Passed { route, blocks });
+        }
+        explanation
     }
 
     /// Tests every route in order.
