@@ -2,10 +2,10 @@
 //! to, or the status the gateway answers with; the path and authority upstream; the headers
 //! sent upstream (or answered with). Computed from the router's [`Decision`].
 
-use engine::headers::{apply, HeaderEdit, TemplateInput};
+use engine::headers::{apply, HeaderEdit, HeaderOperations, TemplateInput};
 use engine::request::HeaderList;
 use engine::router::{Decision, RouteHeaders};
-use engine::stream::StreamAttributes;
+use engine::stream::NoAttributes;
 use engine::RequestView;
 
 /// Envoy's 404 for a request no route takes (`route_not_found`).
@@ -28,48 +28,30 @@ pub struct Outcome {
     pub headers: Vec<(String, String)>,
 }
 
-/// No stream attributes offline: templates reading them render empty.
-struct Offline;
-
-impl StreamAttributes for Offline {
-    fn downstream_remote_address(&self) -> Option<String> {
-        None
-    }
-    fn route_name(&self) -> Option<String> {
-        None
-    }
-    fn upstream_cluster(&self) -> Option<String> {
-        None
-    }
-    fn start_time_unix_nanos(&self) -> Option<i64> {
-        None
-    }
-}
-
 /// The request-side edits of `headers`, rendered for `request`.
 pub fn request_edits(headers: &[&RouteHeaders], request: &HeaderList) -> Vec<HeaderEdit> {
-    let input = TemplateInput {
-        request,
-        response: None,
-        attributes: &Offline,
-    };
-    let mut edits = Vec::new();
-    for route_headers in headers {
-        route_headers.request.edits(&input, &mut edits);
-    }
-    edits
+    edits(headers, request, |route_headers| &route_headers.request)
 }
 
 /// The response-side edits of `headers`, rendered without a response.
 pub fn response_edits(headers: &[&RouteHeaders], request: &HeaderList) -> Vec<HeaderEdit> {
+    edits(headers, request, |route_headers| &route_headers.response)
+}
+
+/// One phase's edits of `headers`, offline: no response, no stream attributes.
+fn edits(
+    headers: &[&RouteHeaders],
+    request: &HeaderList,
+    phase: impl Fn(&RouteHeaders) -> &HeaderOperations,
+) -> Vec<HeaderEdit> {
     let input = TemplateInput {
         request,
         response: None,
-        attributes: &Offline,
+        attributes: &NoAttributes,
     };
     let mut edits = Vec::new();
     for route_headers in headers {
-        route_headers.response.edits(&input, &mut edits);
+        phase(route_headers).edits(&input, &mut edits);
     }
     edits
 }

@@ -54,6 +54,26 @@ pub trait StreamAttributes {
     fn start_time_unix_nanos(&self) -> Option<i64>;
 }
 
+/// A stream of which no attribute is known: before routing, or evaluated offline (`gateway
+/// explain`); templates reading attributes render empty.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAttributes;
+
+impl StreamAttributes for NoAttributes {
+    fn downstream_remote_address(&self) -> Option<String> {
+        None
+    }
+    fn route_name(&self) -> Option<String> {
+        None
+    }
+    fn upstream_cluster(&self) -> Option<String> {
+        None
+    }
+    fn start_time_unix_nanos(&self) -> Option<i64> {
+        None
+    }
+}
+
 /// A header map that edits can be applied to (request or response headers of a stream).
 pub trait HeaderMutator {
     /// Every header name present, lowercase (repeats allowed).

@@ -26,23 +26,7 @@ impl StreamAttributes for FixedAttributes {
     }
 }
 
-/// A stream before routing: no attribute is known.
-pub struct NoAttributes;
-
-impl StreamAttributes for NoAttributes {
-    fn downstream_remote_address(&self) -> Option<String> {
-        None
-    }
-    fn route_name(&self) -> Option<String> {
-        None
-    }
-    fn upstream_cluster(&self) -> Option<String> {
-        None
-    }
-    fn start_time_unix_nanos(&self) -> Option<i64> {
-        None
-    }
-}
+pub use crate::stream::NoAttributes;
 
 /// A response: its status and headers.
 pub struct FixedResponse {
