@@ -1,13 +1,12 @@
 //! Why a request got its decision: the routes of its virtual host tested in first-match
 //! order, each one before the taken route with the condition every block failed on. Built by
-//! [`RouteTable::explain`] from the same matching code as [`RouteTable::select`].
+//! [`RouteTable::explain`](super::RouteTable::explain) from the same matching code as
+//! [`RouteTable::select`](super::RouteTable::select).
 
 use crate::request_match::Mismatch;
 
 use super::decision::Decision;
 use super::route::Route;
-#[cfg(doc)]
-use super::RouteTable;
 
 /// The account of one request's route selection.
 #[derive(Debug, Clone)]
@@ -19,7 +18,7 @@ pub struct Explanation<'a> {
     pub passed: Vec<Passed<'a>>,
     /// The route that took the request.
     pub taken: Option<Taken<'a>>,
-    /// What [`RouteTable::select`] decides for the request.
+    /// What [`RouteTable::select`](super::RouteTable::select) decides for the request.
     pub decision: Decision<'a>,
 }
 
