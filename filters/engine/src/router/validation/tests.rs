@@ -1459,22 +1459,7 @@ fn host_in_request_headers_rewrites_the_authority() {
     );
 }
 
-struct NoStream;
-
-impl crate::headers::StreamAttributes for NoStream {
-    fn downstream_remote_address(&self) -> Option<String> {
-        None
-    }
-    fn route_name(&self) -> Option<String> {
-        None
-    }
-    fn upstream_cluster(&self) -> Option<String> {
-        None
-    }
-    fn start_time_unix_nanos(&self) -> Option<i64> {
-        None
-    }
-}
+use crate::stream::NoAttributes as NoStream;
 
 /// An empty `domainSuffix` makes `name.namespace` hosts, with no trailing dot.
 #[wasm_bindgen_test(unsupported = test)]
