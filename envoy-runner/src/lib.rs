@@ -43,6 +43,6 @@ pub use envoy_binary::{EnvoyBinary, PINNED_ENVOY_VERSION};
 pub use envoy_json::proto_duration;
 pub use error::{Error, Result};
 pub use http_filter::{FailurePolicy, HttpFilter, WasmFilter};
-pub use listener::Listener;
+pub use listener::{DownstreamTls, Listener};
 pub use route_config::{istio_default_retry_policy, router_routes, RouteConfig};
 pub use workspace::workspace_root;

@@ -29,6 +29,20 @@ pub struct Listener {
     pub extra: Option<Value>,
     /// Whether the connection manager and routes get Istio's gateway settings (the default).
     pub gateway_defaults: bool,
+    /// TLS terminated on this listener's filter chain, see [`Listener::tls`].
+    pub tls: Option<DownstreamTls>,
+    /// Further filter chains on the same socket, see [`Listener::chain`].
+    pub chains: Vec<Listener>,
+}
+
+/// A filter chain's TLS: Envoy's `DownstreamTlsContext` and the SNI names the chain takes.
+#[derive(Debug, Clone)]
+pub struct DownstreamTls {
+    /// The `typed_config` of the `envoy.transport_sockets.tls` transport socket (its `@type`
+    /// is added when missing).
+    pub context: Value,
+    /// `filter_chain_match.server_names`; empty takes every name (and connections without SNI).
+    pub server_names: Vec<String>,
 }
 
 impl Listener {
@@ -41,6 +55,8 @@ impl Listener {
             route_config,
             extra: None,
             gateway_defaults: true,
+            tls: None,
+            chains: Vec::new(),
         }
     }
 
@@ -77,7 +93,45 @@ impl Listener {
         self
     }
 
+    /// Terminates TLS on this chain with `tls` (the listener then inspects the TLS handshake
+    /// for SNI and ALPN, as Istio's gateway listeners do).
+    pub fn tls(mut self, tls: DownstreamTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Adds `other`'s filter chain (its connection manager, filters, routes and TLS) to this
+    /// listener's socket: Istio's one listener per port, with one chain per TLS server told
+    /// apart by SNI. `other`'s name names its chain and stats; its port is ignored.
+    pub fn chain(mut self, other: Listener) -> Self {
+        self.chains.push(other);
+        self
+    }
+
     pub(crate) fn to_json(&self) -> Value {
+        let own = std::iter::once(self);
+        let chains: Vec<Value> = own
+            .chain(self.chains.iter())
+            .map(Listener::filter_chain)
+            .collect();
+        let mut listener = json!({
+            "name": self.name,
+            "address": socket_address("127.0.0.1", self.port),
+            "filter_chains": chains,
+        });
+        if self.tls.is_some() || self.chains.iter().any(|chain| chain.tls.is_some()) {
+            listener["listener_filters"] = json!([{
+                "name": "envoy.filters.listener.tls_inspector",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+                },
+            }]);
+        }
+        listener
+    }
+
+    /// This listener's own filter chain: its connection manager and TLS.
+    fn filter_chain(&self) -> Value {
         let mut filters: Vec<Value> = self.http_filters.iter().map(HttpFilter::to_json).collect();
         filters.push(json!({
             "name": "envoy.filters.http.router",
@@ -106,15 +160,26 @@ impl Listener {
         if let Some(extra) = &self.extra {
             merge_json(&mut connection_manager, extra.clone());
         }
-        json!({
+        let mut chain = json!({
             "name": self.name,
-            "address": socket_address("127.0.0.1", self.port),
-            "filter_chains": [{
-                "filters": [{
-                    "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": connection_manager,
-                }],
+            "filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": connection_manager,
             }],
-        })
+        });
+        if let Some(tls) = &self.tls {
+            let mut context = tls.context.clone();
+            if context.get("@type").is_none() {
+                context["@type"] = json!(
+                    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+                );
+            }
+            chain["transport_socket"] =
+                json!({ "name": "envoy.transport_sockets.tls", "typed_config": context });
+            if !tls.server_names.is_empty() {
+                chain["filter_chain_match"] = json!({ "server_names": tls.server_names });
+            }
+        }
+        chain
     }
 }

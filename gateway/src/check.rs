@@ -26,6 +26,7 @@ pub fn check(dir: &Path, gateway: Option<&str>, cache_dir: &Path) -> Vec<Finding
     let options = Options {
         config_dir: dir.to_path_buf(),
         port: 0,
+        ports: Default::default(),
         admin_port: 0,
         cache_dir: cache_dir.to_path_buf(),
         gateway: gateway.map(str::to_string),
@@ -38,8 +39,26 @@ pub fn check(dir: &Path, gateway: Option<&str>, cache_dir: &Path) -> Vec<Finding
         Err(found) => findings.extend(errors(found)),
     }
     findings.extend(analysis::analyze(&resources));
+    // Istio's validation warnings about Gateways are warnings here too; other notes are Info.
+    let gateway_warnings: Vec<String> = resources
+        .gateways
+        .iter()
+        .flat_map(|gateway| {
+            gateway.warnings.iter().map(move |warning| {
+                format!(
+                    "{}: {}: {warning}",
+                    gateway.origin.file.display(),
+                    gateway.origin
+                )
+            })
+        })
+        .collect();
     findings.extend(notes.into_iter().map(|note| Finding {
-        level: Level::Info,
+        level: if gateway_warnings.contains(&note) {
+            Level::Warning
+        } else {
+            Level::Info
+        },
         code: None,
         text: note,
     }));

@@ -16,7 +16,7 @@ use crate::kinds::traffic_policy::{
 };
 
 /// An Envoy `DataSource`: the file, or the Secret's PEM inline.
-fn data_source(source: &Source) -> Value {
+pub(crate) fn data_source(source: &Source) -> Value {
     match source {
         Source::File(path) => json!({ "filename": path.display().to_string() }),
         Source::Inline(text) => json!({ "inline_string": text }),

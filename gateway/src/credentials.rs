@@ -1,10 +1,11 @@
-//! `tls.credentialName` of DestinationRules, resolved against the Kubernetes Secrets of the
-//! directory, as istio-agent serves them to the gateway over SDS: a Secret of that name in the
-//! gateway's namespace (`istio-system`, where the local gateway's pods stand) or, failing that,
-//! in the rule's own namespace.
+//! `tls.credentialName` of DestinationRules and Gateway servers, resolved against the
+//! Kubernetes Secrets of the directory, as istio-agent serves them to the gateway over SDS: a
+//! Secret of that name in the gateway's namespace (`istio-system`, where the local gateway's
+//! pods stand) or, for a DestinationRule, failing that, in the rule's own namespace.
 
 use crate::error::Errors;
 use crate::kinds::destination_rule::DestinationRule;
+use crate::kinds::gateway::Gateway;
 use crate::kinds::secret::Secret;
 use crate::kinds::traffic_policy::{Components, Source, TlsFiles};
 
@@ -29,6 +30,67 @@ pub fn resolve(rules: &mut [DestinationRule], secrets: &[Secret]) -> Result<(), 
                 {
                     errors.push(error);
                 }
+            }
+        }
+    }
+    errors.into_result(())
+}
+
+/// A Gateway server's certificate from its `credentialName`: `tls.crt`/`tls.key` (or
+/// `cert`/`key`) of the Secret in the gateway pods' namespace; for `MUTUAL` and
+/// `OPTIONAL_MUTUAL` the client CA is the Secret's `ca.crt` (or `cacert`), else that of a
+/// Secret named `<credentialName>-cacert`, as Istio's SDS reads it.
+pub fn resolve_gateways(gateways: &mut [Gateway], secrets: &[Secret]) -> Result<(), Errors> {
+    let mut errors = Errors::default();
+    let find = |name: &str| {
+        secrets.iter().find(|secret| {
+            secret.origin.name == name && secret.origin.namespace == GATEWAY_NAMESPACE
+        })
+    };
+    for gateway in gateways.iter_mut() {
+        for server in &mut gateway.servers {
+            let field = format!("spec.servers[{}].tls.credentialName", server.index);
+            let Some(tls) = server.tls.as_mut().filter(|tls| tls.mode.terminates()) else {
+                continue;
+            };
+            let Some(name) = tls.credential_name.clone() else {
+                continue;
+            };
+            let Some(secret) = find(&name) else {
+                errors.push(gateway.origin.error(
+                    field,
+                    format!("no Secret {name:?} in {GATEWAY_NAMESPACE} (the gateway pods' namespace) in the directory"),
+                ));
+                continue;
+            };
+            let certificates = secret.certificates();
+            let Some((certificate, key)) = certificates.certificate else {
+                errors.push(gateway.origin.error(
+                    field,
+                    format!(
+                        "{} has no server certificate: tls.crt and tls.key (or cert and key)",
+                        secret.origin
+                    ),
+                ));
+                continue;
+            };
+            tls.certificate = Some((Source::Inline(certificate), Source::Inline(key)));
+            if tls.mode.verifies_clients() {
+                let ca = certificates.ca.or_else(|| {
+                    find(&format!("{name}-cacert")).and_then(|ca| ca.certificates().ca)
+                });
+                let Some(ca) = ca else {
+                    errors.push(gateway.origin.error(
+                        field,
+                        format!(
+                            "{} has no ca.crt (or cacert), and there is no Secret {name}-cacert with one: {} needs the client CA",
+                            secret.origin,
+                            tls.mode.name()
+                        ),
+                    ));
+                    continue;
+                };
+                tls.ca_certificates = Some(Source::Inline(ca));
             }
         }
     }
@@ -63,7 +125,7 @@ fn fill(
 fn apply(files: &mut TlsFiles, secret: &Secret, field: &str) -> Result<(), (String, String)> {
     let certificates = secret.certificates();
     if files.mutual {
-        let (certificate, key) = certificates.client.ok_or_else(|| {
+        let (certificate, key) = certificates.certificate.ok_or_else(|| {
             (
                 field.to_string(),
                 format!(

@@ -25,6 +25,28 @@ impl Origin {
         }
     }
 
+    /// A certificate or key path of this resource at `field`: the proxy's own files in Istio;
+    /// locally, a relative path is beside the resource's file. Empty means unset.
+    pub fn file_at(
+        &self,
+        value: Option<String>,
+        field: impl Into<String>,
+    ) -> Result<Option<PathBuf>, ResourceError> {
+        let Some(value) = value.filter(|value| !value.is_empty()) else {
+            return Ok(None);
+        };
+        let base = self
+            .file
+            .parent()
+            .map_or_else(PathBuf::new, Path::to_path_buf);
+        let path = base.join(value);
+        if path.is_file() {
+            Ok(Some(path))
+        } else {
+            Err(self.error(field, format!("{} is not a file", path.display())))
+        }
+    }
+
     /// `namespace/name`.
     pub fn qualified_name(&self) -> String {
         format!("{}/{}", self.namespace, self.name)

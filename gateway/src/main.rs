@@ -13,11 +13,12 @@ use gateway::plan::{plan, Options, LISTENER};
 use gateway::request::Request;
 use gateway::routing::Routing;
 
-const USAGE: &str = "usage: gateway --config DIR [--port PORT] [--admin-port PORT] [--cache-dir DIR] [--gateway NAME] [--access-log on|off]
+const USAGE: &str = "usage: gateway --config DIR [--port PORT] [--port-map N=PORT,...] [--admin-port PORT] [--cache-dir DIR] [--gateway NAME] [--access-log on|off]
        gateway render --config DIR [--output DIR] [--gateway NAMESPACE/NAME]
 
   --config DIR       Istio resources: every *.yaml in DIR (multi-document)
   --port PORT        where the Gateway's first HTTP server is served on 127.0.0.1 (default 8080; 0: any free port)
+  --port-map 443=8443,...  where the other server ports are served (default: free ports, printed at start)
   --admin-port PORT  Envoy's admin interface on 127.0.0.1 (default 15000; 0: any free port)
   --cache-dir DIR    the Wasm module cache (default $XDG_CACHE_HOME or ~/.cache, /istio-wasm-gateway)
   --gateway NAME     the Gateway (namespace/name or name) to serve (default: the first with a plain
@@ -123,9 +124,28 @@ async fn serve(
         ..EnvoyOptions::default()
     };
     let mut envoy = Envoy::start_with(&plan.bootstrap, &options).await?;
+    let url = |listener: &gateway::plan::ServedListener| -> Result<String, envoy_runner::Error> {
+        let scheme = if listener.tls { "https" } else { "http" };
+        Ok(format!(
+            "{scheme}://127.0.0.1:{}",
+            envoy.listener_port(&listener.name)?
+        ))
+    };
+    for listener in &plan.listeners {
+        println!(
+            "listening on {} for Gateway port {} (listener {})",
+            url(listener)?,
+            listener.gateway_port,
+            listener.name
+        );
+    }
+    let first = plan
+        .listeners
+        .iter()
+        .find(|listener| listener.name == LISTENER);
     println!(
         "gateway listening on {} (Envoy admin: http://{})",
-        envoy.listener_url(LISTENER)?,
+        first.map_or_else(|| envoy.listener_url(LISTENER), url)?,
         envoy.admin_address()
     );
     let _ = std::io::stdout().flush();
@@ -193,6 +213,7 @@ impl<'a> AccessLog<'a> {
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut config_dir = None;
     let mut port = 8080;
+    let mut ports = std::collections::BTreeMap::new();
     let mut admin_port = 15000;
     let mut cache_dir = default_cache_dir();
     let mut gateway = None;
@@ -206,6 +227,21 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
         match arg.as_str() {
             "--config" => config_dir = Some(PathBuf::from(value()?)),
             "--port" => port = parse_port(&arg, &value()?)?,
+            "--port-map" => {
+                for pair in value()?.split(',').filter(|pair| !pair.is_empty()) {
+                    let (number, local) = pair.split_once('=').ok_or(format!(
+                        "--port-map {pair:?}: GATEWAY_PORT=LOCAL_PORT expected"
+                    ))?;
+                    let number = number
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|number| (1..=65535).contains(number))
+                        .ok_or(format!(
+                            "--port-map {pair:?}: {number:?} is not a port number"
+                        ))?;
+                    ports.insert(number, parse_port(&arg, local)?);
+                }
+            }
             "--admin-port" => admin_port = parse_port(&arg, &value()?)?,
             "--cache-dir" => cache_dir = PathBuf::from(value()?),
             "--gateway" => gateway = Some(value()?),
@@ -217,6 +253,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
     Ok(Options {
         config_dir: config_dir.ok_or("--config is required")?,
         port,
+        ports,
         admin_port,
         cache_dir,
         gateway,

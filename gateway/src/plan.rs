@@ -5,19 +5,21 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use distribution::agent::cache::ModuleCache;
-use envoy_runner::{Bootstrap, HttpFilter, Listener, RouteConfig};
-use serde_json::{json, Value};
+use envoy_runner::{Bootstrap, Cluster, HttpFilter, Listener};
+use serde_json::json;
 
 use crate::error::{Errors, ResourceError};
 use crate::kinds::destination_rule::{self, DestinationRule};
 use crate::kinds::extension::{self, Code, Extension};
-use crate::kinds::gateway::{self, Gateway, Server};
+use crate::kinds::gateway::{self, Gateway, Server, Serving};
 use crate::kinds::secret::{self, Secret};
 use crate::kinds::service::{self, Service};
 use crate::kinds::service_entry::{self, ServiceEntry};
 use crate::kinds::virtual_service::{self, VirtualService};
+use crate::listeners;
 use crate::plugins;
 use crate::resources;
+use crate::servers;
 use crate::service_ports;
 
 /// The name of the gateway's listener (and the stat prefix of its connection manager).
@@ -27,6 +29,9 @@ pub struct Options {
     pub config_dir: PathBuf,
     /// Where the first HTTP server of the Gateway is served, on 127.0.0.1; 0 picks a free port.
     pub port: u16,
+    /// Where the other server ports are served (Gateway port number → local port); a port not
+    /// listed gets a free one.
+    pub ports: BTreeMap<u32, u16>,
     /// Envoy's admin interface, on 127.0.0.1; 0 picks a free port.
     pub admin_port: u16,
     pub cache_dir: PathBuf,
@@ -47,6 +52,19 @@ pub struct Plan {
     pub summary: Vec<String>,
     /// Resources or parts of them the gateway leaves aside, and modules it could not fetch.
     pub notes: Vec<String>,
+    /// The listeners, the first on `Options::port`.
+    pub listeners: Vec<ServedListener>,
+}
+
+/// One Envoy listener of the plan: a Gateway port number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedListener {
+    /// The Envoy listener's name: [`LISTENER`] for the first, `gateway-<port number>` for the others.
+    pub name: String,
+    /// The Gateway servers' port number.
+    pub gateway_port: u32,
+    /// Whether it terminates TLS (`https://`) or serves plain text (`http://`).
+    pub tls: bool,
 }
 
 /// The resources of a directory, by kind, in file order.
@@ -90,6 +108,7 @@ pub(crate) fn load(dir: &Path) -> Result<(Resources, Vec<String>), Errors> {
     }
     let mut parsed = errors.into_result(parsed)?;
     crate::credentials::resolve(&mut parsed.destination_rules, &parsed.secrets)?;
+    crate::credentials::resolve_gateways(&mut parsed.gateways, &parsed.secrets)?;
     Ok((parsed, notes))
 }
 
@@ -115,79 +134,33 @@ pub fn plan(options: &Options) -> Result<Plan, Errors> {
     let (parsed, mut notes) = load(&options.config_dir)?;
     let service_ports =
         service_ports::collect(&parsed.service_entries, &parsed.services, &mut notes);
-    let (gateway, server, hosts) = served_gateway(
+    let (primary, server, _) = served_gateway(
         &parsed.gateways,
         &options.config_dir,
         options.gateway.as_deref(),
-        &mut notes,
     )?;
     let mesh = options.gateway.as_deref() == Some(MESH);
-    let (binding, hosts) = if mesh {
+    let ports = if mesh {
         notes.push(format!(
             "--gateway mesh: the router applies the VirtualServices of the mesh (no gateways, or `mesh`), \
-             as a sidecar routes outbound requests, for every host, on the listener of {}",
-            gateway.origin
+             as a sidecar routes outbound requests, for every host, on one plain-text listener for port {} of {}",
+            server.port, primary.origin
         ));
-        (MESH.to_string(), vec!["*".to_string()])
+        vec![servers::Port {
+            number: server.port,
+            chains: vec![servers::Chain {
+                gateway: primary,
+                servers: vec![server],
+                hosts: vec!["*".to_string()],
+                redirect_hosts: Vec::new(),
+                tls: None,
+            }],
+        }]
     } else {
-        (gateway.origin.qualified_name(), hosts)
-    };
-    let labels = &gateway.selector;
-    let listener_info = plugins::Listener {
-        labels,
-        port: server.port,
+        servers::ports(&parsed.gateways, primary, &mut notes)
     };
     // Istio's validation refuses a bad VirtualService whether or not it is bound anywhere.
     check_virtual_services(&parsed, &service_ports)?;
-    let extensions = plugins::applicable(parsed.extensions, &listener_info, &mut notes);
-    let configs = plugin_configs(
-        &extensions,
-        &parsed.virtual_services,
-        &binding,
-        &service_ports,
-        &mut notes,
-    )?;
-
-    let cache = ModuleCache::new(&options.cache_dir);
-    let mut summary = Vec::new();
-    let mut filters = Vec::new();
-    for (extension, config) in extensions.iter().zip(configs) {
-        let (filter, line) = match &extension.code {
-            Code::Lua(code) => (plugins::lua_filter(extension, code), "Lua".to_string()),
-            Code::Wasm(wasm) => match plugins::module(wasm, &cache) {
-                Ok((path, how)) => (
-                    plugins::wasm_filter(extension, wasm, &path, config),
-                    format!("{} ({how})", wasm.url),
-                ),
-                Err(error) => {
-                    let fail_open = plugins::fails_open(wasm);
-                    let instead = if fail_open {
-                        "FAIL_OPEN: an allow-all RBAC filter in its place"
-                    } else {
-                        "FAIL_CLOSE: a deny-all RBAC filter in its place, requests get 403"
-                    };
-                    notes.push(format!(
-                        "{}: {}: cannot fetch the Wasm module: {error}; {instead}",
-                        extension.origin.file.display(),
-                        extension.origin
-                    ));
-                    (
-                        plugins::unavailable_filter(extension, fail_open),
-                        format!("{} UNAVAILABLE ({instead})", wasm.url),
-                    )
-                }
-            },
-        };
-        summary.push(format!(
-            "filter {} [{} priority {}]: {line}",
-            extension.filter_name,
-            extension.phase.name(),
-            extension
-                .priority
-                .map_or_else(|| "unset".to_string(), |priority| priority.to_string())
-        ));
-        filters.push(filter);
-    }
 
     let mut registry = parsed.service_entries;
     registry.extend(service_ports::services_without_endpoints(
@@ -196,76 +169,240 @@ pub fn plan(options: &Options) -> Result<Plan, Errors> {
         &mut notes,
     ));
     let built = crate::clusters::build(&registry, &parsed.destination_rules, &mut notes);
-    summary.extend(built.clusters.iter().map(|cluster| {
-        let endpoints: Vec<String> = match &cluster.dns {
-            Some(dns) => dns
-                .endpoints
-                .iter()
-                .map(|(name, port)| format!("{name}:{port} (DNS)"))
-                .collect(),
-            None => cluster.endpoints.iter().map(ToString::to_string).collect(),
+    let cluster_lines: Vec<String> = built
+        .clusters
+        .iter()
+        .map(|cluster| {
+            let endpoints: Vec<String> = match &cluster.dns {
+                Some(dns) => dns
+                    .endpoints
+                    .iter()
+                    .map(|(name, port)| format!("{name}:{port} (DNS)"))
+                    .collect(),
+                None => cluster.endpoints.iter().map(ToString::to_string).collect(),
+            };
+            format!("cluster {} -> [{}]", cluster.name, endpoints.join(", "))
+        })
+        .collect();
+    let cache = ModuleCache::new(&options.cache_dir);
+    let mut modules = Modules::default();
+    let mut summary = Vec::new();
+    let mut listeners: Vec<Listener> = Vec::new();
+    let mut served = Vec::new();
+    let mut bound_any = false;
+    for (index, port) in ports.iter().enumerate() {
+        let name = if index == 0 {
+            LISTENER.to_string()
+        } else {
+            format!("{LISTENER}-{}", port.number)
         };
-        format!("cluster {} -> [{}]", cluster.name, endpoints.join(", "))
-    }));
-    let bootstrap = bootstrap(options, server, &hosts, filters, built);
+        let local_port = if index == 0 {
+            options.port
+        } else {
+            options.ports.get(&port.number).copied().unwrap_or(0)
+        };
+        let mut chains = Vec::new();
+        for (chain_index, chain) in port.chains.iter().enumerate() {
+            let binding = if mesh {
+                MESH.to_string()
+            } else {
+                chain.gateway.origin.qualified_name()
+            };
+            let listener_info = plugins::Listener {
+                labels: &primary.selector,
+                port: port.number,
+            };
+            // The notes about extensions and bindings are the same for every chain: once.
+            let mut chain_notes = Vec::new();
+            let extensions =
+                plugins::applicable(parsed.extensions.clone(), &listener_info, &mut chain_notes);
+            let (configs, bound) = plugin_configs(
+                &extensions,
+                &parsed.virtual_services,
+                &binding,
+                &service_ports,
+                &mut chain_notes,
+            )?;
+            bound_any |= bound;
+            for note in chain_notes {
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+            }
+            let chain_name = if chain_index == 0 {
+                name.clone()
+            } else {
+                format!("{name}-{chain_index}")
+            };
+            summary.push(format!(
+                "listener {chain_name}: Gateway port {} {}, hosts [{}]{}",
+                port.number,
+                chain.describe(),
+                chain.hosts.join(" "),
+                match &chain.tls {
+                    Some((tls, _)) => format!(", TLS {}", tls.mode.name()),
+                    None if chain.redirect_hosts.is_empty() => String::new(),
+                    None => format!(", httpsRedirect [{}]", chain.redirect_hosts.join(" ")),
+                }
+            ));
+            let filters = modules.filters(&extensions, configs, &cache, &mut summary, &mut notes);
+            chains.push(listeners::chain(
+                &chain_name,
+                port.number,
+                local_port,
+                chain,
+                filters,
+                &built.hash_policy,
+                options.access_log.as_deref(),
+            ));
+        }
+        served.push(ServedListener {
+            name: name.clone(),
+            gateway_port: port.number,
+            tls: port.chains.iter().any(|chain| chain.tls.is_some()),
+        });
+        let mut chains = chains.into_iter();
+        if let Some(first) = chains.next() {
+            listeners.push(chains.fold(first.port(local_port), Listener::chain));
+        }
+    }
+    if !bound_any && !parsed.virtual_services.is_empty() {
+        notes.push(format!(
+            "{} VirtualService(s) not bound: no router extension without a pluginConfig of its own \
+             (the router is the extension named `router`, or whose module is named `router`)",
+            parsed.virtual_services.len()
+        ));
+    }
+
+    summary.extend(cluster_lines);
+    let bootstrap = bootstrap(options, listeners, built.clusters);
     Ok(Plan {
         bootstrap,
         summary,
         notes,
+        listeners: served,
     })
 }
 
-/// The Gateway and server the listener serves: the first plain HTTP server of the first
-/// Gateway that has one, with the hosts of all that Gateway's HTTP servers on the same port.
+/// The modules of the extensions, each fetched once however many chains run it.
+#[derive(Default)]
+struct Modules {
+    /// By URL: the module's file and how it was found, or why it could not be fetched.
+    fetched: BTreeMap<String, Result<(PathBuf, String), String>>,
+    /// The filters already in the summary.
+    summarized: Vec<String>,
+}
+
+impl Modules {
+    /// The HTTP filters of one chain; the first time a module is met, a summary line (and a
+    /// note when it cannot be fetched).
+    fn filters(
+        &mut self,
+        extensions: &[Extension],
+        configs: Vec<String>,
+        cache: &ModuleCache,
+        summary: &mut Vec<String>,
+        notes: &mut Vec<String>,
+    ) -> Vec<HttpFilter> {
+        let mut filters = Vec::new();
+        for (extension, config) in extensions.iter().zip(configs) {
+            let first = !self.summarized.contains(&extension.filter_name);
+            let (filter, line) = match &extension.code {
+                Code::Lua(code) => (plugins::lua_filter(extension, code), "Lua".to_string()),
+                Code::Wasm(wasm) => {
+                    let fetched = self
+                        .fetched
+                        .entry(wasm.url.clone())
+                        .or_insert_with(|| plugins::module(wasm, cache));
+                    match fetched {
+                        Ok((path, how)) => (
+                            plugins::wasm_filter(extension, wasm, path, config),
+                            format!("{} ({how})", wasm.url),
+                        ),
+                        Err(error) => {
+                            let fail_open = plugins::fails_open(wasm);
+                            let instead = if fail_open {
+                                "FAIL_OPEN: an allow-all RBAC filter in its place"
+                            } else {
+                                "FAIL_CLOSE: a deny-all RBAC filter in its place, requests get 403"
+                            };
+                            if first {
+                                notes.push(format!(
+                                    "{}: {}: cannot fetch the Wasm module: {error}; {instead}",
+                                    extension.origin.file.display(),
+                                    extension.origin
+                                ));
+                            }
+                            (
+                                plugins::unavailable_filter(extension, fail_open),
+                                format!("{} UNAVAILABLE ({instead})", wasm.url),
+                            )
+                        }
+                    }
+                }
+            };
+            if first {
+                self.summarized.push(extension.filter_name.clone());
+                summary.push(format!(
+                    "filter {} [{} priority {}]: {line}",
+                    extension.filter_name,
+                    extension.phase.name(),
+                    extension
+                        .priority
+                        .map_or_else(|| "unset".to_string(), |priority| priority.to_string())
+                ));
+            }
+            filters.push(filter);
+        }
+        filters
+    }
+}
+
+/// The Gateway whose pods the gateway stands for (`wanted`, else the first with a server it
+/// can serve) and its leading server: the first plain-text HTTP one (else the first served
+/// over TLS), with the hosts of every plain-text server of that Gateway on the same port.
+/// [`crate::servers::ports`] says which of all the servers are served.
 pub(crate) fn served_gateway<'a>(
     gateways: &'a [Gateway],
     dir: &Path,
     wanted: Option<&str>,
-    notes: &mut Vec<String>,
 ) -> Result<(&'a Gateway, &'a Server, Vec<String>), ResourceError> {
     let chosen = |gateway: &Gateway| match wanted {
         None | Some(MESH) => true,
         Some(wanted) => gateway.origin.qualified_name() == wanted || gateway.origin.name == wanted,
     };
-    let Some((gateway, server)) = gateways.iter().filter(|g| chosen(g)).find_map(|gateway| {
-        gateway
-            .servers
-            .iter()
-            .find(|server| server.is_plain_http())
-            .map(|server| (gateway, server))
-    }) else {
+    let candidates = || gateways.iter().filter(|g| chosen(g));
+    let lead = |serves: fn(&Server) -> bool| {
+        candidates().find_map(|gateway| {
+            gateway
+                .servers
+                .iter()
+                .find(|server| serves(server))
+                .map(|server| (gateway, server))
+        })
+    };
+    let found = lead(Server::is_plain_http)
+        .or_else(|| lead(|server| server.serving() == Serving::Terminate));
+    let Some((gateway, server)) = found else {
         let which = match wanted {
             None | Some(MESH) => "no Gateway".to_string(),
-            Some(wanted) => format!("--gateway {wanted}: no such Gateway"),
+            Some(wanted) if candidates().next().is_none() => {
+                format!("--gateway {wanted}: no such Gateway")
+            }
+            Some(wanted) => format!("--gateway {wanted}: Gateway"),
         };
         return Err(ResourceError::in_file(
             dir,
-            format!("{which} with a plain-text HTTP server (protocol HTTP, HTTP2 or GRPC, no tls)"),
+            format!("{which} with a server the local gateway can serve (protocol HTTP, HTTP2 or GRPC in plain text, or HTTPS with tls.mode SIMPLE, MUTUAL or OPTIONAL_MUTUAL)"),
         ));
     };
     let mut hosts: Vec<String> = Vec::new();
-    for other in gateways {
-        for candidate in &other.servers {
-            let served = std::ptr::eq(other, gateway)
-                && candidate.port == server.port
-                && candidate.is_plain_http();
-            if served {
-                for host in &candidate.hosts {
-                    if !hosts.contains(host) {
-                        hosts.push(host.clone());
-                    }
+    for candidate in &gateway.servers {
+        if candidate.port == server.port && candidate.serving() == server.serving() {
+            for host in &candidate.hosts {
+                if !hosts.contains(host) {
+                    hosts.push(host.clone());
                 }
-            } else {
-                notes.push(format!(
-                    "{}: {}: spec.servers[{}] (port {} {}) is not served: the local gateway serves one plain HTTP port, {} of {}",
-                    other.origin.file.display(),
-                    other.origin,
-                    candidate.index,
-                    candidate.port,
-                    candidate.protocol,
-                    server.port,
-                    gateway.origin
-                ));
             }
         }
     }
@@ -276,13 +413,14 @@ pub(crate) fn served_gateway<'a>(
 /// named `router`, or whose module is named `router`) without a `pluginConfig` of its own gets
 /// the VirtualServices bound to the served Gateway; every router config is checked with the
 /// router's own parser, its errors reported against the resource and field they are in.
+/// Also says whether a router took the VirtualServices.
 fn plugin_configs(
     extensions: &[Extension],
     virtual_services: &[VirtualService],
     binding: &str,
     service_ports: &BTreeMap<String, Vec<u16>>,
     notes: &mut Vec<String>,
-) -> Result<Vec<String>, ResourceError> {
+) -> Result<(Vec<String>, bool), ResourceError> {
     let mut configs = Vec::new();
     let mut bound = false;
     for extension in extensions {
@@ -322,14 +460,7 @@ fn plugin_configs(
         };
         configs.push(config.map(|config| config.to_string()).unwrap_or_default());
     }
-    if !bound && !virtual_services.is_empty() {
-        notes.push(format!(
-            "{} VirtualService(s) not bound: no router extension without a pluginConfig of its own \
-             (the router is the extension named `router`, or whose module is named `router`)",
-            virtual_services.len()
-        ));
-    }
-    Ok(configs)
+    Ok((configs, bound))
 }
 
 /// `router` for `oci://host/wasm/router:v1`, `http://host/router.wasm`, `file:///x/router.wasm`.
@@ -341,70 +472,13 @@ pub(crate) fn module_name(url: &str) -> &str {
     last.strip_suffix(".wasm").unwrap_or(last)
 }
 
-/// The virtual host's domains: each Gateway host alone and with a port, since Envoy matches
-/// `Host` with its port (a client of 127.0.0.1:PORT sends `host:PORT`).
-fn domains(hosts: &[String], server_port: u32, listen_port: u16) -> Vec<String> {
-    let mut domains: Vec<String> = Vec::new();
-    let mut add = |domain: String| {
-        if !domains.contains(&domain) {
-            domains.push(domain);
-        }
-    };
-    for host in hosts {
-        add(host.clone());
-        if host == "*" {
-            continue;
-        }
-        if host.starts_with('*') {
-            // One wildcard per domain: `*.example.com:*` would have two.
-            add(format!("{host}:{server_port}"));
-            add(format!("{host}:{listen_port}"));
-        } else {
-            add(format!("{host}:*"));
-        }
-    }
-    domains
-}
-
-fn bootstrap(
-    options: &Options,
-    server: &Server,
-    hosts: &[String],
-    filters: Vec<HttpFilter>,
-    built: crate::clusters::Built,
-) -> Bootstrap {
-    let mut route_config = RouteConfig::for_router();
-    if let Some(virtual_host) = route_config.0.pointer_mut("/virtual_hosts/0") {
-        virtual_host["name"] = json!(format!("gateway:{}", server.port));
-        virtual_host["domains"] = Value::from(domains(hosts, server.port, options.port));
-    }
-    // Consistent hashing: the key is the route's, and the router's cluster_header routes (one
-    // per retry policy, see `envoy_runner::router_routes`) serve every cluster, so each carries
-    // every DestinationRule's key; a cluster without a hash load balancer ignores it.
-    if !built.hash_policy.is_empty() {
-        let routes = route_config
-            .0
-            .pointer_mut("/virtual_hosts/0/routes")
-            .and_then(Value::as_array_mut);
-        for route in routes.into_iter().flatten() {
-            route["route"]["hash_policy"] = Value::from(built.hash_policy.clone());
-        }
-    }
-    let clusters = built.clusters;
-    // istio-ingressgateway's connection manager defaults come with every harness listener;
-    // the client's route headers are stripped before routing as on the rendered manifests.
-    let mut listener = Listener::new(LISTENER, route_config)
-        .port(options.port)
-        .extra(envoy_runner::gateway_defaults::strip_route_headers());
-    if let Some(path) = &options.access_log {
-        listener = listener.extra(crate::access_log::connection_manager_patch(path));
-    }
-    for filter in filters {
-        listener = listener.filter(filter);
-    }
-    let mut bootstrap = Bootstrap::new().listener(listener).extra(json!({
+fn bootstrap(options: &Options, listeners: Vec<Listener>, clusters: Vec<Cluster>) -> Bootstrap {
+    let mut bootstrap = Bootstrap::new().extra(json!({
         "admin": {"address": {"socket_address": {"port_value": options.admin_port}}},
     }));
+    for listener in listeners {
+        bootstrap = bootstrap.listener(listener);
+    }
     for cluster in clusters {
         bootstrap = bootstrap.cluster(cluster);
     }
@@ -427,25 +501,5 @@ mod tests {
             "router"
         );
         assert_eq!(module_name("file:///dist/headers.wasm"), "headers");
-    }
-
-    #[test]
-    fn domains_cover_hosts_with_and_without_ports() {
-        let hosts = [
-            "bookinfo.example.com".to_string(),
-            "*.example.org".to_string(),
-            "*".to_string(),
-        ];
-        assert_eq!(
-            domains(&hosts, 80, 10000),
-            [
-                "bookinfo.example.com",
-                "bookinfo.example.com:*",
-                "*.example.org",
-                "*.example.org:80",
-                "*.example.org:10000",
-                "*"
-            ]
-        );
     }
 }

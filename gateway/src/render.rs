@@ -116,15 +116,9 @@ fn chosen_gateway<'a>(
                 ResourceError::in_file(dir, format!("--gateway {wanted}: no such Gateway"))
             });
     }
-    if parsed
-        .gateways
-        .iter()
-        .any(|gateway| gateway.servers.iter().any(|server| server.is_plain_http()))
-    {
-        // The same choice as `make gateway`; its notes about other servers do not apply here.
-        let mut unused = Vec::new();
-        return plan::served_gateway(&parsed.gateways, dir, None, &mut unused)
-            .map(|(gateway, _, _)| gateway);
+    // The same choice as `make gateway` when it has one.
+    if let Ok((gateway, _, _)) = plan::served_gateway(&parsed.gateways, dir, None) {
+        return Ok(gateway);
     }
     let first = parsed.gateways.first().ok_or_else(|| {
         ResourceError::in_file(

@@ -55,7 +55,7 @@ impl Routing {
 pub fn load(dir: &Path, gateway: Option<&str>) -> Result<Routing, Errors> {
     let (parsed, mut notes) = plan::load(dir)?;
     let ports = service_ports::collect(&parsed.service_entries, &parsed.services, &mut notes);
-    let (served, server, hosts) = plan::served_gateway(&parsed.gateways, dir, gateway, &mut notes)?;
+    let (served, server, hosts) = plan::served_gateway(&parsed.gateways, dir, gateway)?;
     let binding = if gateway == Some(MESH) {
         MESH.to_string()
     } else {

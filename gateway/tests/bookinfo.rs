@@ -563,6 +563,7 @@ fn every_shipped_virtual_service_is_accepted_and_a_multi_port_service_needs_a_po
         let options = gateway::plan::Options {
             config_dir: dir.clone(),
             port: 0,
+            ports: Default::default(),
             admin_port: 0,
             cache_dir: scratch.path().join("cache"),
             // cert-manager's VirtualService is bound to its own Gateway, served here first.

@@ -440,7 +440,7 @@ fn bad_config(scratch: &Path, name: &str, file: &str, text: &str) -> Result<Path
     fs::write(
         dir.join("gateway.yaml"),
         "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: istio-system}\n\
-         spec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, protocol: HTTP}, hosts: ['*']}]\n",
+         spec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}]\n",
     )?;
     fs::write(dir.join(file), text)?;
     Ok(dir)

@@ -77,6 +77,45 @@ fn check_reports_what_the_gateway_itself_refuses() -> Result<()> {
 }
 
 #[test]
+fn check_gives_istios_gateway_warnings_as_warnings_and_its_verdicts_as_errors() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let gateway_yaml = |tls: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: istio-system}}\n\
+             spec:\n  selector: {{istio: ingressgateway}}\n  servers:\n\
+             \x20 - {{port: {{number: 80, name: http, protocol: HTTP}}, hosts: ['*']}}\n\
+             \x20 - {{port: {{number: 443, name: https, protocol: HTTPS}}, hosts: ['*'], tls: {tls}}}\n"
+        )
+    };
+    let file = dir.path().join("gateway.yaml");
+    std::fs::write(
+        &file,
+        gateway_yaml("{mode: PASSTHROUGH, cipherSuites: [NOT-A-CIPHER]}"),
+    )?;
+    let path = dir.path().to_str().ok_or("path")?;
+    let (code, lines) = gateway(&["check", path])?;
+    assert_eq!(code, 0, "{lines:#?}");
+    let at = format!("{}: Gateway istio-system/gw:", file.display());
+    let expected = format!(
+        "Warning {at} spec.servers[1].tls.cipherSuites: ignoring invalid cipher suites: [NOT-A-CIPHER]"
+    );
+    assert!(lines.contains(&expected), "{expected}\nnot in {lines:#?}");
+    std::fs::write(
+        &file,
+        gateway_yaml(
+            "{mode: MUTUAL, credentialName: c, serverCertificate: a.pem, privateKey: a.key}",
+        ),
+    )?;
+    let (code, lines) = gateway(&["check", path])?;
+    assert_eq!(code, 1, "{lines:#?}");
+    let expected = format!(
+        "Error {at} spec.servers[1].tls: only one of credential_name, credential_names, server_certificate/private_key, tls_certificates should be specified"
+    );
+    assert_eq!(lines.first(), Some(&expected), "{lines:#?}");
+    Ok(())
+}
+
+#[test]
 fn explain_names_the_rule_the_block_and_why_earlier_rules_failed() -> Result<()> {
     let url = "http://bookinfo.example.com/reviews/1";
     let (code, lines) = gateway(&["explain", "gateway/example", "GET", url])?;

@@ -248,6 +248,7 @@ fn every_applied_traffic_policy_field_makes_a_bootstrap_envoy_accepts() -> Resul
     let options = gateway::plan::Options {
         config_dir: dir,
         port: 0,
+        ports: Default::default(),
         admin_port: 0,
         cache_dir: scratch.path().join("cache"),
         gateway: None,

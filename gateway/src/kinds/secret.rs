@@ -1,5 +1,5 @@
-//! Kubernetes `Secret` (core `v1`): the certificates a DestinationRule's `tls.credentialName`
-//! names, kept as PEM text. Istio reads `tls.crt`/`tls.key`/`ca.crt` (type `kubernetes.io/tls`)
+//! Kubernetes `Secret` (core `v1`): the certificates a DestinationRule's or a Gateway server's
+//! `tls.credentialName` names, kept as PEM text. Istio reads `tls.crt`/`tls.key`/`ca.crt` (type `kubernetes.io/tls`)
 //! or the generic `cert`/`key`/`cacert` keys, from `data` (base64) or `stringData`.
 
 use std::collections::BTreeMap;
@@ -17,10 +17,11 @@ pub struct Secret {
     pub data: BTreeMap<String, String>,
 }
 
-/// A client certificate chain with its key, and a CA bundle, as Istio finds them in a Secret.
+/// A certificate chain with its key (the client's for a DestinationRule, the server's for a
+/// Gateway), and a CA bundle, as Istio finds them in a Secret.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Certificates {
-    pub client: Option<(String, String)>,
+    pub certificate: Option<(String, String)>,
     pub ca: Option<String>,
 }
 
@@ -31,7 +32,7 @@ impl Secret {
         let certificate = get(&["tls.crt", "cert"]);
         let key = get(&["tls.key", "key"]);
         Certificates {
-            client: certificate.zip(key),
+            certificate: certificate.zip(key),
             ca: get(&["ca.crt", "cacert"]),
         }
     }
@@ -98,7 +99,7 @@ mod tests {
         assert_eq!(
             secret.certificates(),
             Certificates {
-                client: Some(("CERT".into(), "KEY".into())),
+                certificate: Some(("CERT".into(), "KEY".into())),
                 ca: Some("CA".into()),
             }
         );

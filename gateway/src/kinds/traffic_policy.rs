@@ -6,7 +6,7 @@
 //! component the subset sets (or all four, when the subset has settings for the port) replaces
 //! the rule's. Components merge whole, never field by field, as in pilot.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -680,27 +680,7 @@ impl Reader<'_> {
 
     fn tls(&self, spec: TlsSpec, at: &str) -> Result<Tls, ResourceError> {
         let f = |field: &str| format!("{at}.{field}");
-        let base = self
-            .origin
-            .file
-            .parent()
-            .map_or_else(PathBuf::new, Path::to_path_buf);
-        // Paths are the proxy's files; locally, relative ones are beside the resource's file.
-        let file = |value: Option<String>, field: &str| -> Result<Option<PathBuf>, ResourceError> {
-            value
-                .filter(|value| !value.is_empty())
-                .map(|value| {
-                    let path = base.join(&value);
-                    if path.is_file() {
-                        Ok(path)
-                    } else {
-                        Err(self
-                            .origin
-                            .error(f(field), format!("{} is not a file", path.display())))
-                    }
-                })
-                .transpose()
-        };
+        let file = |value: Option<String>, field: &str| self.origin.file_at(value, f(field));
         let mode = spec.mode.as_deref().unwrap_or("DISABLE");
         let credential = spec.credential_name.filter(|name| !name.is_empty());
         let with_files = [

@@ -102,6 +102,17 @@ impl Gateway {
         Err(format!("the gateway did not start:\n{}", gateway.stderr()).into())
     }
 
+    /// The URL of the listener for Gateway port `number`, from the gateway's
+    /// `listening on URL for Gateway port N (listener NAME)` lines.
+    pub fn listener(&self, number: u32) -> Option<String> {
+        let wanted = format!(" for Gateway port {number} (");
+        self.summary.iter().find_map(|line| {
+            let rest = line.strip_prefix("listening on ")?;
+            let (url, _) = rest.split_once(&wanted)?;
+            Some(url.to_string())
+        })
+    }
+
     /// What the gateway wrote to stderr: notes, then Envoy's log.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
