@@ -231,4 +231,55 @@ mod tests {
             "{error}"
         );
     }
+
+    fn mutual_gateway() -> Gateway {
+        use crate::kinds::gateway::{Server, ServerTls, TlsMode};
+        Gateway {
+            origin: origin("Gateway", "istio-system", "gw"),
+            selector: BTreeMap::new(),
+            servers: vec![Server {
+                index: 0,
+                port: 443,
+                protocol: "HTTPS".into(),
+                hosts: vec!["*".into()],
+                tls: Some(ServerTls {
+                    mode: TlsMode::Mutual,
+                    credential_name: Some("client-cert".into()),
+                    ..ServerTls::default()
+                }),
+            }],
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_gateway_server_takes_its_certificate_and_a_cacert_secret_for_its_client_ca() {
+        let mut gateways = [mutual_gateway()];
+        let mut ca = secret("istio-system", &[("cacert", "CA")]);
+        ca.origin.name = "client-cert-cacert".into();
+        let secrets = [
+            secret("istio-system", &[("tls.crt", "CERT"), ("tls.key", "KEY")]),
+            ca,
+        ];
+        resolve_gateways(&mut gateways, &secrets).unwrap();
+        let tls = gateways[0].servers[0].tls.as_ref().unwrap();
+        assert_eq!(
+            tls.certificate,
+            Some((Source::Inline("CERT".into()), Source::Inline("KEY".into())))
+        );
+        assert_eq!(tls.ca_certificates, Some(Source::Inline("CA".into())));
+
+        let mut gateways = [mutual_gateway()];
+        let error = resolve_gateways(&mut gateways, &secrets[..1]).unwrap_err();
+        assert_eq!(
+            error.0[0].to_string(),
+            "x.yaml: Gateway istio-system/gw: spec.servers[0].tls.credentialName: Secret istio-system/client-cert has no ca.crt (or cacert), and there is no Secret client-cert-cacert with one: MUTUAL needs the client CA"
+        );
+        // Only the gateway pods' namespace: a Secret elsewhere is not found.
+        let elsewhere = [secret("shop", &[("tls.crt", "CERT"), ("tls.key", "KEY")])];
+        let error = resolve_gateways(&mut [mutual_gateway()], &elsewhere).unwrap_err();
+        assert!(error.0[0]
+            .to_string()
+            .contains("no Secret \"client-cert\" in istio-system"));
+    }
 }
