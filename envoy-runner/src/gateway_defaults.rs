@@ -125,6 +125,26 @@ pub fn client_route_headers() -> Vec<&'static str> {
         .collect()
 }
 
+/// The router's upstream filter that removes [`engine::router::AUTHORITY_HEADER`] from the
+/// request as it leaves for the upstream. The route's `host_rewrite_header` reads it after the
+/// route's `request_headers_to_remove` has run (Envoy applies the header edits, then the host
+/// rewrite), so the route cannot strip it itself. `wasmplugins/envoyfilter/router-cluster-header.yaml`
+/// adds the same filter to an Istio gateway's router.
+pub fn strip_route_authority() -> Value {
+    json!({
+        "name": STRIP_ROUTE_AUTHORITY,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+            "mutations": {
+                "request_mutations": [{ "remove": engine::router::AUTHORITY_HEADER }],
+            },
+        },
+    })
+}
+
+/// The name of [`strip_route_authority`]'s filter, as the EnvoyFilter names it.
+pub const STRIP_ROUTE_AUTHORITY: &str = "istio-wasm.strip-route-authority";
+
 /// The `HttpConnectionManager` field that removes [`client_route_headers`] from every request
 /// before Envoy picks its route and before any filter runs: defence in depth for when the router
 /// module is skipped (`FAIL_OPEN` after its VM failed) or a client counts as internal
@@ -166,8 +186,9 @@ mod tests {
             .flatten()
             .filter_map(|mutation| mutation["remove"].as_str())
             .collect();
-        assert_eq!(removed[..2], engine::router::ROUTE_CONTRACT_HEADERS);
-        assert_eq!(removed[2..], engine::router::ROUTER_CONTROL_HEADERS);
+        let contract = engine::router::ROUTE_CONTRACT_HEADERS.len();
+        assert_eq!(removed[..contract], engine::router::ROUTE_CONTRACT_HEADERS);
+        assert_eq!(removed[contract..], engine::router::ROUTER_CONTROL_HEADERS);
     }
 
     #[test]

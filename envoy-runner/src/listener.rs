@@ -33,6 +33,9 @@ pub struct Listener {
     pub tls: Option<DownstreamTls>,
     /// Further filter chains on the same socket, see [`Listener::chain`].
     pub chains: Vec<Listener>,
+    /// The router's upstream HTTP filters (before its `upstream_codec`), see
+    /// [`Listener::upstream_filter`].
+    pub upstream_filters: Vec<Value>,
 }
 
 /// A filter chain's TLS: Envoy's `DownstreamTlsContext` and the SNI names the chain takes.
@@ -57,6 +60,7 @@ impl Listener {
             gateway_defaults: true,
             tls: None,
             chains: Vec::new(),
+            upstream_filters: Vec::new(),
         }
     }
 
@@ -69,9 +73,18 @@ impl Listener {
     /// A listener shaped for the router module: [`RouteConfig::for_router`], with
     /// [`gateway_defaults::strip_route_headers`], so that a client's own `x-route-cluster`
     /// never reaches the `cluster_header` route, even with the router module skipped.
+    /// Also [`gateway_defaults::strip_route_authority`] as the router's upstream filter.
     pub fn for_router(name: impl Into<String>) -> Self {
         Listener::new(name, RouteConfig::for_router())
             .extra(gateway_defaults::strip_route_headers())
+            .upstream_filter(gateway_defaults::strip_route_authority())
+    }
+
+    /// Appends an upstream HTTP filter to the router's (`upstream_http_filters`): it runs on
+    /// each request as it leaves for the upstream, after the route's own header edits.
+    pub fn upstream_filter(mut self, filter: Value) -> Self {
+        self.upstream_filters.push(filter);
+        self
     }
 
     /// Envoy's own connection manager and route defaults instead of istio-ingressgateway's:
@@ -133,12 +146,20 @@ impl Listener {
     /// This listener's own filter chain: its connection manager and TLS.
     fn filter_chain(&self) -> Value {
         let mut filters: Vec<Value> = self.http_filters.iter().map(HttpFilter::to_json).collect();
-        filters.push(json!({
-            "name": "envoy.filters.http.router",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-            },
-        }));
+        let mut router = json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+        });
+        if !self.upstream_filters.is_empty() {
+            let mut upstream = self.upstream_filters.clone();
+            upstream.push(json!({
+                "name": "envoy.filters.http.upstream_codec",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec",
+                },
+            }));
+            router["upstream_http_filters"] = Value::from(upstream);
+        }
+        filters.push(json!({ "name": "envoy.filters.http.router", "typed_config": router }));
         let mut route_config = self.route_config.0.clone();
         let mut connection_manager = json!({
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",

@@ -83,12 +83,16 @@ impl From<Value> for RouteConfig {
 /// with [`engine::router::CUSTOM_RETRIES_HEADER`] (their route has its own `retries`, which the
 /// module sends as `x-envoy-*` headers) and keeps only what no header can say: Istio's retry host
 /// predicate. The second carries Istio's whole default retry policy, so the common route costs
-/// the module no retry header at all. Each strips both contract headers before the request goes
-/// upstream.
+/// the module no retry header at all. Both swap in a rewritten authority from
+/// [`engine::router::AUTHORITY_HEADER`] as they forward, and strip the other contract headers
+/// before the request goes upstream.
 pub fn router_routes() -> Value {
     let cluster = engine::router::CLUSTER_HEADER;
     let marked = engine::router::CUSTOM_RETRIES_HEADER;
-    let strip = engine::router::ROUTE_CONTRACT_HEADERS;
+    let authority = engine::router::AUTHORITY_HEADER;
+    // The authority header is read by the host rewrite, after these removals: the router's
+    // upstream filter strips it (`gateway_defaults::strip_route_authority`).
+    let strip = [cluster, marked];
     json!([
         {
             "name": "wasm-router-custom-retries",
@@ -101,6 +105,7 @@ pub fn router_routes() -> Value {
             },
             "route": {
                 "cluster_header": cluster,
+                "host_rewrite_header": authority,
                 "timeout": "0s",
                 "retry_policy": istio_retry_host_selection(),
             },
@@ -114,6 +119,7 @@ pub fn router_routes() -> Value {
             },
             "route": {
                 "cluster_header": cluster,
+                "host_rewrite_header": authority,
                 "timeout": "0s",
                 "retry_policy": istio_default_retry_policy(),
             },

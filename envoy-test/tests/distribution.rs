@@ -60,6 +60,9 @@ fn envoy_filter_routes() -> Result<Vec<Value>> {
         .ok_or_else(|| error("EnvoyFilter without configPatches"))?;
     let mut routes = Vec::new();
     for patch in patches {
+        if patch.pointer("/applyTo") != Some(&json!("HTTP_ROUTE")) {
+            continue;
+        }
         if patch.pointer("/patch/operation") != Some(&json!("INSERT_FIRST")) {
             return Err(error("a configPatch that is not INSERT_FIRST"));
         }
@@ -79,6 +82,32 @@ fn the_envoyfilter_inserts_the_routes_the_harness_uses() -> Result<()> {
     assert_eq!(
         Value::Array(envoy_filter_routes()?),
         envoy_runner::router_routes()
+    );
+    Ok(())
+}
+
+/// The router's upstream filters the EnvoyFilter merges in are the harness's: the one that strips
+/// the authority contract header, then the codec.
+#[test]
+fn the_envoyfilter_gives_the_router_the_harness_upstream_filter() -> Result<()> {
+    let path = workspace::root().join("wasmplugins/envoyfilter/router-cluster-header.yaml");
+    let documents = yaml::documents(&fs::read_to_string(&path)?)?;
+    let patches = documents[0]
+        .pointer("/spec/configPatches")
+        .and_then(Value::as_array)
+        .ok_or_else(|| error("EnvoyFilter without configPatches"))?;
+    let router = patches
+        .iter()
+        .find(|patch| patch.pointer("/applyTo") == Some(&json!("HTTP_FILTER")))
+        .and_then(|patch| patch.pointer("/patch/value/typed_config/upstream_http_filters"))
+        .ok_or_else(|| error("no HTTP_FILTER patch with the router's upstream_http_filters"))?;
+    assert_eq!(
+        router.get(0),
+        Some(&envoy_runner::gateway_defaults::strip_route_authority())
+    );
+    assert_eq!(
+        router.pointer("/1/name"),
+        Some(&json!("envoy.filters.http.upstream_codec"))
     );
     Ok(())
 }

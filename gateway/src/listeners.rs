@@ -69,7 +69,8 @@ pub fn chain(
     // the client's route headers are stripped before routing as on the rendered manifests.
     let mut listener = Listener::new(name, route_config)
         .port(local_port)
-        .extra(envoy_runner::gateway_defaults::strip_route_headers());
+        .extra(envoy_runner::gateway_defaults::strip_route_headers())
+        .upstream_filter(envoy_runner::gateway_defaults::strip_route_authority());
     if let Some(path) = access_log {
         listener = listener.extra(crate::access_log::connection_manager_patch(path));
     }

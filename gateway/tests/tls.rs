@@ -2,8 +2,9 @@
 //! HTTPS terminated with a `credentialName` Secret (SIMPLE) and with files (MUTUAL, a client with
 //! and without a certificate), ALPN h2 and http/1.1, `minProtocolVersion`, `httpsRedirect` → 301,
 //! each port on a listener of its own, and the servers the gateway cannot serve reported.
-//! Certificates are made per test (rcgen); the client is rustls, speaking HTTP/1.1 by hand so the
-//! test sees exactly what Envoy answered.
+//! A DestinationRule's TLS origination (MUTUAL, with SNI and SAN checks) is tested against the
+//! gateway's own MUTUAL listener. Certificates are made per test (rcgen); the client is rustls,
+//! speaking HTTP/1.1 by hand so the test sees exactly what Envoy answered.
 
 #[allow(dead_code)]
 mod support;
@@ -306,6 +307,161 @@ async fn every_server_is_served_https_terminated_mutual_checked_http_redirected(
         "answered without a client certificate: {:?}",
         without.map(|exchange| exchange.response)
     );
+    gateway.stop()?;
+    Ok(())
+}
+
+/// A port nothing listens on now (bound, read, released), for `--port-map`: the config must
+/// name the MUTUAL listener's port before the gateway binds it.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn destination_rule_tls_originates_mutual_tls_with_sni_and_san_checks() -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let pki = Pki::new()?;
+    let upstream = Upstream::start("shop", UpstreamOptions::default()).await?;
+    let dir = scratch.path().join("config");
+    fs::create_dir_all(dir.join("certs"))?;
+    fs::write(dir.join("certs/server.pem"), &pki.server.0)?;
+    fs::write(dir.join("certs/server.key"), &pki.server.1)?;
+    fs::write(dir.join("certs/ca.pem"), pki.ca.pem())?;
+    fs::write(dir.join("certs/client.pem"), pki.client.0.pem())?;
+    fs::write(dir.join("certs/client.key"), pki.client.1.serialize_pem())?;
+    let mtls_port = free_port()?;
+    let entry = |name: &str, port: u16, number: u16| {
+        format!(
+            "---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: shop}}
+spec:
+  hosts: [{name}.example.com]
+  resolution: STATIC
+  ports: [{{number: {number}, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {port}}}}}]
+"
+        )
+    };
+    let mut config = format!(
+        "apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    hosts: [plain.example.com]
+  - port: {{number: 8443, name: https-mtls, protocol: HTTPS}}
+    hosts: [mtls.example.com]
+    tls: {{mode: MUTUAL, serverCertificate: certs/server.pem, privateKey: certs/server.key, caCertificates: certs/ca.pem}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: front, namespace: shop}}
+spec:
+  hosts: [plain.example.com]
+  gateways: [istio-system/gw]
+  http:
+  - match: [{{uri: {{prefix: /mutual}}}}]
+    rewrite: {{authority: mtls.example.com}}
+    route: [{{destination: {{host: mutual.example.com}}}}]
+  - match: [{{uri: {{prefix: /simple}}}}]
+    rewrite: {{authority: mtls.example.com}}
+    route: [{{destination: {{host: simple.example.com}}}}]
+  - match: [{{uri: {{prefix: /wrong-san}}}}]
+    rewrite: {{authority: mtls.example.com}}
+    route: [{{destination: {{host: wrong-san.example.com}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: back, namespace: shop}}
+spec:
+  hosts: [mtls.example.com]
+  gateways: [istio-system/gw]
+  http:
+  - route: [{{destination: {{host: shop.example.com}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: mutual, namespace: shop}}
+spec:
+  host: mutual.example.com
+  trafficPolicy:
+    tls: {{mode: MUTUAL, clientCertificate: certs/client.pem, privateKey: certs/client.key, caCertificates: certs/ca.pem, sni: mtls.example.com, subjectAltNames: [mtls.example.com]}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: simple, namespace: shop}}
+spec:
+  host: simple.example.com
+  trafficPolicy:
+    tls: {{mode: SIMPLE, caCertificates: certs/ca.pem, sni: mtls.example.com}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: wrong-san, namespace: shop}}
+spec:
+  host: wrong-san.example.com
+  trafficPolicy:
+    tls: {{mode: MUTUAL, clientCertificate: certs/client.pem, privateKey: certs/client.key, caCertificates: certs/ca.pem, sni: mtls.example.com, subjectAltNames: [other.example.com]}}
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {{name: router, namespace: istio-system}}
+spec:
+  selector: {{matchLabels: {{istio: ingressgateway}}}}
+  url: file://{}
+  priority: -100
+",
+        wasm_module("router")?.display()
+    );
+    config.push_str(&entry("shop", upstream.addr().port(), 9080));
+    for name in ["mutual", "simple", "wrong-san"] {
+        config.push_str(&entry(name, mtls_port, 8443));
+    }
+    fs::write(dir.join("config.yaml"), config)?;
+    let map = format!("8443={mtls_port}");
+    let gateway = Gateway::start_with(
+        &dir,
+        &scratch.path().join("cache"),
+        scratch.path(),
+        &["--port-map", &map],
+    )?;
+    assert_eq!(
+        gateway.listener(8443),
+        Some(format!("https://127.0.0.1:{mtls_port}"))
+    );
+    let get = |path: &'static str| {
+        envoy_test::Client::http1()
+            .get(format!("{}{path}", gateway.url))
+            .header("host", "plain.example.com")
+            .send()
+    };
+    // The gateway's MUTUAL listener answers only a client with a certificate from the CA: the
+    // request got there through the DestinationRule's origination, SNI and SAN checked.
+    let mutual = get("/mutual").await?;
+    assert_eq!(mutual.status, 200, "{:#?}", {
+        gateway.wait_for_log("/mutual", 2);
+        gateway.stdout_lines()
+    });
+    let echo: envoy_test::Echo = mutual.json()?;
+    assert_eq!(
+        (echo.upstream.as_str(), echo.authority.as_str()),
+        ("shop", "mtls.example.com")
+    );
+    assert_eq!(echo.header("x-forwarded-proto"), Some("https"));
+    // The rewrite's contract header went neither to the second hop nor upstream.
+    assert_eq!(echo.header(engine::router::AUTHORITY_HEADER), None);
+    // SIMPLE sends no client certificate, and a SAN the server does not have fails the check:
+    // both are upstream connection failures.
+    for path in ["/simple", "/wrong-san"] {
+        let response = get(path).await?;
+        assert_eq!(response.status, 503, "{path}: {}", response.text());
+    }
     gateway.stop()?;
     Ok(())
 }

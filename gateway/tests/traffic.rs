@@ -160,54 +160,97 @@ async fn the_access_log_is_istios_and_a_tripped_circuit_breaker_logs_uo() -> Res
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consistent_hashing_by_header_keeps_a_user_on_one_endpoint() -> Result<()> {
+async fn consistent_hashing_keeps_a_user_on_one_endpoint_by_header_cookie_query_and_source_ip(
+) -> Result<()> {
     let scratch = tempfile::tempdir()?;
     let a = Upstream::start("a", UpstreamOptions::default()).await?;
     let b = Upstream::start("b", UpstreamOptions::default()).await?;
-    let registry = service_entry(
+    let endpoints = service_entry(
         "STATIC",
         &[
             ("127.0.0.1", a.addr().port()),
             ("127.0.0.1", b.addr().port()),
         ],
-    ) + &destination_rule(
-        "    loadBalancer:\n      consistentHash: {httpHeaderName: x-user}\n",
     );
-    let gateway = start("hash", &registry, scratch.path())?;
-    let mut seen = std::collections::BTreeSet::new();
-    for user in 0..12 {
-        let user = format!("user-{user}");
-        let mut endpoints = std::collections::BTreeSet::new();
-        for _ in 0..5 {
-            let response = get(&gateway, &[("x-user", &user)]).await?;
-            assert_eq!(response.status, 200, "{}", gateway.stderr());
-            endpoints.insert(response.json::<Echo>()?.upstream);
+    // How each key kind carries user `u` in a request: headers and the path.
+    type Carry = fn(&str) -> (Vec<(&'static str, String)>, String);
+    let kinds: [(&str, &str, Carry); 4] = [
+        ("header", "httpHeaderName: x-user", |user| {
+            (vec![("x-user", user.to_string())], "/items".into())
+        }),
+        ("cookie", "httpCookie: {name: user, ttl: 0s}", |user| {
+            (vec![("cookie", format!("user={user}"))], "/items".into())
+        }),
+        ("query", "httpQueryParameterName: user", |user| {
+            (Vec::new(), format!("/items?user={user}"))
+        }),
+        // Every request comes from 127.0.0.1: one key, one endpoint, whoever the user is.
+        ("source-ip", "useSourceIp: true", |_| {
+            (Vec::new(), "/items".into())
+        }),
+    ];
+    for (kind, key, carry) in kinds {
+        let registry = endpoints.clone()
+            + &destination_rule(&format!(
+                "    loadBalancer:\n      consistentHash: {{{key}}}\n"
+            ));
+        let gateway = start(&format!("hash-{kind}"), &registry, scratch.path())?;
+        let mut seen = std::collections::BTreeSet::new();
+        for user in 0..12 {
+            let user = format!("user-{user}");
+            let (headers, path) = carry(&user);
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(name, value)| (*name, value.as_str()))
+                .collect();
+            let mut endpoints = std::collections::BTreeSet::new();
+            for _ in 0..5 {
+                let response = get_path(&gateway, &path, &headers).await?;
+                assert_eq!(response.status, 200, "{kind}: {}", gateway.stderr());
+                endpoints.insert(response.json::<Echo>()?.upstream);
+            }
+            assert_eq!(endpoints.len(), 1, "{kind}: {user} moved: {endpoints:?}");
+            seen.extend(endpoints);
         }
-        assert_eq!(endpoints.len(), 1, "{user} moved: {endpoints:?}");
-        seen.extend(endpoints);
+        // Twelve users on one endpoint would be a 1 in 2048 chance: the hash spreads them;
+        // by source IP they are one client.
+        let expected = if kind == "source-ip" { 1 } else { 2 };
+        assert_eq!(seen.len(), expected, "{kind}: {seen:?}");
+        gateway.stop()?;
     }
-    // Twelve users on one endpoint would be a 1 in 2048 chance: the hash spreads them.
-    assert_eq!(seen.len(), 2, "{seen:?}");
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dns_service_entry_resolves_localhost() -> Result<()> {
+async fn dns_service_entries_resolve_localhost_strict_and_logical() -> Result<()> {
     let scratch = tempfile::tempdir()?;
     let upstream = Upstream::start("by-name", UpstreamOptions::default()).await?;
-    let registry = service_entry("DNS", &[("localhost", upstream.addr().port())]);
-    let gateway = start("dns", &registry, scratch.path())?;
-    assert!(
-        gateway
-            .summary
-            .iter()
-            .any(|line| line.contains(&format!("[localhost:{} (DNS)]", upstream.addr().port()))),
-        "{:?}",
-        gateway.summary
-    );
-    let response = get(&gateway, &[]).await?;
-    assert_eq!(response.status, 200, "{}", gateway.stderr());
-    assert_eq!(response.json::<Echo>()?.upstream, "by-name");
+    for (resolution, cluster_type) in [("DNS", "STRICT_DNS"), ("DNS_ROUND_ROBIN", "LOGICAL_DNS")] {
+        let registry = service_entry(resolution, &[("localhost", upstream.addr().port())]);
+        let gateway = start(&format!("dns-{resolution}"), &registry, scratch.path())?;
+        assert!(
+            gateway.summary.iter().any(|line| line
+                .contains(&format!("[localhost:{} (DNS)]", upstream.addr().port()))),
+            "{:?}",
+            gateway.summary
+        );
+        let response = get(&gateway, &[]).await?;
+        assert_eq!(response.status, 200, "{resolution}: {}", gateway.stderr());
+        assert_eq!(response.json::<Echo>()?.upstream, "by-name");
+        let dump = Client::http1()
+            .get(format!(
+                "{}/config_dump?resource=static_clusters",
+                gateway.admin_url
+            ))
+            .send()
+            .await?
+            .text();
+        assert!(
+            dump.contains(&format!("\"type\": \"{cluster_type}\"")),
+            "{resolution}: no {cluster_type} cluster in {dump}"
+        );
+        gateway.stop()?;
+    }
     Ok(())
 }
 

@@ -51,9 +51,18 @@ pub const CLUSTER_HEADER: &str = "x-route-cluster";
 /// Envoy's route config strips it before the request goes upstream.
 pub const CUSTOM_RETRIES_HEADER: &str = "x-route-retries";
 
+/// The request header through which the router module rewrites the upstream `Host`
+/// (`rewrite.authority`): Envoy's route swaps it in as it forwards (`host_rewrite_header`), as
+/// Istio's `host_rewrite_literal` does. Writing `:authority` itself would make Envoy pick the
+/// virtual host again by the new name, so a Gateway whose hosts do not list the rewritten name
+/// would answer 404. Envoy's route reads it after its own header removals, so the router's
+/// upstream filter strips it (`envoy_runner::gateway_defaults::strip_route_authority`).
+pub const AUTHORITY_HEADER: &str = "x-route-authority";
+
 /// The headers of the module's contract with Envoy's route configuration, which only the module
 /// may set: a client's own are removed before routing.
-pub const ROUTE_CONTRACT_HEADERS: [&str; 2] = [CLUSTER_HEADER, CUSTOM_RETRIES_HEADER];
+pub const ROUTE_CONTRACT_HEADERS: [&str; 3] =
+    [CLUSTER_HEADER, CUSTOM_RETRIES_HEADER, AUTHORITY_HEADER];
 
 #[cfg(test)]
 mod tests;

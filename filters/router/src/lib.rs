@@ -17,7 +17,7 @@ use engine::fault::FaultPolicy;
 use engine::headers::HeaderMutator;
 use engine::route_properties;
 use engine::router::{
-    Decision, ForwardTo, RouteTable, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS,
+    Decision, ForwardTo, RouteTable, AUTHORITY_HEADER, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS,
     ROUTE_CONTRACT_HEADERS, UNKNOWN_SERVICE_DETAILS,
 };
 use engine::{ConfigError, RequestView};
@@ -303,7 +303,7 @@ impl<V: VmHost> RouterStream<V> {
             headers.set_header(":path", path);
         }
         if let Some(authority) = forward.authority {
-            headers.set_header(":authority", authority);
+            headers.set_header(AUTHORITY_HEADER, authority);
         }
         for (name, value) in forward.router_headers {
             headers.set_header(name, value);

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use engine::router::{shadow_authority, ROUTE_CONTRACT_HEADERS};
+use engine::router::{shadow_authority, AUTHORITY_HEADER, ROUTE_CONTRACT_HEADERS};
 use host::{HttpCallMessage, NotSent, VmHost};
 
 use crate::stats::MirrorStats;
@@ -31,13 +31,18 @@ impl PendingMirror {
         timeout: Duration,
         max_body_bytes: u64,
     ) -> Self {
+        // A rewritten authority is still in the contract's header: the copy goes to its shadow.
+        let rewritten = headers
+            .iter()
+            .find(|(name, _)| name == AUTHORITY_HEADER)
+            .map(|(_, value)| value.clone());
         let headers = headers
             .into_iter()
             // The contract's headers are for Envoy's route, not for the shadow upstream.
             .filter(|(name, _)| !ROUTE_CONTRACT_HEADERS.contains(&name.as_str()))
             .map(|(name, value)| {
                 if name == ":authority" {
-                    let shadow = shadow_authority(&value);
+                    let shadow = shadow_authority(rewritten.as_deref().unwrap_or(&value));
                     (name, shadow)
                 } else {
                     (name, value)
