@@ -63,6 +63,8 @@ impl Default for EnvoyOptions {
 pub struct Envoy {
     process: EnvoyProcess,
     admin: SocketAddr,
+    /// `--concurrency`: how many workers take each listener.
+    workers: u32,
     /// Listener names and the ports Envoy bound for them, read again after each update.
     listeners: Mutex<Vec<(String, u16)>>,
     admin_client: Client,
@@ -205,6 +207,7 @@ impl Envoy {
         let envoy = Envoy {
             process,
             admin,
+            workers: options.concurrency,
             listeners: Mutex::new(listeners),
             admin_client,
             files,
@@ -414,6 +417,20 @@ impl Envoy {
         let path = self.file(kind)?;
         let before = self.counters(kind).await?;
         let logged = self.log().len();
+        // Each worker takes each new or changed listener, and says so (see `wait_workers`).
+        let changed = {
+            let record = self.accepted.lock().unwrap_or_else(PoisonError::into_inner);
+            listeners
+                .iter()
+                .filter(|new| {
+                    !record
+                        .listeners
+                        .iter()
+                        .any(|old| old.name == new.name && old.to_json() == new.to_json())
+                })
+                .count()
+        };
+        let workers_before = self.worker_counters().await?;
         match kind {
             Kind::Listeners => write_listeners(path, listeners)?,
             Kind::Clusters => write_clusters(path, clusters)?,
@@ -433,6 +450,10 @@ impl Envoy {
                     }
                 }
                 self.wait_warm(kind).await?;
+                if let Kind::Listeners = kind {
+                    let expected = changed as u64 * u64::from(self.workers);
+                    self.wait_workers(workers_before, expected).await?;
+                }
                 return Ok((Update::Accepted, String::new()));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -540,7 +561,52 @@ impl Envoy {
         Ok(names.iter().map(|name| value(name)).collect())
     }
 
-    /// Waits, until `deadline`, for Envoy to have no `kind` resource warming. Envoy counts an
+    /// `listener_manager.listener_create_success` and `listener_create_failure`: one per
+    /// worker that took (or failed to take) a listener.
+    async fn worker_counters(&self) -> Result<(u64, u64)> {
+        let values = self
+            .stat_values(&[
+                "listener_manager.listener_create_success",
+                "listener_manager.listener_create_failure",
+            ])
+            .await?;
+        Ok((values[0], values[1]))
+    }
+
+    /// Waits until the workers have taken `expected` more listeners than `before`. A warmed
+    /// listener is handed to each worker asynchronously: until a worker has it, that worker
+    /// accepts new connections into the old filter chain (draining, so they answer once and
+    /// close), and a client reconnecting right after the update could get the old config.
+    async fn wait_workers(&self, before: (u64, u64), expected: u64) -> Result<()> {
+        let deadline = std::time::Instant::now() + WARM_TIMEOUT;
+        loop {
+            let (created, failed) = self.worker_counters().await?;
+            if failed > before.1 {
+                return Err(Error::http(
+                    "updating listeners",
+                    format!(
+                        "a worker could not take a listener (listener_manager.listener_create_failure); see Envoy's log:\n{}",
+                        self.log()
+                    ),
+                ));
+            }
+            if created >= before.0 + expected {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::http(
+                    "updating listeners",
+                    format!(
+                        "{} of {expected} listener hand-overs to the workers within {WARM_TIMEOUT:?}",
+                        created - before.0
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits, bounded, for Envoy to have no `kind` resource warming. Envoy counts an
     /// update as a success when it takes it, but a new listener (or filter chain) serves only
     /// once its filters are ready, the Wasm VMs started on every worker, and a new cluster
     /// only once its first endpoints are known: until then the old ones keep serving.
