@@ -22,3 +22,4 @@ pub mod resources;
 pub mod route_test;
 pub mod routing;
 pub mod service_ports;
+pub mod watch;
