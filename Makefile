@@ -138,10 +138,10 @@ screenshots: build envoy system-packages ## Regenerate docs/images/prometheus-ro
 	cargo build -q -p envoy-test --bin demo-gateway
 	PORT=$(PORT) docs/screenshots.sh
 
-gateway: envoy ## Run Istio resources as a local istio-ingressgateway: make gateway CONFIG=dir [PORT=..] [PORT_MAP=443=8443,..] [ADMIN_PORT=..] [GATEWAY=ns/name|mesh] [ACCESS_LOG=off]
+gateway: envoy ## Run Istio resources as a local istio-ingressgateway, applying edits live: make gateway CONFIG=dir [PORT=..] [PORT_MAP=443=8443,..] [ADMIN_PORT=..] [GATEWAY=ns/name|mesh] [ACCESS_LOG=off]
 	@test -n "$(CONFIG)" || { echo "usage: make gateway CONFIG=<dir of Istio *.yaml> [PORT=$(PORT)] [ADMIN_PORT=$(ADMIN_PORT)]"; exit 2; }
 	cargo build -q -p gateway
-	exec target/debug/gateway --config $(CONFIG) --port $(PORT) --admin-port $(ADMIN_PORT) $(if $(PORT_MAP),--port-map $(PORT_MAP)) $(if $(GATEWAY),--gateway $(GATEWAY)) $(if $(ACCESS_LOG),--access-log $(ACCESS_LOG))
+	exec target/debug/gateway run --config $(CONFIG) --port $(PORT) --admin-port $(ADMIN_PORT) $(if $(PORT_MAP),--port-map $(PORT_MAP)) $(if $(GATEWAY),--gateway $(GATEWAY)) $(if $(ACCESS_LOG),--access-log $(ACCESS_LOG))
 
 check: ## Validate Istio resources offline, as `make gateway` and `istioctl analyze` would: make check CONFIG=dir [GATEWAY=ns/name|mesh]
 	@test -n "$(CONFIG)" || { echo "usage: make check CONFIG=<dir of Istio *.yaml> [GATEWAY=namespace/name]"; exit 2; }

@@ -34,6 +34,10 @@ pub struct Bootstrap {
     /// Serve `listeners` through LDS from a file the harness writes, so a test can update them
     /// while Envoy runs ([`crate::Envoy::update_listeners`]).
     pub dynamic_listeners: bool,
+    /// Serve `clusters` through CDS from a file the harness writes, so they can be updated
+    /// while Envoy runs ([`crate::Envoy::update_clusters`]). Clusters that an
+    /// [`Bootstrap::extra`] patch adds stay static.
+    pub dynamic_clusters: bool,
     /// Raw JSON merged into the rendered bootstrap last, for anything the typed fields
     /// do not cover: objects merge key by key, arrays are appended (so a patch can add
     /// a cluster), `null` changes nothing, anything else replaces what was there.
@@ -107,22 +111,33 @@ impl Bootstrap {
         self
     }
 
+    /// Serves the clusters through CDS from a file, so they can be updated while Envoy runs.
+    pub fn with_dynamic_clusters(mut self) -> Self {
+        self.dynamic_clusters = true;
+        self
+    }
+
     /// Merges `patch` into the rendered bootstrap (after any earlier patch).
     pub fn extra(mut self, patch: Value) -> Self {
         add_patch(&mut self.extra, patch);
         self
     }
 
-    /// The bootstrap exactly as Envoy will read it (with static listeners).
+    /// The bootstrap exactly as Envoy will read it, with static listeners and clusters.
     pub fn to_json(&self) -> Value {
-        self.render(None)
+        self.render(&DynamicFiles::default())
     }
 
-    /// The bootstrap, with the listeners in the LDS file `lds_path` when given.
-    fn render(&self, lds_path: Option<&Path>) -> Value {
-        let static_listeners: Vec<Value> = match lds_path {
+    /// The bootstrap, with the listeners and clusters in the LDS and CDS files of `files`,
+    /// where given.
+    fn render(&self, files: &DynamicFiles) -> Value {
+        let static_listeners: Vec<Value> = match files.lds {
             Some(_) => Vec::new(),
             None => self.listeners.iter().map(Listener::to_json).collect(),
+        };
+        let static_clusters: Vec<Value> = match files.cds {
+            Some(_) => Vec::new(),
+            None => self.clusters.iter().map(Cluster::to_json).collect(),
         };
         let mut bootstrap = json!({
             "admin": {
@@ -130,7 +145,7 @@ impl Bootstrap {
             },
             "static_resources": {
                 "listeners": static_listeners,
-                "clusters": self.clusters.iter().map(Cluster::to_json).collect::<Vec<_>>(),
+                "clusters": static_clusters,
             },
             // Istio's bootstrap flags that change what a request means.
             "layered_runtime": {
@@ -140,15 +155,23 @@ impl Bootstrap {
                 }],
             },
         });
-        if let Some(lds_path) = lds_path {
+        if files.lds.is_some() || files.cds.is_some() {
             // Dynamic resources need a node identity, even from a file.
             bootstrap["node"] = json!({ "id": "envoy-test", "cluster": "envoy-test" });
-            bootstrap["dynamic_resources"] = json!({
-                "lds_config": {
+            let source = |path: &Path| {
+                json!({
                     "resource_api_version": "V3",
-                    "path_config_source": { "path": lds_path },
-                },
-            });
+                    "path_config_source": { "path": path },
+                })
+            };
+            let mut dynamic = json!({});
+            if let Some(lds) = &files.lds {
+                dynamic["lds_config"] = source(lds);
+            }
+            if let Some(cds) = &files.cds {
+                dynamic["cds_config"] = source(cds);
+            }
+            bootstrap["dynamic_resources"] = dynamic;
         }
         if !self.stats_tags.is_empty() {
             let tags: Vec<Value> = self
@@ -167,41 +190,123 @@ impl Bootstrap {
         bootstrap
     }
 
-    /// Writes the rendered config (and, for dynamic listeners, the LDS file) into `dir`;
-    /// returns the config's path and the LDS file's.
-    pub(crate) fn write_to(&self, dir: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
-        let lds_path = self.dynamic_listeners.then(|| dir.join(LDS_FILE));
-        if let Some(lds_path) = &lds_path {
-            write_listeners(lds_path, &self.listeners)?;
+    /// Writes the rendered config (and, for dynamic listeners and clusters, the LDS and CDS
+    /// files) into `dir`; returns the config's path and the dynamic files'.
+    pub(crate) fn write_to(&self, dir: &Path) -> Result<(PathBuf, DynamicFiles)> {
+        let files = DynamicFiles {
+            lds: self.dynamic_listeners.then(|| dir.join(LDS_FILE)),
+            cds: self.dynamic_clusters.then(|| dir.join(CDS_FILE)),
+        };
+        if let Some(lds) = &files.lds {
+            write_listeners(lds, &self.listeners)?;
+        }
+        if let Some(cds) = &files.cds {
+            write_clusters(cds, &self.clusters)?;
         }
         let path = dir.join(CONFIG_FILE);
-        let text = serde_json::to_string_pretty(&self.render(lds_path.as_deref()))
+        let text = serde_json::to_string_pretty(&self.render(&files))
             .map_err(|e| Error::io("rendering the bootstrap", e.into()))?;
         std::fs::write(&path, text)
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-        Ok((path, lds_path))
+        Ok((path, files))
     }
+}
+
+/// The files a running Envoy reads its dynamic resources from (`path_config_source`), `None`
+/// for resources that are static.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DynamicFiles {
+    /// The LDS file: the listeners.
+    pub(crate) lds: Option<PathBuf>,
+    /// The CDS file: the clusters.
+    pub(crate) cds: Option<PathBuf>,
 }
 
 /// File name of the LDS resources inside an Envoy's scratch directory.
 const LDS_FILE: &str = "lds.json";
+/// File name of the CDS resources inside an Envoy's scratch directory.
+const CDS_FILE: &str = "cds.json";
 
-/// Writes `listeners` as an LDS `DiscoveryResponse` to `path`, by rename, which is the file
-/// change Envoy's path config source watches for.
+const LISTENER_TYPE: &str = "type.googleapis.com/envoy.config.listener.v3.Listener";
+const CLUSTER_TYPE: &str = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+
+/// Writes `listeners` as an LDS `DiscoveryResponse` to `path` (see [`write_resources`]).
 pub(crate) fn write_listeners(path: &Path, listeners: &[Listener]) -> Result<()> {
-    let resources: Vec<Value> = listeners
-        .iter()
-        .map(|listener| {
-            let mut resource = listener.to_json();
-            resource["@type"] = json!("type.googleapis.com/envoy.config.listener.v3.Listener");
+    let resources = listeners.iter().map(Listener::to_json);
+    write_resources(path, LISTENER_TYPE, resources, "listeners")
+}
+
+/// Writes `clusters` as a CDS `DiscoveryResponse` to `path` (see [`write_resources`]).
+pub(crate) fn write_clusters(path: &Path, clusters: &[Cluster]) -> Result<()> {
+    let resources = clusters.iter().map(Cluster::to_json);
+    write_resources(path, CLUSTER_TYPE, resources, "clusters")
+}
+
+/// Writes `resources`, each tagged with `type_url`, as a `DiscoveryResponse` to `path`, by
+/// rename: the file change Envoy's path config source watches for, and never a half-written
+/// file for Envoy to read. `what` names them in an error.
+fn write_resources(
+    path: &Path,
+    type_url: &str,
+    resources: impl Iterator<Item = Value>,
+    what: &str,
+) -> Result<()> {
+    let resources: Vec<Value> = resources
+        .map(|mut resource| {
+            resource["@type"] = json!(type_url);
             resource
         })
         .collect();
     let text = serde_json::to_string_pretty(&json!({ "resources": resources }))
-        .map_err(|e| Error::io("rendering the listeners", e.into()))?;
+        .map_err(|e| Error::io(format!("rendering the {what}"), e.into()))?;
     let staging = path.with_extension("staging");
     std::fs::write(&staging, text)
         .map_err(|e| Error::io(format!("writing {}", staging.display()), e))?;
     std::fs::rename(&staging, path)
         .map_err(|e| Error::io(format!("moving {} into place", path.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route_config::RouteConfig;
+
+    #[test]
+    fn dynamic_listeners_and_clusters_come_from_their_files() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let bootstrap = Bootstrap::new()
+            .listener(Listener::new("main", RouteConfig::to_cluster("a")))
+            .cluster(Cluster::new(
+                "a",
+                ["127.0.0.1:1".parse().expect("an address")],
+            ))
+            .with_dynamic_listeners()
+            .with_dynamic_clusters();
+        let (config, files) = bootstrap.write_to(dir.path()).expect("written");
+        let config: Value =
+            serde_json::from_str(&std::fs::read_to_string(config).expect("read")).expect("JSON");
+        assert_eq!(config["static_resources"]["listeners"], json!([]));
+        assert_eq!(config["static_resources"]["clusters"], json!([]));
+        let (lds, cds) = (
+            files.lds.expect("an LDS file"),
+            files.cds.expect("a CDS file"),
+        );
+        let source = |path: &Path| json!({"resource_api_version": "V3", "path_config_source": {"path": path}});
+        assert_eq!(config["dynamic_resources"]["lds_config"], source(&lds));
+        assert_eq!(config["dynamic_resources"]["cds_config"], source(&cds));
+        let read = |path: &Path| -> Value {
+            serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("JSON")
+        };
+        let clusters = read(&cds);
+        assert_eq!(clusters["resources"][0]["@type"], json!(CLUSTER_TYPE));
+        assert_eq!(clusters["resources"][0]["name"], json!("a"));
+        assert_eq!(read(&lds)["resources"][0]["@type"], json!(LISTENER_TYPE));
+        // Static ones stay as they were.
+        let static_only = Bootstrap::new().cluster(Cluster::new("a", []));
+        assert_eq!(
+            static_only.to_json()["static_resources"]["clusters"][0]["name"],
+            json!("a")
+        );
+        assert!(static_only.to_json().get("dynamic_resources").is_none());
+    }
 }

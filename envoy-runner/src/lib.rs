@@ -38,7 +38,7 @@ mod workspace;
 pub use bootstrap::{Bootstrap, StatsTag};
 pub use client::{header_values, Client, RequestBuilder, Response};
 pub use cluster::{Cluster, DnsEndpoints};
-pub use envoy::{Envoy, EnvoyOptions, ListenerUpdate};
+pub use envoy::{Envoy, EnvoyOptions, ListenerUpdate, Update, UpdateOutcome};
 pub use envoy_binary::{EnvoyBinary, PINNED_ENVOY_VERSION};
 pub use envoy_json::proto_duration;
 pub use error::{Error, Result};

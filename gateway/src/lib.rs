@@ -24,3 +24,4 @@ pub mod route_test;
 pub mod routing;
 pub mod servers;
 pub mod service_ports;
+pub mod watch;

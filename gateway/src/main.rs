@@ -1,5 +1,6 @@
-//! `make gateway CONFIG=<dir> PORT=<port> ADMIN_PORT=<port>`: runs Envoy as a stand-in for
-//! istio-ingressgateway, built from the Istio resources in `<dir>`, until SIGINT or SIGTERM.
+//! `make gateway CONFIG=<dir> PORT=<port> ADMIN_PORT=<port>` (`gateway run DIR`): runs Envoy as a
+//! stand-in for istio-ingressgateway, built from the Istio resources in `<dir>`, until SIGINT or
+//! SIGTERM, and applies every change to `<dir>` to the running Envoy (LDS and CDS from files).
 //! Envoy's log follows on stderr.
 
 use std::io::{Read, Write};
@@ -7,15 +8,20 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use envoy_runner::{Envoy, EnvoyOptions};
+use envoy_runner::{Envoy, EnvoyOptions, UpdateOutcome};
 use gateway::finding::Level;
-use gateway::plan::{plan, Options, LISTENER};
+use gateway::plan::{plan, Options, Plan, LISTENER};
 use gateway::request::Request;
 use gateway::routing::Routing;
+use gateway::watch::{self, Watch};
 
-const USAGE: &str = "usage: gateway --config DIR [--port PORT] [--port-map N=PORT,...] [--admin-port PORT] [--cache-dir DIR] [--gateway NAME] [--access-log on|off]
+const USAGE: &str = "usage: gateway run DIR [--port PORT] [--port-map N=PORT,...] [--admin-port PORT] [--cache-dir DIR] [--gateway NAME] [--access-log on|off]
+       gateway [run] --config DIR [the same options]
        gateway render --config DIR [--output DIR] [--gateway NAMESPACE/NAME]
 
+run: serves DIR on Envoy until SIGINT or SIGTERM, and applies each change to DIR's *.yaml files
+       to the running Envoy (same ports; the old listener's connections drain); a change with
+       errors is reported and the last good config keeps serving
   --config DIR       Istio resources: every *.yaml in DIR (multi-document)
   --port PORT        where the Gateway's first HTTP server is served on 127.0.0.1 (default 8080; 0: any free port)
   --port-map 443=8443,...  where the other server ports are served (default: free ports, printed at start)
@@ -44,6 +50,14 @@ render: writes the router's WasmPlugin, TrafficExtension and EnvoyFilter for a c
 /// How often Envoy's log is copied to stderr and its liveness checked.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How often the config directory is looked at; a change is applied on the poll after the
+/// one that saw it, when it held still (see [`Watch::poll`]).
+const WATCH_INTERVAL: Duration = Duration::from_millis(300);
+
+/// How long the connections of a replaced listener may stay, each told to close on its next
+/// response: istio-agent's default `drainDuration`, with its immediate drain strategy.
+const DRAIN_TIME: Duration = Duration::from_secs(45);
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1).peekable();
     match args.peek().map(String::as_str) {
@@ -54,6 +68,10 @@ fn main() -> ExitCode {
         Some("check" | "explain" | "test") => {
             let command = args.next().unwrap_or_default();
             return tools(&command, args.collect());
+        }
+        // `run` is also what the gateway does without a command.
+        Some("run") => {
+            args.next();
         }
         _ => {}
     }
@@ -75,6 +93,8 @@ fn main() -> ExitCode {
     if options.access_log.is_some() {
         options.access_log = Some(scratch.path().join("access.log"));
     }
+    // Before the plan reads the files, so that an edit made meanwhile is applied.
+    let watch = Watch::new(&options.config_dir);
     let plan = match plan(&options) {
         Ok(plan) => plan,
         Err(errors) => {
@@ -104,7 +124,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(plan, options.access_log.as_deref())) {
+    match runtime.block_on(serve(plan, &options, watch)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("gateway: {error}");
@@ -114,16 +134,25 @@ fn main() -> ExitCode {
 }
 
 async fn serve(
-    plan: gateway::plan::Plan,
-    access_log: Option<&std::path::Path>,
+    mut plan: Plan,
+    options: &Options,
+    mut watch: Watch,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let options = EnvoyOptions {
+    // Listeners and clusters from files Envoy watches, so that a change to the directory
+    // reaches the running Envoy (`Envoy::update`) without a restart.
+    plan.bootstrap = std::mem::take(&mut plan.bootstrap)
+        .with_dynamic_listeners()
+        .with_dynamic_clusters();
+    let envoy_options = EnvoyOptions {
         ready_timeout: Duration::from_secs(60),
         // The access log reaches stdout within a copy interval or two of the request.
         file_flush_interval: Some(FOLLOW_INTERVAL),
+        drain_time: Some(DRAIN_TIME),
         ..EnvoyOptions::default()
     };
-    let mut envoy = Envoy::start_with(&plan.bootstrap, &options).await?;
+    let mut envoy = Envoy::start_with(&plan.bootstrap, &envoy_options).await?;
+    // As the next plans will have them, so that an edit that changes nothing is seen as such.
+    watch::pin_ports(&mut plan.bootstrap, &envoy.listener_ports());
     let url = |listener: &gateway::plan::ServedListener| -> Result<String, envoy_runner::Error> {
         let scheme = if listener.tls { "https" } else { "http" };
         Ok(format!(
@@ -150,10 +179,15 @@ async fn serve(
     );
     let _ = std::io::stdout().flush();
     let mut log = std::fs::File::open(envoy.log_path())?;
-    let mut requests = AccessLog::new(access_log);
+    let mut requests = AccessLog::new(options.access_log.as_deref());
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut ticks = tokio::time::interval(FOLLOW_INTERVAL);
+    let mut polls = tokio::time::interval(WATCH_INTERVAL);
+    let mut running = Running {
+        plan,
+        generation: 1,
+    };
     loop {
         tokio::select! {
             _ = interrupt.recv() => break,
@@ -166,6 +200,14 @@ async fn serve(
                     return Ok(ExitCode::FAILURE);
                 }
             }
+            _ = polls.tick() => {
+                if watch.poll() {
+                    // Envoy's log so far first, so that what the reload prints comes after it.
+                    follow(&mut log);
+                    running.reload(options, &envoy).await;
+                    let _ = std::io::stdout().flush();
+                }
+            }
         }
     }
     drop(envoy);
@@ -173,6 +215,91 @@ async fn serve(
     requests.follow();
     println!("gateway stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The config Envoy runs, and how many configs it has run (the first is generation 1).
+struct Running {
+    plan: Plan,
+    generation: u64,
+}
+
+impl Running {
+    /// Plans the directory again and moves Envoy to the result; on any error (in the files, in
+    /// fetching a module, or Envoy's own) says so and leaves Envoy as it was.
+    async fn reload(&mut self, options: &Options, envoy: &Envoy) {
+        let dir = options.config_dir.display();
+        let keeps_serving = format!(
+            "the last good config (generation {}) keeps serving",
+            self.generation
+        );
+        // Planning reads files and may fetch modules: not on the runtime's own threads.
+        let planned = tokio::task::block_in_place(|| plan(options));
+        let mut next = match planned {
+            Ok(next) => next,
+            Err(errors) => {
+                eprintln!("{errors}");
+                eprintln!(
+                    "gateway: {} error(s) in {dir}; {keeps_serving}",
+                    errors.0.len()
+                );
+                return;
+            }
+        };
+        next.bootstrap = std::mem::take(&mut next.bootstrap)
+            .with_dynamic_listeners()
+            .with_dynamic_clusters();
+        let before = envoy.listener_ports();
+        watch::pin_ports(&mut next.bootstrap, &before);
+        if watch::restart_only(&self.plan.bootstrap, &next.bootstrap) {
+            eprintln!(
+                "note: {dir}: the change also touches Envoy's bootstrap (admin, runtime or stats), \
+                 which only a restart applies; the listeners and clusters are applied now"
+            );
+        }
+        for note in watch::new_lines(&self.plan.notes, &next.notes) {
+            eprintln!("note: {note}");
+        }
+        if !watch::resources_changed(&self.plan.bootstrap, &next.bootstrap) {
+            println!(
+                "gateway: {dir} changed; Envoy already runs it (generation {})",
+                self.generation
+            );
+            self.plan = next;
+            return;
+        }
+        let bootstrap = &next.bootstrap;
+        match envoy
+            .update(&bootstrap.clusters, &bootstrap.listeners)
+            .await
+        {
+            Ok(UpdateOutcome::Accepted) => {}
+            Ok(UpdateOutcome::Rejected { what, reason }) => {
+                eprintln!("gateway: Envoy rejected the {what} of {dir}: {reason}");
+                eprintln!("gateway: {keeps_serving}");
+                return;
+            }
+            Err(error) => {
+                // Envoy did not answer as expected: what it runs is not known for sure.
+                eprintln!("gateway: applying {dir}: {error}");
+                eprintln!(
+                    "gateway: Envoy may still run generation {}; restart the gateway if it misbehaves",
+                    self.generation
+                );
+                return;
+            }
+        }
+        self.generation += 1;
+        for line in watch::new_lines(&self.plan.summary, &next.summary) {
+            println!("{line}");
+        }
+        for (name, port) in envoy.listener_ports() {
+            if !before.iter().any(|(known, _)| *known == name) {
+                println!("gateway: listener {name} on http://127.0.0.1:{port}");
+            }
+        }
+        println!("gateway: applied {dir} (generation {})", self.generation);
+        self.plan = next;
+    }
 }
 
 /// Copies what Envoy logged since the last call to stderr.
@@ -211,7 +338,7 @@ impl<'a> AccessLog<'a> {
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let mut config_dir = None;
+    let mut config_dir: Option<PathBuf> = None;
     let mut port = 8080;
     let mut ports = std::collections::BTreeMap::new();
     let mut admin_port = 15000;
@@ -247,11 +374,18 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options, String>
             "--gateway" => gateway = Some(value()?),
             "--access-log" => access_log = gateway::access_log::enabled(Some(&value()?)),
             "-h" | "--help" => return Err("help".into()),
-            other => return Err(format!("unknown argument {other:?}")),
+            other if other.starts_with('-') => return Err(format!("unknown argument {other:?}")),
+            // `gateway run DIR`.
+            dir if config_dir.is_none() => config_dir = Some(PathBuf::from(dir)),
+            other => {
+                return Err(format!(
+                    "unexpected argument {other:?}: the config directory is given once"
+                ))
+            }
         }
     }
     Ok(Options {
-        config_dir: config_dir.ok_or("--config is required")?,
+        config_dir: config_dir.ok_or("the config directory (DIR or --config DIR) is required")?,
         port,
         ports,
         admin_port,

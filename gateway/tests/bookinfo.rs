@@ -207,14 +207,16 @@ async fn the_ingress_gateway_routes_bookinfo_and_render_gives_the_same_router_co
     // `gateway render` on the same directory: the router's config is the one Envoy runs here.
     let dump = Client::http1()
         .get(format!(
-            "{}/config_dump?resource=static_listeners",
+            "{}/config_dump?resource=dynamic_listeners",
             gateway.admin_url
         ))
         .send()
         .await?
         .json::<Value>()?;
     let filters = dump
-        .pointer("/configs/0/listener/filter_chains/0/filters/0/typed_config/http_filters")
+        .pointer(
+            "/configs/0/active_state/listener/filter_chains/0/filters/0/typed_config/http_filters",
+        )
         .and_then(Value::as_array)
         .ok_or("no http_filters in the config dump")?;
     let router = filters

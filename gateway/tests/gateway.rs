@@ -225,14 +225,16 @@ fn write_config(dir: &Path, plugins: &[String]) -> Result<()> {
 async fn http_filters(gateway: &Gateway) -> Result<Vec<Value>> {
     let response = Client::http1()
         .get(format!(
-            "{}/config_dump?resource=static_listeners",
+            "{}/config_dump?resource=dynamic_listeners",
             gateway.admin_url
         ))
         .send()
         .await?;
     let dump: Value = response.json()?;
     let filters = dump
-        .pointer("/configs/0/listener/filter_chains/0/filters/0/typed_config/http_filters")
+        .pointer(
+            "/configs/0/active_state/listener/filter_chains/0/filters/0/typed_config/http_filters",
+        )
         .and_then(Value::as_array)
         .ok_or("no http_filters in the config dump")?;
     Ok(filters.clone())

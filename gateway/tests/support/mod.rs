@@ -41,13 +41,30 @@ impl Gateway {
         scratch: &Path,
         args: &[&str],
     ) -> Result<Gateway> {
+        Self::launch(&["--config"], config, cache, scratch, args)
+    }
+
+    /// `gateway run DIR` on free ports, with more arguments; waits until it is listening.
+    pub fn run(config: &Path, cache: &Path, scratch: &Path, args: &[&str]) -> Result<Gateway> {
+        Self::launch(&["run"], config, cache, scratch, args)
+    }
+
+    /// The gateway with `leading` before the config directory.
+    fn launch(
+        leading: &[&str],
+        config: &Path,
+        cache: &Path,
+        scratch: &Path,
+        args: &[&str],
+    ) -> Result<Gateway> {
         let stderr_path = scratch.join(format!(
             "gateway-{}.stderr",
             config.file_name().and_then(|n| n.to_str()).unwrap_or("x")
         ));
         let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-            .args(["--port", "0", "--admin-port", "0", "--config"])
+            .args(leading)
             .arg(config)
+            .args(["--port", "0", "--admin-port", "0"])
             .arg("--cache-dir")
             .arg(cache)
             .args(args)
@@ -138,6 +155,37 @@ impl Gateway {
                 .collect();
             if found.len() >= count || Instant::now() >= deadline {
                 return found;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits up to `limit` until `count` lines printed after it listened contain `needle`;
+    /// returns every line that does.
+    pub fn wait_for_line(&self, needle: &str, count: usize, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let found: Vec<String> = self
+                .stdout_lines()
+                .into_iter()
+                .filter(|line| line.contains(needle))
+                .collect();
+            if found.len() >= count || Instant::now() >= deadline {
+                return found;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits up to `limit` until stderr contains `needle` `count` times; returns whether it did.
+    pub fn wait_for_stderr(&self, needle: &str, count: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.stderr().matches(needle).count() >= count {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

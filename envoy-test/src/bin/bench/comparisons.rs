@@ -486,6 +486,7 @@ pub fn proxy_options() -> EnvoyOptions {
         component_log_level: None,
         ready_timeout: Duration::from_secs(300),
         file_flush_interval: None,
+        drain_time: None,
     }
 }
 
