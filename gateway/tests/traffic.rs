@@ -237,9 +237,10 @@ async fn dns_service_entries_resolve_localhost_strict_and_logical() -> Result<()
         let response = get(&gateway, &[]).await?;
         assert_eq!(response.status, 200, "{resolution}: {}", gateway.stderr());
         assert_eq!(response.json::<Echo>()?.upstream, "by-name");
+        // `gateway run` serves its clusters through CDS.
         let dump = Client::http1()
             .get(format!(
-                "{}/config_dump?resource=static_clusters",
+                "{}/config_dump?resource=dynamic_active_clusters",
                 gateway.admin_url
             ))
             .send()
