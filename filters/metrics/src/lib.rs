@@ -17,7 +17,7 @@ use engine::metrics::config::DimensionSource;
 use engine::metrics::label_sets::fingerprint;
 use engine::metrics::names::{self, Measure, MetricKind};
 use engine::metrics::{LabelSet, MetricsConfig, Naming, RequestFacts, Workload};
-use engine::route_properties;
+use engine::route_properties::{self, PublishedRoute};
 use engine::{ConfigError, RequestView};
 use host::metrics::Metrics;
 use host::properties;
@@ -199,11 +199,17 @@ impl MetricsStream {
                 .then(|| properties::get_nonempty_string(&["upstream", attribute]))
                 .flatten()
         };
-        let route_name = properties::get_string(&[route_properties::ROUTE_NAME])
-            .or_else(|| properties::get_string(&["xds", "route_name"]))
-            .filter(|name| !name.is_empty());
+        // The router's one property (absent without the router, or with its `publishRoute`
+        // off); a value that does not decode counts as absent.
+        let route = properties::get_string(&[route_properties::ROUTE])
+            .and_then(|value| PublishedRoute::decode(&value));
+        let route_name = match &route {
+            Some(route) => Some(route.route_name.clone()),
+            None => properties::get_string(&["xds", "route_name"]),
+        }
+        .filter(|name| !name.is_empty());
         let cluster = properties::get_string(&["xds", "cluster_name"])
-            .or_else(|| properties::get_string(&[route_properties::CLUSTER]))
+            .or_else(|| route.as_ref().map(|route| route.cluster.clone()))
             .filter(|name| !name.is_empty());
         RequestFacts {
             method: properties::get_string(&["request", "method"]),
@@ -216,7 +222,7 @@ impl MetricsStream {
                 .map_or(0, i64::cast_unsigned),
             cluster,
             route_name,
-            virtual_service: properties::get_string(&[route_properties::VIRTUAL_SERVICE]),
+            virtual_service: route.map(|route| route.virtual_service),
             // Only Istio's full label set has principals: two reads the other modes skip.
             local_principal: principal("uri_san_local_certificate"),
             peer_principal: principal("uri_san_peer_certificate"),
