@@ -505,9 +505,7 @@ async fn the_router_publishes_its_route_as_wasm_filter_state() -> Result<()> {
         source: e,
     })?;
     let log_path = dir.path().join("access.log");
-    let format = "%FILTER_STATE(wasm.vsrouter.route_name:PLAIN)% \
-                  %FILTER_STATE(wasm.vsrouter.virtual_service:PLAIN)% \
-                  %FILTER_STATE(wasm.vsrouter.cluster:PLAIN)%\n";
+    let format = "%FILTER_STATE(wasm.vsrouter.route:PLAIN)%\n";
     let access_log = json!({ "access_log": [{
         "name": "envoy.access_loggers.file",
         "typed_config": {
@@ -537,9 +535,9 @@ async fn the_router_publishes_its_route_as_wasm_filter_state() -> Result<()> {
         lines,
         [
             format!("reviews.v2 shop/bookinfo {REVIEWS_V2}").as_str(),
-            "- - -"
+            "-"
         ],
-        "the properties live in Envoy's filter state under wasm.<name>"
+        "the property lives in Envoy's filter state under wasm.<name>"
     );
     Ok(())
 }

@@ -10,13 +10,15 @@
 //!   must not set (all absent here), `:authority` and `:path`;
 //! - `set_header`: write `x-route-cluster` and clear Envoy's route cache, so Envoy selects the
 //!   route again (the router's one write on a plain forward);
-//! - `properties`: publish three filter-state properties (route, VirtualService, cluster);
+//! - `properties`: publish the filter-state property of the route (route, VirtualService and
+//!   cluster in one value, `engine::route_properties::ROUTE`);
 //! - `retry_headers`: set the four `x-envoy-*` headers of Istio's default retry policy, as the
 //!   router does for a route without `retries`.
 //!
 //! The config is a comma-separated list of those words, e.g. `read_headers,set_header`;
 //! `none` (or any other word) switches nothing on.
 
+use engine::route_properties::{self, RouteProperty};
 use engine::router::{CLUSTER_HEADER, ROUTER_CONTROL_HEADERS};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
@@ -128,10 +130,13 @@ impl HttpContext for FloorStream {
             host::clear_route_cache();
         }
         if steps.properties {
-            // The router's three, with values of the same size as the synthetic table's.
-            host::properties::set_string("vsrouter.route_name", "route-0");
-            host::properties::set_string("vsrouter.virtual_service", "default/bench");
-            host::properties::set_string("vsrouter.cluster", CLUSTER);
+            // The router's one, with values of the same size as the synthetic table's.
+            let route = RouteProperty {
+                route_name: "route-0",
+                virtual_service: "default/bench",
+                cluster: CLUSTER,
+            };
+            host::properties::set_string(route_properties::ROUTE, &route.encode());
         }
         Action::Continue
     }

@@ -291,6 +291,13 @@ pub struct RouterConfig {
     /// VM's memory until the request ends. 0 mirrors only requests without a body.
     #[serde(default = "default_mirror_max_body_bytes")]
     pub mirror_max_body_bytes: u64,
+    /// Whether the router publishes the route it chose as the property
+    /// [`crate::route_properties::ROUTE`] (one host call per forwarded request), which the
+    /// metrics module's `route_name` and `virtual_service` labels read: on by default, so the
+    /// labels work without configuring the router for them; off spares the call where no
+    /// module or access log reads it.
+    #[serde(default = "default_publish_route")]
+    pub publish_route: bool,
     /// Set when the config was one bare `spec`: error paths then start at the spec's fields.
     #[serde(skip)]
     bare_spec: bool,
@@ -312,6 +319,11 @@ pub fn default_domain_suffix() -> String {
 /// The port of a destination that names none and that `servicePorts` does not list.
 pub fn default_port() -> u16 {
     80
+}
+
+/// The route is published unless the config says otherwise (the metrics module reads it).
+pub fn default_publish_route() -> bool {
+    true
 }
 
 /// 1 MiB, Envoy's default per-connection buffer limit: what Envoy itself holds of a request.
@@ -345,6 +357,7 @@ impl RouterConfig {
                 service_ports: None,
                 sticky_weights: None,
                 mirror_max_body_bytes: default_mirror_max_body_bytes(),
+                publish_route: default_publish_route(),
                 bare_spec: true,
             })
         }

@@ -100,14 +100,14 @@ impl<V: VmHost> FaultStream<V> {
         let (Some(rules), Some(runtime)) = (&self.rules, &self.runtime) else {
             return Action::Continue;
         };
-        let request = host.request();
+        // The rules look up a few headers: each is one host call (a header the request does
+        // not have is answered so), and the route's cluster is found only for a rule that
+        // names one and whose request conditions held.
+        let request = host.sparse_request();
         host::crash_switch::panic_if_asked(&request);
-        let cluster = if rules.uses_upstream_cluster() {
+        let Some(policy) = rules.select_lazily(&request, || {
             host::route_cluster(&request, &host.attributes())
-        } else {
-            None
-        };
-        let Some(policy) = rules.select(&request, cluster.as_deref()) else {
+        }) else {
             return Action::Continue;
         };
         let max_active = rules.max_active_faults().map_or(u64::MAX, u64::from);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use engine::fault::{FaultRules, ABORT_BODY, ABORT_DETAILS};
 use engine::request::HeaderList;
-use host::{FakeHost, FakeVm, FaultInjection, SentReply};
+use host::{FakeHost, FakeVm, FaultInjection, HeaderMapKind, HostCall, SentReply};
 use proxy_wasm::types::Action;
 
 use super::FaultStream;
@@ -194,4 +194,59 @@ fn a_request_no_rule_selects_goes_on_untouched() {
     assert_eq!(vm.stream(7).on_request_headers(&mut host), Action::Continue);
     assert!(host.local_replies.is_empty());
     assert_eq!(vm.metric("active_faults"), 0);
+}
+
+/// The benchmark's config: a delay and an abort, each selected by `x-fault`. A request
+/// without the header costs one single-value lookup, for both rules, and nothing else.
+#[test]
+fn a_request_no_rule_selects_costs_one_header_lookup() {
+    let vm = Vm::new(
+        r#"{"rules": [
+            {"match": [{"headers": {"x-fault": {"exact": "delay"}}}],
+             "delay": {"fixedDelay": "300ms", "percentage": {"value": 100}}},
+            {"match": [{"headers": {"x-fault": {"exact": "abort"}}}],
+             "abort": {"httpStatus": 503, "percentage": {"value": 100}}}
+        ]}"#,
+    );
+    let mut host = FakeHost::new(HeaderList::get("shop", "/ratings").with("x-user", "alice"));
+    assert_eq!(vm.stream(7).on_request_headers(&mut host), Action::Continue);
+    assert_eq!(
+        host.take_calls(),
+        [HostCall::ReadHeader(
+            HeaderMapKind::Request,
+            "x-fault".into()
+        )]
+    );
+}
+
+/// A rule limited to a cluster whose request condition fails never asks for the cluster
+/// (the router's header, or Envoy's `xds.cluster_name`).
+#[test]
+fn the_route_cluster_is_not_looked_up_for_a_rule_whose_match_fails() {
+    let vm = Vm::new(
+        r#"{"rules": [{"match": [{"headers": {"x-fault": {"exact": "abort"}}}],
+                       "upstreamCluster": "outbound|9080||ratings.default.svc.cluster.local",
+                       "abort": {"httpStatus": 503, "percentage": {"value": 100}}}]}"#,
+    );
+    let mut host = request();
+    assert_eq!(vm.stream(7).on_request_headers(&mut host), Action::Continue);
+    assert_eq!(
+        host.take_calls(),
+        [HostCall::ReadHeader(
+            HeaderMapKind::Request,
+            "x-fault".into()
+        )]
+    );
+
+    // Its condition holds: now the cluster decides.
+    let mut host = FakeHost::new(
+        HeaderList::get("shop", "/ratings")
+            .with("x-fault", "abort")
+            .with(
+                "x-route-cluster",
+                "outbound|9080||ratings.default.svc.cluster.local",
+            ),
+    );
+    assert_eq!(vm.stream(8).on_request_headers(&mut host), Action::Pause);
+    assert_eq!(host.local_replies, [abort_reply(503)]);
 }

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use engine::headers::HeaderRules;
 use engine::request::HeaderList;
 use engine::RequestView;
-use host::FakeHost;
+use host::{FakeHost, HeaderMapKind, HostCall};
 
 use super::HeadersStream;
 
@@ -131,4 +131,80 @@ fn an_unconfigured_stream_changes_nothing() {
     assert_eq!(host.request.header("x-user").as_deref(), Some("alice"));
     assert_eq!(host.response.header(":status").as_deref(), Some("200"));
     assert!(host.local_replies.is_empty());
+}
+
+/// Security headers on every response need nothing of the request: the request phase makes
+/// no host call, and the response phase only writes (no status read without a status rule).
+#[test]
+fn response_only_rules_cost_no_request_call_and_no_response_read() {
+    let mut stream = stream(
+        r#"{"rules": [{"response": {"set": {"x-frame-options": "DENY"}, "remove": ["x-powered-by"]}}]}"#,
+    );
+    let mut host = FakeHost::new(HeaderList::get("a", "/").with("x-user", "alice"));
+    stream.on_request(&mut host);
+    assert_eq!(host.take_calls(), []);
+    // Not even the plan and its allocations: the response phase takes the unseen-request rules.
+    assert!(stream.remembered.is_none());
+    host.respond(ok().with("x-powered-by", "php"));
+    stream.on_response(&mut host);
+    assert_eq!(
+        host.take_calls(),
+        [
+            HostCall::RemoveHeader(HeaderMapKind::Response, "x-powered-by".into()),
+            HostCall::SetHeader(HeaderMapKind::Response, "x-frame-options".into()),
+        ]
+    );
+    assert_eq!(
+        host.response.header("x-frame-options").as_deref(),
+        Some("DENY")
+    );
+    assert_eq!(host.response.header("x-powered-by"), None);
+}
+
+/// Request edits only: the response phase makes no host call at all.
+#[test]
+fn request_only_rules_cost_no_response_call() {
+    let mut stream = stream(r#"{"rules": [{"request": {"set": {"x-gateway": "edge-1"}}}]}"#);
+    let mut host = FakeHost::new(HeaderList::get("a", "/"));
+    stream.on_request(&mut host);
+    assert_eq!(
+        host.take_calls(),
+        [HostCall::SetHeader(
+            HeaderMapKind::Request,
+            "x-gateway".into()
+        )]
+    );
+    host.respond(ok());
+    stream.on_response(&mut host);
+    assert_eq!(host.take_calls(), []);
+}
+
+/// The rules read a couple of request headers: each is one lookup, not the whole map.
+#[test]
+fn a_template_reads_its_request_header_alone() {
+    let mut stream = stream(
+        r#"{"rules": [{"request": {"set": {"x-legacy-user": "%REQ(x-user)%"}}},
+                      {"response": {"set": {"x-request-id-echo": "%REQ(x-request-id)%"}}}]}"#,
+    );
+    let mut host = FakeHost::new(
+        HeaderList::get("a", "/")
+            .with("x-user", "alice")
+            .with("x-request-id", "r1"),
+    );
+    stream.on_request(&mut host);
+    let calls = host.take_calls();
+    assert!(
+        !calls.contains(&HostCall::ReadHeaderMap(HeaderMapKind::Request)),
+        "{calls:?}"
+    );
+    assert!(calls.contains(&HostCall::ReadHeader(
+        HeaderMapKind::Request,
+        "x-user".into()
+    )));
+    host.respond(ok());
+    stream.on_response(&mut host);
+    assert_eq!(
+        host.response.header("x-request-id-echo").as_deref(),
+        Some("r1")
+    );
 }

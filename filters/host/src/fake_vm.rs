@@ -26,6 +26,9 @@ pub struct FakeVm {
     shared_data: RefCell<HashMap<String, (Vec<u8>, u32)>>,
     /// Stats by id (their index): name, kind, value.
     metrics: RefCell<Vec<(String, MetricType, i64)>>,
+    /// How many `define_metric` calls were made, and how many increments and records.
+    metric_definitions: Cell<usize>,
+    metric_updates: Cell<usize>,
     calls: RefCell<Vec<DispatchedCall>>,
 }
 
@@ -58,6 +61,8 @@ impl Default for FakeVm {
             replies: RefCell::default(),
             shared_data: RefCell::default(),
             metrics: RefCell::default(),
+            metric_definitions: Cell::default(),
+            metric_updates: Cell::default(),
             calls: RefCell::default(),
         }
     }
@@ -111,6 +116,25 @@ impl FakeVm {
             .iter()
             .find(|(defined, _, _)| defined == name)
             .map(|(_, _, value)| *value)
+    }
+
+    /// Every stat defined, with its value, in definition order.
+    pub fn metrics(&self) -> Vec<(String, i64)> {
+        self.metrics
+            .borrow()
+            .iter()
+            .map(|(name, _, value)| (name.clone(), *value))
+            .collect()
+    }
+
+    /// How many `define_metric` calls were made (a name defined twice counts twice).
+    pub fn metric_definitions(&self) -> usize {
+        self.metric_definitions.get()
+    }
+
+    /// How many `increment_metric` and `record_metric` calls were made.
+    pub fn metric_updates(&self) -> usize {
+        self.metric_updates.get()
     }
 
     fn entered(&self) -> Result<u32, Status> {
@@ -180,6 +204,8 @@ impl VmHost for FakeVm {
     }
 
     fn define_metric(&self, kind: MetricType, name: &str) -> Result<u32, Status> {
+        self.metric_definitions
+            .set(self.metric_definitions.get() + 1);
         let mut metrics = self.metrics.borrow_mut();
         if let Some(id) = metrics.iter().position(|(defined, _, _)| defined == name) {
             return u32::try_from(id).map_err(|_| Status::InternalFailure);
@@ -189,10 +215,12 @@ impl VmHost for FakeVm {
     }
 
     fn increment_metric(&self, id: u32, delta: i64) -> Result<(), Status> {
+        self.metric_updates.set(self.metric_updates.get() + 1);
         self.with_metric(id, |value| *value += delta)
     }
 
     fn record_metric(&self, id: u32, value: u64) -> Result<(), Status> {
+        self.metric_updates.set(self.metric_updates.get() + 1);
         self.with_metric(id, |recorded| {
             *recorded = i64::try_from(value).unwrap_or(i64::MAX);
         })

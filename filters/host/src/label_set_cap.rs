@@ -3,7 +3,7 @@
 use engine::metrics::label_sets::{self, Admission};
 use proxy_wasm::types::Status;
 
-use crate::abi;
+use crate::vm_host::VmHost;
 
 /// How often a compare-and-swap lost to another VM is retried before the label set is sent
 /// to the overflow series instead (never past the cap).
@@ -11,9 +11,9 @@ const MAX_ATTEMPTS: usize = 16;
 
 /// Whether the label set with `fingerprint` may have its own series: it already has one, or
 /// fewer than `max_label_sets` do and it is added to the list under `key` now.
-pub fn admit(key: &str, fingerprint: u64, max_label_sets: usize) -> bool {
+pub fn admit(host: &impl VmHost, key: &str, fingerprint: u64, max_label_sets: usize) -> bool {
     for _ in 0..MAX_ATTEMPTS {
-        let (shared, cas) = match abi::get_shared_data(key) {
+        let (shared, cas) = match host.shared_data(key) {
             Ok(found) => found,
             Err(status) => {
                 log::warn!("cannot read shared data {key}: {status:?}");
@@ -28,7 +28,7 @@ pub fn admit(key: &str, fingerprint: u64, max_label_sets: usize) -> bool {
             Admission::Admitted => return true,
             Admission::Full => return false,
             Admission::Admit { updated } => {
-                match abi::set_shared_data(key, &updated, cas) {
+                match host.set_shared_data(key, &updated, cas) {
                     // Without a cas the list was created, and another VM may have created it
                     // at the same moment: the next round checks that this entry survived.
                     Ok(()) if cas != 0 => return true,

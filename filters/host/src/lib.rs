@@ -36,7 +36,9 @@ mod stream_host;
 mod stream_timers;
 mod vm_host;
 
-pub use fake_host::{FakeAttributes, FakeHost, FakeResponse, SentReply};
+pub use fake_host::{
+    FakeAttributes, FakeHost, FakeRequest, FakeResponse, FakeStreamAttributes, HostCall, SentReply,
+};
 pub use fake_vm::{DispatchedCall, FakeVm};
 pub use fault_injection::FaultInjection;
 pub use header_map::HeaderMap;
@@ -48,7 +50,7 @@ pub use module_root::{Module, Root};
 pub use plugin_config::configure;
 pub use proxy_wasm_host::ProxyWasm;
 pub use proxy_workload::proxy_workload;
-pub use request_headers::RequestHeaders;
+pub use request_headers::{EnvoyRequest, RequestHeaders, RequestSource};
 pub use response_headers::ResponseHeaders;
 pub use route_cache::clear_route_cache;
 pub use route_cluster::route_cluster;

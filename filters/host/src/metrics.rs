@@ -3,63 +3,12 @@
 //! Envoy files them under the `wasmcustom.` stat namespace, shared by every worker's VM (the
 //! same name is the same stat), and `/stats/prometheus` lists them without that prefix:
 //! `fault.delays_injected` is scraped as `fault_delays_injected`. Fixed names are defined once
-//! as [`Counter`] or [`Gauge`]; names built per label set go through the [`Metrics`] cache, so
-//! each is defined once per VM and its id reused.
-
-use std::collections::HashMap;
+//! as [`Counter`] or [`Gauge`]; the metrics module's names, built per label set, are defined
+//! through [`crate::VmHost::define_metric`] and cached by label set in that module.
 
 use proxy_wasm::types::{MetricType, Status};
 
 use crate::abi;
-
-/// A VM's metric ids by name.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    ids: HashMap<String, (MetricType, u32)>,
-}
-
-impl Metrics {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The id of counter `name`, defining it on first use.
-    pub fn counter(&mut self, name: &str) -> Option<u32> {
-        self.define(MetricType::Counter, name)
-    }
-
-    /// The id of gauge `name`, defining it on first use.
-    pub fn gauge(&mut self, name: &str) -> Option<u32> {
-        self.define(MetricType::Gauge, name)
-    }
-
-    /// The id of histogram `name`, defining it on first use. Its buckets are Envoy's
-    /// (`stats_config.histogram_bucket_settings`, or Envoy's defaults).
-    pub fn histogram(&mut self, name: &str) -> Option<u32> {
-        self.define(MetricType::Histogram, name)
-    }
-
-    /// `None`, after logging why, when Envoy refuses the name or it is cached with another type.
-    fn define(&mut self, metric_type: MetricType, name: &str) -> Option<u32> {
-        if let Some(&(known_type, id)) = self.ids.get(name) {
-            if known_type == metric_type {
-                return Some(id);
-            }
-            log::error!("metric {name} is a {known_type:?}, not a {metric_type:?}");
-            return None;
-        }
-        match abi::define_metric(metric_type, name) {
-            Ok(id) => {
-                self.ids.insert(name.to_owned(), (metric_type, id));
-                Some(id)
-            }
-            Err(status) => {
-                log::error!("cannot define {metric_type:?} {name}: {status:?}");
-                None
-            }
-        }
-    }
-}
 
 /// Adds `delta` to counter or gauge `id`.
 pub fn increment(id: u32, delta: i64) {

@@ -26,6 +26,10 @@ impl StreamHost for ProxyWasm {
         RequestHeaders::new()
     }
 
+    fn sparse_request(&self) -> RequestHeaders {
+        RequestHeaders::sparse()
+    }
+
     fn request_headers(&self) -> Vec<(String, String)> {
         HeaderMap::request().all()
     }
@@ -44,6 +48,10 @@ impl StreamHost for ProxyWasm {
 
     fn attributes(&self) -> EnvoyAttributes {
         EnvoyAttributes::new()
+    }
+
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        crate::properties::get_bytes(path)
     }
 
     fn header_map(&mut self, kind: HeaderMapKind) -> impl HeaderMutator + '_ {

@@ -29,6 +29,10 @@ pub trait StreamHost {
 
     /// Reads the request (Envoy hides it once it has gone upstream: read it in the request phase).
     fn request(&self) -> Self::Request;
+    /// Reads the request as a module that looks up a few headers does: its first lookups
+    /// are one host call each instead of one read of the whole map (see
+    /// [`crate::RequestHeaders::sparse`]).
+    fn sparse_request(&self) -> Self::Request;
     /// Every request header `(name, value)` as the host has them now, in order.
     fn request_headers(&self) -> Vec<(String, String)>;
     /// The first `size` bytes of the request body the host holds for this callback (its chunk).
@@ -39,6 +43,8 @@ pub trait StreamHost {
     fn response(&self) -> Self::Response;
     /// The stream's attributes, read on demand.
     fn attributes(&self) -> Self::Attributes;
+    /// The raw bytes of the attribute or property at `path`; `None` when the host has none.
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
     /// The header map that edits of `kind` are written to.
     fn header_map(&mut self, kind: HeaderMapKind) -> impl HeaderMutator + '_;
     /// Answers the stream from the gateway.

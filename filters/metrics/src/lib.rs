@@ -17,12 +17,12 @@ use engine::metrics::config::DimensionSource;
 use engine::metrics::label_sets::fingerprint;
 use engine::metrics::names::{self, Measure, MetricKind};
 use engine::metrics::{LabelSet, MetricsConfig, Naming, RequestFacts, Workload};
-use engine::route_properties;
+use engine::raw_text;
+use engine::route_properties::{self, PublishedRoute};
 use engine::{ConfigError, RequestView};
-use host::metrics::Metrics;
-use host::properties;
-use host::Module;
+use host::{Module, ProxyWasm, StreamHost, VmHost};
 use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::MetricType;
 
 /// The shared-data key of the label sets admitted under the cap (per `vm_id`), one per naming
 /// mode, so two plugins of the module in one `vm_id` with different modes do not share a cap.
@@ -47,10 +47,10 @@ pub const MODULE: &str = "metrics";
 struct MetricsModule;
 
 /// What every stream of a VM shares besides the config; both follow the config.
-struct MetricsShared {
+struct MetricsShared<V: VmHost = ProxyWasm> {
     /// The `source_*` labels of the Istio modes; read at configure time, when the node is known.
     workload: RefCell<Rc<Workload>>,
-    series: RefCell<SeriesCache>,
+    series: RefCell<SeriesCache<V>>,
 }
 
 impl Module for MetricsModule {
@@ -66,13 +66,12 @@ impl Module for MetricsModule {
     fn start() -> Result<MetricsShared, String> {
         Ok(MetricsShared {
             workload: RefCell::default(),
-            series: RefCell::default(),
+            series: RefCell::new(SeriesCache::new(ProxyWasm)),
         })
     }
 
     fn configured(config: &MetricsConfig, shared: &MetricsShared) {
-        // Another config has other dimensions: its label sets are new keys anyway.
-        shared.series.borrow_mut().by_label_set.clear();
+        shared.series.borrow_mut().clear();
         let workload = Rc::new(host::proxy_workload());
         if config.naming != Naming::Gateway {
             log::info!(
@@ -107,20 +106,37 @@ host::module_main!(MetricsModule);
 /// The metric ids of one label set, in the order of its naming mode's metrics.
 type Series = [Option<u32>; MAX_METRICS];
 
-/// This VM's series: at most `maxLabelSets` admitted label sets, plus the overflow series.
-#[derive(Default)]
-struct SeriesCache {
-    metrics: Metrics,
+/// This VM's series: at most `maxLabelSets` admitted label sets, plus the overflow series, each
+/// label set's metrics defined once (`define_metric` per series, never per request).
+struct SeriesCache<V: VmHost = ProxyWasm> {
+    host: V,
     by_label_set: HashMap<String, Series>,
+    /// The overflow series, defined by the first request past the cap.
+    overflow: Option<Series>,
 }
 
-impl SeriesCache {
+impl<V: VmHost> SeriesCache<V> {
+    fn new(host: V) -> Self {
+        Self {
+            host,
+            by_label_set: HashMap::new(),
+            overflow: None,
+        }
+    }
+
+    /// Another config has other dimensions: its label sets are new keys anyway.
+    fn clear(&mut self) {
+        self.by_label_set.clear();
+        self.overflow = None;
+    }
+
     fn series_for(&mut self, config: &MetricsConfig, labels: &LabelSet) -> Series {
         let key = labels.encoded();
         if let Some(series) = self.by_label_set.get(&key) {
             return *series;
         }
         if host::label_set_cap::admit(
+            &self.host,
             admitted_label_sets_key(config.naming),
             fingerprint(&key),
             config.max_label_sets,
@@ -128,29 +144,57 @@ impl SeriesCache {
             let series = self.define(config.naming, labels);
             self.by_label_set.insert(key, series);
             series
-        } else {
+        } else if let Some(overflow) = self.overflow {
             // Not cached under the request's key: that would grow without bound.
-            self.define(config.naming, &LabelSet::overflow(config))
+            overflow
+        } else {
+            let overflow = self.define(config.naming, &LabelSet::overflow(config));
+            self.overflow = Some(overflow);
+            overflow
         }
     }
 
-    fn define(&mut self, naming: Naming, labels: &LabelSet) -> Series {
+    fn define(&self, naming: Naming, labels: &LabelSet) -> Series {
         let mut series = [None; MAX_METRICS];
         for (id, metric) in series.iter_mut().zip(naming.metrics()) {
             let name = names::stat_name(labels, metric.name);
-            *id = match metric.kind {
-                MetricKind::Counter => self.metrics.counter(&name),
-                MetricKind::Histogram => self.metrics.histogram(&name),
+            let kind = match metric.kind {
+                MetricKind::Counter => MetricType::Counter,
+                MetricKind::Histogram => MetricType::Histogram,
             };
+            *id = self
+                .host
+                .define_metric(kind, &name)
+                .inspect_err(|status| log::error!("cannot define {kind:?} {name}: {status:?}"))
+                .ok();
         }
         series
     }
+
+    /// One host call per metric: `increment_metric` for a counter, `record_metric` for a
+    /// histogram.
+    fn record(&self, naming: Naming, series: &Series, host: &impl StreamHost) {
+        for (id, metric) in series.iter().zip(naming.metrics()) {
+            let (Some(id), Some(value)) = (id, measure(host, metric.measure)) else {
+                continue;
+            };
+            let recorded = match metric.kind {
+                MetricKind::Counter => self.host.increment_metric(*id, value),
+                MetricKind::Histogram => self
+                    .host
+                    .record_metric(*id, u64::try_from(value).unwrap_or(0)),
+            };
+            if let Err(status) = recorded {
+                log::warn!("cannot record metric {id}: {status:?}");
+            }
+        }
+    }
 }
 
-struct MetricsStream {
+struct MetricsStream<V: VmHost = ProxyWasm> {
     config: Option<Rc<MetricsConfig>>,
     workload: Option<Rc<Workload>>,
-    shared: Option<Rc<MetricsShared>>,
+    shared: Option<Rc<MetricsShared<V>>>,
 }
 
 impl Context for MetricsStream {}
@@ -158,88 +202,122 @@ impl Context for MetricsStream {}
 impl HttpContext for MetricsStream {
     fn on_log(&mut self) {
         let _in = host::in_callback("on_log");
+        self.on_log_event(&ProxyWasm);
+    }
+}
+
+/// What `measure` is for the finished request; `None` when Envoy does not say. The request
+/// itself costs no host call.
+fn measure(host: &impl StreamHost, measure: Measure) -> Option<i64> {
+    match measure {
+        Measure::Request => Some(1),
+        Measure::DurationMs => {
+            get_i64(host, &["request", "duration"]).map(|nanos| nanos / NANOS_PER_MILLI)
+        }
+        Measure::RequestBytes => get_i64(host, &["request", "total_size"]),
+        Measure::ResponseBytes => get_i64(host, &["response", "total_size"]),
+    }
+}
+
+/// A string attribute or property, decoded losslessly ([`raw_text`]).
+fn get_string(host: &impl StreamHost, path: &[&str]) -> Option<String> {
+    host.property(path).map(raw_text::decode_owned)
+}
+
+/// An integer attribute, which Envoy encodes as 8 little-endian bytes (durations in ns too).
+fn get_i64(host: &impl StreamHost, path: &[&str]) -> Option<i64> {
+    let raw: [u8; 8] = host.property(path)?.try_into().ok()?;
+    Some(i64::from_le_bytes(raw))
+}
+
+/// The stream logic, over any host (Envoy's, or the fakes in the tests).
+impl<V: VmHost> MetricsStream<V> {
+    /// The finished request: its labels, their series (defined on first use), one record per
+    /// metric.
+    fn on_log_event(&self, host: &impl StreamHost) {
         let (Some(config), Some(workload), Some(shared)) =
             (&self.config, &self.workload, &self.shared)
         else {
             return;
         };
-        let facts = self.request_facts(config);
+        let facts = request_facts(config, host);
         let labels = LabelSet::of_request(config, workload, &facts);
-        let series = shared.series.borrow_mut().series_for(config, &labels);
-        for (id, metric) in series.iter().zip(config.naming.metrics()) {
-            let (Some(id), Some(value)) = (id, measure(metric.measure)) else {
-                continue;
-            };
-            match metric.kind {
-                MetricKind::Counter => host::metrics::increment(*id, value),
-                MetricKind::Histogram => {
-                    host::metrics::record(*id, u64::try_from(value).unwrap_or(0));
-                }
-            }
+        let mut series = shared.series.borrow_mut();
+        let ids = series.series_for(config, &labels);
+        series.record(config.naming, &ids, host);
+    }
+}
+
+/// What the labels of `config`'s naming mode and dimensions need to know of the request: an
+/// attribute no label reads is not asked for (each is a host call).
+fn request_facts(config: &MetricsConfig, host: &impl StreamHost) -> RequestFacts {
+    let labels = config.naming.labels();
+    let principal = |attribute: &str| {
+        (config.naming == Naming::Istio)
+            .then(|| get_string(host, &["upstream", attribute]).filter(|value| !value.is_empty()))
+            .flatten()
+    };
+    // The router's one property (absent without the router, or with its `publishRoute`
+    // off); a value that does not decode counts as absent.
+    let route = get_string(host, &[route_properties::ROUTE])
+        .and_then(|value| PublishedRoute::decode(&value));
+    let route_name = match &route {
+        Some(route) => Some(route.route_name.clone()),
+        None => get_string(host, &["xds", "route_name"]),
+    }
+    .filter(|name| !name.is_empty());
+    let cluster = get_string(host, &["xds", "cluster_name"])
+        .or_else(|| route.as_ref().map(|route| route.cluster.clone()))
+        .filter(|name| !name.is_empty());
+    // One or two request headers at most (content-type, request-header dimensions): each a
+    // single-value lookup, not a read of the whole map.
+    let request = host.sparse_request();
+    let content_type = request
+        .first_header_value("content-type")
+        .map(Cow::into_owned);
+    // `grpc_response_status` is empty for anything but gRPC: no read for the rest.
+    let is_grpc = content_type
+        .as_deref()
+        .is_some_and(|content_type| content_type.starts_with("application/grpc"));
+    RequestFacts {
+        method: labels
+            .contains(&"request_method")
+            .then(|| get_string(host, &["request", "method"]))
+            .flatten(),
+        content_type,
+        response_code: get_i64(host, &["response", "code"]),
+        grpc_status: (is_grpc && labels.contains(&"grpc_response_status"))
+            .then(|| get_i64(host, &["response", "grpc_status"]))
+            .flatten(),
+        response_flags: get_i64(host, &["response", "flags"]).map_or(0, i64::cast_unsigned),
+        cluster,
+        route_name,
+        virtual_service: route.map(|route| route.virtual_service),
+        // Only Istio's full label set has principals: two reads the other modes skip.
+        local_principal: principal("uri_san_local_certificate"),
+        peer_principal: principal("uri_san_peer_certificate"),
+        dimensions: config
+            .dimension_sources
+            .iter()
+            .map(|source| dimension(source, host, &request))
+            .collect(),
+    }
+}
+
+fn dimension(
+    source: &DimensionSource,
+    host: &impl StreamHost,
+    request: &impl RequestView,
+) -> Option<String> {
+    match source {
+        DimensionSource::RequestHeader(name) => request.header(name).map(Cow::into_owned),
+        DimensionSource::ResponseHeader(name) => host.response().header(name).map(Cow::into_owned),
+        DimensionSource::Attribute { path, value_type } => {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            value_type.render(&host.property(&path)?)
         }
     }
 }
 
-/// What `measure` is for the finished request; `None` when Envoy does not say.
-fn measure(measure: Measure) -> Option<i64> {
-    match measure {
-        Measure::Request => Some(1),
-        Measure::DurationMs => {
-            properties::get_i64(&["request", "duration"]).map(|nanos| nanos / NANOS_PER_MILLI)
-        }
-        Measure::RequestBytes => properties::get_i64(&["request", "total_size"]),
-        Measure::ResponseBytes => properties::get_i64(&["response", "total_size"]),
-    }
-}
-
-impl MetricsStream {
-    fn request_facts(&self, config: &MetricsConfig) -> RequestFacts {
-        let principal = |attribute: &str| {
-            (config.naming == Naming::Istio)
-                .then(|| properties::get_nonempty_string(&["upstream", attribute]))
-                .flatten()
-        };
-        let route_name = properties::get_string(&[route_properties::ROUTE_NAME])
-            .or_else(|| properties::get_string(&["xds", "route_name"]))
-            .filter(|name| !name.is_empty());
-        let cluster = properties::get_string(&["xds", "cluster_name"])
-            .or_else(|| properties::get_string(&[route_properties::CLUSTER]))
-            .filter(|name| !name.is_empty());
-        RequestFacts {
-            method: properties::get_string(&["request", "method"]),
-            content_type: host::RequestHeaders::new()
-                .first_header_value("content-type")
-                .map(Cow::into_owned),
-            response_code: properties::get_i64(&["response", "code"]),
-            grpc_status: properties::get_i64(&["response", "grpc_status"]),
-            response_flags: properties::get_i64(&["response", "flags"])
-                .map_or(0, i64::cast_unsigned),
-            cluster,
-            route_name,
-            virtual_service: properties::get_string(&[route_properties::VIRTUAL_SERVICE]),
-            // Only Istio's full label set has principals: two reads the other modes skip.
-            local_principal: principal("uri_san_local_certificate"),
-            peer_principal: principal("uri_san_peer_certificate"),
-            dimensions: config
-                .dimension_sources
-                .iter()
-                .map(|source| self.dimension(source))
-                .collect(),
-        }
-    }
-
-    fn dimension(&self, source: &DimensionSource) -> Option<String> {
-        match source {
-            DimensionSource::RequestHeader(name) => host::RequestHeaders::new()
-                .header(name)
-                .map(Cow::into_owned),
-            DimensionSource::ResponseHeader(name) => host::ResponseHeaders::new()
-                .header(name)
-                .map(Cow::into_owned),
-            DimensionSource::Attribute { path, value_type } => {
-                let path: Vec<&str> = path.iter().map(String::as_str).collect();
-                value_type.render(&properties::get_bytes(&path)?)
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests;

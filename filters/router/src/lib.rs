@@ -5,7 +5,8 @@
 //! header changes. Rewrites, timeouts and retries travel as request headers Envoy's router
 //! honours; redirects and direct responses are answered here; mirrors are HTTP calls. A request
 //! that matches nothing leaves without the header and gets Envoy's own 404 `route_not_found`.
-//! The chosen route is also published as properties ([`route_properties`]) for later modules.
+//! The chosen route is also published, as one property ([`route_properties::ROUTE`]), for later
+//! modules, unless the config's `publishRoute` is off.
 
 mod mirror;
 mod route_headers;
@@ -15,7 +16,7 @@ use std::rc::Rc;
 
 use engine::fault::FaultPolicy;
 use engine::headers::HeaderMutator;
-use engine::route_properties;
+use engine::route_properties::{self, RouteProperty};
 use engine::router::{
     Decision, ForwardTo, RouteTable, AUTHORITY_HEADER, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS,
     ROUTE_CONTRACT_HEADERS, UNKNOWN_SERVICE_DETAILS,
@@ -330,10 +331,20 @@ impl<V: VmHost> RouterStream<V> {
             .set_header(CLUSTER_HEADER, forward.cluster);
         // Envoy matches its `cluster_header` route again; explicit where the host offers it.
         host.clear_route_cache();
-        // Published for the modules after this one (the metrics module's route labels).
-        host.set_property(route_properties::ROUTE_NAME, forward.route_name);
-        host.set_property(route_properties::VIRTUAL_SERVICE, forward.virtual_service);
-        host.set_property(route_properties::CLUSTER, forward.cluster);
+        // Published for the modules after this one (the metrics module's route labels), in one
+        // host call: each property is a call and a filter-state object of its own.
+        if self
+            .table
+            .as_ref()
+            .is_some_and(|table| table.publishes_route())
+        {
+            let route = RouteProperty {
+                route_name: forward.route_name,
+                virtual_service: forward.virtual_service,
+                cluster: forward.cluster,
+            };
+            host.set_property(route_properties::ROUTE, &route.encode());
+        }
     }
 
     /// The route's response headers, then its CORS headers.

@@ -7,10 +7,10 @@
 use std::rc::Rc;
 
 use engine::request::HeaderList;
-use engine::route_properties;
+use engine::route_properties::{self, PublishedRoute};
 use engine::router::{RouteTable, CLUSTER_HEADER, UNKNOWN_SERVICE_DETAILS};
 use engine::RequestView;
-use host::{FakeHost, FakeVm, FaultInjection};
+use host::{FakeHost, FakeVm, FaultInjection, HostCall};
 use proxy_wasm::types::Action;
 
 use super::stats::MirrorStats;
@@ -79,19 +79,56 @@ fn a_forwarded_request_names_its_cluster_and_asks_envoy_to_route_again() {
     assert_eq!(host.route_cache_clears, 1);
     assert_eq!(
         host.properties,
-        [
-            (
-                route_properties::ROUTE_NAME.to_string(),
-                "reviews".to_string()
-            ),
-            (
-                route_properties::VIRTUAL_SERVICE.to_string(),
-                "default/bookinfo".to_string()
-            ),
-            (route_properties::CLUSTER.to_string(), REVIEWS.to_string()),
-        ]
+        [(
+            route_properties::ROUTE.to_string(),
+            format!("reviews default/bookinfo {REVIEWS}")
+        )]
     );
     assert!(host.local_replies.is_empty());
+}
+
+/// The route goes to the modules after the router in one `set_property`, not one per value.
+#[test]
+fn a_forwarded_request_publishes_its_route_in_one_host_call() {
+    let mut stream = stream();
+    let mut host = FakeHost::new(HeaderList::get("shop", "/api/reviews/1"));
+    stream.on_request_headers(&mut host);
+    let published: Vec<HostCall> = host
+        .calls()
+        .into_iter()
+        .filter(|call| matches!(call, HostCall::SetProperty(_)))
+        .collect();
+    assert_eq!(
+        published,
+        [HostCall::SetProperty(route_properties::ROUTE.to_string())]
+    );
+    let value = &host.properties[0].1;
+    assert_eq!(
+        PublishedRoute::decode(value),
+        Some(PublishedRoute {
+            route_name: "reviews".into(),
+            virtual_service: "default/bookinfo".into(),
+            cluster: REVIEWS.into(),
+        })
+    );
+}
+
+/// `publishRoute: false`: nothing reads the route after the router, so no call publishes it.
+#[test]
+fn a_router_configured_not_to_publish_makes_no_property_call() {
+    let config = CONFIG.replacen('{', r#"{"publishRoute": false,"#, 1);
+    let mut stream = stream();
+    stream.table = Some(Rc::new(RouteTable::from_json(config.as_bytes()).unwrap()));
+    let mut host = FakeHost::new(HeaderList::get("shop", "/api/reviews/1"));
+    assert!(matches!(
+        stream.on_request_headers(&mut host),
+        Routed::Forwarded { fault: None }
+    ));
+    assert!(host.properties.is_empty());
+    assert!(!host
+        .calls()
+        .iter()
+        .any(|call| matches!(call, HostCall::SetProperty(_))));
 }
 
 /// A client's own `x-route-cluster` and router-control headers never reach Envoy's router,

@@ -329,7 +329,7 @@ pub fn attribution(table: SyntheticTable) -> Result<Comparison, BenchError> {
             Listener::for_router("set").filter(floor_filter("floor", "read_headers,set_header")?),
         ),
         probe(
-            "… + 3 properties",
+            "… + route property",
             Listener::for_router("properties")
                 .filter(floor_filter("floor", "read_headers,set_header,properties")?),
         ),

@@ -440,7 +440,7 @@ impl Report {
             (Role::Probe, "no-op + read header map", "reading the request header map once"),
             (Role::Probe, ONE_BY_ONE, "instead: looking up the 14 headers the router reads one by one (this line is against the no-op filter, not the line before)"),
             (Role::Probe, "… + set x-route-cluster", "writing `x-route-cluster`, clearing the route cache, Envoy selecting the `cluster_header` route again (and the early header mutation of the router's listener)"),
-            (Role::Probe, "… + 3 properties", "publishing the three route properties"),
+            (Role::Probe, "… + route property", "publishing the route property (route, VirtualService and cluster in one `set_property`)"),
             (Role::Probe, "… + 4 retry headers", "the four `x-envoy-*` headers of Istio's default retry policy (Envoy's router parses them and keeps a retry state)"),
             (Role::Module, "", "the rest of the router"),
         ];

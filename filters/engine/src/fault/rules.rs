@@ -76,9 +76,29 @@ impl FaultRules {
         request: &impl RequestView,
         route_cluster: Option<&str>,
     ) -> Option<&FaultPolicy> {
+        self.select_lazily(request, || route_cluster.map(str::to_owned))
+    }
+
+    /// [`FaultRules::select`] with the route's cluster found only if a rule gets as far as
+    /// asking for it (its request conditions held and it names an `upstreamCluster`), and
+    /// then once: finding it costs a module host calls.
+    pub fn select_lazily(
+        &self,
+        request: &impl RequestView,
+        route_cluster: impl FnOnce() -> Option<String>,
+    ) -> Option<&FaultPolicy> {
+        let mut route_cluster = Some(route_cluster);
+        let mut found: Option<String> = None;
         self.rules
             .iter()
-            .find(|rule| rule.applies_to(request, route_cluster))
+            .find(|rule| {
+                rule.applies_to(request, || {
+                    if let Some(find) = route_cluster.take() {
+                        found = find();
+                    }
+                    found.clone()
+                })
+            })
             .map(|rule| &rule.policy)
     }
 
@@ -131,12 +151,17 @@ impl FaultRule {
         })
     }
 
-    fn applies_to(&self, request: &impl RequestView, route_cluster: Option<&str>) -> bool {
-        let cluster_matches = match &self.upstream_cluster {
-            None => true,
-            Some(cluster) => route_cluster == Some(cluster.as_str()),
-        };
-        cluster_matches
-            && (self.matches.is_empty() || self.matches.iter().any(|block| block.matches(request)))
+    /// The request's own conditions first: they read what the request already holds, the
+    /// cluster may cost more to find.
+    fn applies_to(
+        &self,
+        request: &impl RequestView,
+        route_cluster: impl FnOnce() -> Option<String>,
+    ) -> bool {
+        (self.matches.is_empty() || self.matches.iter().any(|block| block.matches(request)))
+            && match &self.upstream_cluster {
+                None => true,
+                Some(cluster) => route_cluster().as_deref() == Some(cluster.as_str()),
+            }
     }
 }

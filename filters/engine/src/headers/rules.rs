@@ -95,6 +95,20 @@ impl HeaderRules {
             .any(|rule| !rule.request.is_empty() || !rule.query.is_empty())
     }
 
+    /// Whether the request phase has anything to read or do: request edits, a response rule
+    /// that applies only to some requests (its `match` is decided on the request), or a
+    /// response template reading a request header. Otherwise the response phase needs nothing
+    /// of the request ([`HeaderRules::remember_unseen_request`] is what it would remember), and
+    /// the module skips the request phase without a host call.
+    pub fn reads_request(&self) -> bool {
+        self.has_request_operations()
+            || !self.read_by_responses.is_empty()
+            || self
+                .rules
+                .iter()
+                .any(|rule| !rule.response.is_empty() && !rule.matches.is_empty())
+    }
+
     /// Whether any rule edits the response (else the module skips the response phase).
     pub fn has_response_operations(&self) -> bool {
         self.rules.iter().any(|rule| !rule.response.is_empty())
@@ -169,11 +183,14 @@ impl HeaderRules {
             response: Some(response),
             attributes,
         };
-        let status = response.status();
+        // Read only for a rule with a status condition: reading it is a host call.
+        let mut status: Option<Option<u16>> = None;
         let mut edits = Vec::new();
         for rule in remembered.rules(self) {
             let status_matches = rule.statuses.is_empty()
-                || status.is_some_and(|status| rule.statuses.iter().any(|s| s.matches(status)));
+                || status
+                    .get_or_insert_with(|| response.status())
+                    .is_some_and(|status| rule.statuses.iter().any(|s| s.matches(status)));
             if status_matches {
                 rule.response.edits(&input, &mut edits);
             }

@@ -62,6 +62,7 @@ fn compile(mut config: RouterConfig) -> Result<RouteTable, ConfigError> {
             .map(|spec| StickyKey::compile(spec, &FieldPath::root().field("stickyWeights")))
             .transpose()?,
         mirror_max_body_bytes: config.mirror_max_body_bytes,
+        publish_route: config.publish_route,
         ..RouteTable::default()
     };
     let mut service_ports = ServicePorts::compile(

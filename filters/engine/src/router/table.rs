@@ -22,6 +22,8 @@ pub struct RouteTable {
     pub(super) routes: Vec<Route>,
     pub(super) sticky: Option<StickyKey>,
     pub(super) mirror_max_body_bytes: u64,
+    /// `publishRoute`: see [`RouteTable::publishes_route`].
+    pub(super) publish_route: bool,
     /// What the config does that is accepted but reported, each with its field path: Istio's
     /// validation warnings, and destinations no service in `servicePorts` has.
     pub(super) warnings: Vec<ConfigWarning>,
@@ -45,6 +47,12 @@ impl RouteTable {
     /// The largest request body a mirror copies (`mirrorMaxBodyBytes`).
     pub fn mirror_max_body_bytes(&self) -> u64 {
         self.mirror_max_body_bytes
+    }
+
+    /// Whether a forwarded request's route is published for the modules after the router
+    /// (`publishRoute`, on by default): [`crate::route_properties::ROUTE`].
+    pub fn publishes_route(&self) -> bool {
+        self.publish_route
     }
 
     /// The config's warnings, e.g. `http[0].retries.backoff: ...`: accepted, for the host to
