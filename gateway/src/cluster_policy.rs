@@ -23,6 +23,18 @@ pub(crate) fn data_source(source: &Source) -> Value {
     }
 }
 
+/// Istio's `subjectAltNames` as Envoy's typed matchers: exact, `URI` for a `spiffe://`-style
+/// name, else `DNS`.
+pub(crate) fn subject_alt_name_matchers(names: &[String]) -> Value {
+    names
+        .iter()
+        .map(|san| {
+            let kind = if san.contains("://") { "URI" } else { "DNS" };
+            json!({ "san_type": kind, "matcher": { "exact": san } })
+        })
+        .collect()
+}
+
 /// MeshConfig `connectTimeout`'s default.
 pub const MESH_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -231,15 +243,8 @@ fn transport_socket(files: &TlsFiles, http2: bool) -> Value {
         );
         let mut validation = json!({ "trusted_ca": ca });
         if !files.subject_alt_names.is_empty() {
-            let matchers: Vec<Value> = files
-                .subject_alt_names
-                .iter()
-                .map(|san| {
-                    let kind = if san.contains("://") { "URI" } else { "DNS" };
-                    json!({ "san_type": kind, "matcher": { "exact": san } })
-                })
-                .collect();
-            validation["match_typed_subject_alt_names"] = Value::from(matchers);
+            validation["match_typed_subject_alt_names"] =
+                subject_alt_name_matchers(&files.subject_alt_names);
         }
         common.insert("validation_context".into(), validation);
     }

@@ -9,7 +9,7 @@ use std::path::Path;
 use envoy_runner::{DownstreamTls, HttpFilter, Listener, RouteConfig};
 use serde_json::{json, Map, Value};
 
-use crate::cluster_policy::data_source;
+use crate::cluster_policy::{data_source, subject_alt_name_matchers};
 use crate::kinds::gateway::{ServerTls, TlsMode};
 use crate::servers::Chain;
 
@@ -105,17 +105,9 @@ pub fn downstream_tls_context(tls: &ServerTls) -> Value {
             validation.insert("trusted_ca".into(), data_source(ca));
         }
         if !tls.subject_alt_names.is_empty() {
-            let matchers: Vec<Value> = tls
-                .subject_alt_names
-                .iter()
-                .map(|san| {
-                    let kind = if san.contains("://") { "URI" } else { "DNS" };
-                    json!({ "san_type": kind, "matcher": { "exact": san } })
-                })
-                .collect();
             validation.insert(
                 "match_typed_subject_alt_names".into(),
-                Value::from(matchers),
+                subject_alt_name_matchers(&tls.subject_alt_names),
             );
         }
         if !tls.verify_certificate_spki.is_empty() {

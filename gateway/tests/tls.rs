@@ -54,6 +54,19 @@ impl Pki {
         })
     }
 
+    /// The PEM files a config names: `certs/server.pem`, `server.key`, `ca.pem`, `client.pem`,
+    /// `client.key` under `dir`.
+    fn write_files(&self, dir: &Path) -> Result<()> {
+        let certs = dir.join("certs");
+        fs::create_dir_all(&certs)?;
+        fs::write(certs.join("server.pem"), &self.server.0)?;
+        fs::write(certs.join("server.key"), &self.server.1)?;
+        fs::write(certs.join("ca.pem"), self.ca.pem())?;
+        fs::write(certs.join("client.pem"), self.client.0.pem())?;
+        fs::write(certs.join("client.key"), self.client.1.serialize_pem())?;
+        Ok(())
+    }
+
     fn client_config(&self, alpn: &[&str], with_certificate: bool) -> Result<rustls::ClientConfig> {
         self.client_config_for(rustls::DEFAULT_VERSIONS, alpn, with_certificate)
     }
@@ -140,10 +153,7 @@ fn status(response: &str) -> Option<u16> {
 /// Writes the Gateway (five servers), the Secret, the certificate files, the router and a
 /// VirtualService for the three hosts into `dir`.
 fn write_config(dir: &Path, pki: &Pki, upstream_port: u16) -> Result<()> {
-    fs::create_dir_all(dir.join("certs"))?;
-    fs::write(dir.join("certs/server.pem"), &pki.server.0)?;
-    fs::write(dir.join("certs/server.key"), &pki.server.1)?;
-    fs::write(dir.join("certs/ca.pem"), pki.ca.pem())?;
+    pki.write_files(dir)?;
     let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
     fs::write(
         dir.join("gateway.yaml"),
@@ -325,12 +335,7 @@ async fn destination_rule_tls_originates_mutual_tls_with_sni_and_san_checks() ->
     let pki = Pki::new()?;
     let upstream = Upstream::start("shop", UpstreamOptions::default()).await?;
     let dir = scratch.path().join("config");
-    fs::create_dir_all(dir.join("certs"))?;
-    fs::write(dir.join("certs/server.pem"), &pki.server.0)?;
-    fs::write(dir.join("certs/server.key"), &pki.server.1)?;
-    fs::write(dir.join("certs/ca.pem"), pki.ca.pem())?;
-    fs::write(dir.join("certs/client.pem"), pki.client.0.pem())?;
-    fs::write(dir.join("certs/client.key"), pki.client.1.serialize_pem())?;
+    pki.write_files(&dir)?;
     let mtls_port = free_port()?;
     let entry = |name: &str, port: u16, number: u16| {
         format!(
