@@ -146,18 +146,7 @@ impl Gateway {
     /// Waits up to 5 s (the gateway copies the log every 200 ms) for `count` lines that contain
     /// `needle`, and returns every line that does.
     pub fn wait_for_log(&self, needle: &str, count: usize) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let found: Vec<String> = self
-                .stdout_lines()
-                .into_iter()
-                .filter(|line| line.contains(needle))
-                .collect();
-            if found.len() >= count || Instant::now() >= deadline {
-                return found;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_for_line(needle, count, Duration::from_secs(5))
     }
 
     /// Waits up to `limit` until `count` lines printed after it listened contain `needle`;
