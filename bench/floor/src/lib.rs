@@ -12,8 +12,6 @@
 //!   route again (the router's one write on a plain forward);
 //! - `properties`: publish the filter-state property of the route (route, VirtualService and
 //!   cluster in one value, `engine::route_properties::ROUTE`);
-//! - `retry_headers`: set the four `x-envoy-*` headers of Istio's default retry policy, as the
-//!   router does for a route without `retries`.
 //!
 //! The config is a comma-separated list of those words, e.g. `read_headers,set_header`;
 //! `none` (or any other word) switches nothing on.
@@ -37,7 +35,6 @@ struct Steps {
     read_each: bool,
     set_header: bool,
     properties: bool,
-    retry_headers: bool,
 }
 
 impl Steps {
@@ -49,7 +46,6 @@ impl Steps {
                 "read_each" => steps.read_each = true,
                 "set_header" => steps.set_header = true,
                 "properties" => steps.properties = true,
-                "retry_headers" => steps.retry_headers = true,
                 _ => {}
             }
         }
@@ -113,17 +109,6 @@ impl HttpContext for FloorStream {
             if untrusted > 0 || path.is_none() || authority.is_none() {
                 return Action::Continue;
             }
-        }
-        if steps.retry_headers {
-            // The router's values for Istio's default policy (engine::router::upstream_policy).
-            let headers = host::HeaderMap::request();
-            headers.set("x-envoy-max-retries", "2");
-            headers.set(
-                "x-envoy-retry-on",
-                "connect-failure,refused-stream,retriable-status-codes",
-            );
-            headers.set("x-envoy-retry-grpc-on", "unavailable,cancelled");
-            headers.set("x-envoy-retriable-status-codes", "503");
         }
         if steps.set_header {
             host::HeaderMap::request().set("x-route-cluster", CLUSTER);

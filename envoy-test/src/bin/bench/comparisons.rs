@@ -333,13 +333,6 @@ pub fn attribution(table: SyntheticTable) -> Result<Comparison, BenchError> {
             Listener::for_router("properties")
                 .filter(floor_filter("floor", "read_headers,set_header,properties")?),
         ),
-        probe(
-            "… + 4 retry headers",
-            Listener::for_router("retries").filter(floor_filter(
-                "floor",
-                "read_headers,retry_headers,set_header,properties",
-            )?),
-        ),
         Variant::new(
             "router module",
             Role::Module,

@@ -149,6 +149,18 @@ async fn measure(options: &Options) -> Result<Report, BenchError> {
     let sink = start_sink().await?;
     let sink_addr = std::net::SocketAddr::from(([127, 0, 0, 1], sink.listener_port("sink")?));
 
+    // Built before anything is measured: a build that fails (the source is the working tree's)
+    // fails the run at once, and the builds are of the source as it was when the run began.
+    let opt_level_builds = if options.opt_levels && !options.quick {
+        Some(
+            opt_levels::LEVELS
+                .iter()
+                .map(|level| opt_levels::build(level))
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+    } else {
+        None
+    };
     let plan = plan(options)?;
     for comparison in &plan {
         report
@@ -176,11 +188,7 @@ async fn measure(options: &Options) -> Result<Report, BenchError> {
         report.gateway = Some(resources::gateway_footprint(GATEWAY_TABLE).await?);
     }
 
-    if options.opt_levels && !options.quick {
-        let builds = opt_levels::LEVELS
-            .iter()
-            .map(|level| opt_levels::build(level))
-            .collect::<Result<Vec<_>, _>>()?;
+    if let Some(builds) = opt_level_builds {
         let variants: Vec<(String, PathBuf)> = builds
             .iter()
             .map(|build| (build.level.clone(), build.wasm.clone()))

@@ -198,7 +198,8 @@ impl Report {
              (prefix-heavy) or `uri.regex: /api/v[0-9]+/s<i>/[a-z]+/[0-9]+` (regex-heavy) to \
              `svc<i mod {}>`; the native side is what Istio pushes for it (`prefix`, \
              `safe_regex`, cluster `outbound|80||svc<n>.default.svc.cluster.local`, `timeout: \
-             0s`, Istio's default retry policy, which the module sends as `x-envoy-*` headers). \
+             0s`, Istio's default retry policy; the module's `cluster_header` route carries the \
+             same policy, so the module sends no retry headers). \
              Requests cycle through 100 paths spread evenly over the table, first and \
              last route included, so a linear matcher scans half the table on average.\n",
             envoy_test::TABLE_CLUSTERS
@@ -439,9 +440,8 @@ impl Report {
             (Role::Floor, "", "a wasm filter that does nothing (V8 stream context, one VM entry per stream event)"),
             (Role::Probe, "no-op + read header map", "reading the request header map once"),
             (Role::Probe, ONE_BY_ONE, "instead: looking up the 14 headers the router reads one by one (this line is against the no-op filter, not the line before)"),
-            (Role::Probe, "… + set x-route-cluster", "writing `x-route-cluster`, clearing the route cache, Envoy selecting the `cluster_header` route again (and the early header mutation of the router's listener)"),
+            (Role::Probe, "… + set x-route-cluster", "writing `x-route-cluster`, clearing the route cache, Envoy selecting the `cluster_header` route again (with its retry policy and host rewrite header), and the router listener's two header filters (client route headers stripped early, `x-route-authority` stripped upstream)"),
             (Role::Probe, "… + route property", "publishing the route property (route, VirtualService and cluster in one `set_property`)"),
-            (Role::Probe, "… + 4 retry headers", "the four `x-envoy-*` headers of Istio's default retry policy (Envoy's router parses them and keeps a retry state)"),
             (Role::Module, "", "the rest of the router"),
         ];
         let _ = writeln!(
