@@ -31,6 +31,9 @@ pub struct Cluster {
     pub connect_timeout: Duration,
     /// Resolved names in place of `endpoints`.
     pub dns: Option<DnsEndpoints>,
+    /// Each endpoint's `load_balancing_weight`, in the order of `endpoints` (or of the DNS
+    /// names); empty: Envoy's default, 1 each.
+    pub weights: Vec<u32>,
     /// Merged into the rendered cluster, like [`crate::Bootstrap::extra`].
     pub extra: Option<Value>,
 }
@@ -44,8 +47,15 @@ impl Cluster {
             http2: false,
             connect_timeout: Duration::from_secs(1),
             dns: None,
+            weights: Vec::new(),
             extra: None,
         }
+    }
+
+    /// Weights the endpoints, in order (Envoy's `load_balancing_weight`; at least 1 each).
+    pub fn weights(mut self, weights: impl IntoIterator<Item = u32>) -> Self {
+        self.weights = weights.into_iter().collect();
+        self
     }
 
     /// Resolves `dns`'s names instead of fixed endpoints.
@@ -94,6 +104,16 @@ impl Cluster {
                     .collect(),
             ),
         };
+        let endpoints: Vec<Value> = endpoints
+            .into_iter()
+            .enumerate()
+            .map(|(index, mut endpoint)| {
+                if let Some(weight) = self.weights.get(index) {
+                    endpoint["load_balancing_weight"] = json!((*weight).max(1));
+                }
+                endpoint
+            })
+            .collect();
         let mut cluster = json!({
             "name": self.name,
             "type": kind,
@@ -125,5 +145,22 @@ impl Cluster {
             merge_json(&mut cluster, extra.clone());
         }
         cluster
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_go_on_the_endpoints_in_order_at_least_one() {
+        let addresses = ["127.0.0.1:8001", "127.0.0.1:8002"].map(|a| a.parse().unwrap());
+        let json = Cluster::new("c", addresses).weights([3, 0]).to_json();
+        let endpoints = &json["load_assignment"]["endpoints"][0]["lb_endpoints"];
+        assert_eq!(endpoints[0]["load_balancing_weight"], 3);
+        assert_eq!(endpoints[1]["load_balancing_weight"], 1);
+        let unweighted = Cluster::new("c", addresses).to_json();
+        let endpoints = &unweighted["load_assignment"]["endpoints"][0]["lb_endpoints"];
+        assert!(endpoints[0].get("load_balancing_weight").is_none());
     }
 }

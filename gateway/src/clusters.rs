@@ -4,7 +4,7 @@
 //! Istio names and fills them: STATIC, or STRICT_DNS/LOGICAL_DNS for the DNS resolutions, each
 //! with its DestinationRule's merged traffic policy ([`crate::cluster_policy`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 
 use envoy_runner::{Cluster, DnsEndpoints};
@@ -24,14 +24,29 @@ pub struct Built {
 pub fn build(
     service_entries: &[ServiceEntry],
     destination_rules: &[DestinationRule],
+    pod_labels: &BTreeMap<String, String>,
     notes: &mut Vec<String>,
 ) -> Built {
+    // Istio's gateway sees only what is exported to its namespace (and, for a rule with a
+    // workload selector, selects its pods); the rest does not exist for it.
+    let mut applied = Vec::new();
+    for rule in destination_rules {
+        match rule.applies_to_gateway(pod_labels) {
+            Ok(()) => applied.push(rule.clone()),
+            Err(reason) => notes.push(format!(
+                "{}: {}: not applied: {reason}",
+                rule.origin.file.display(),
+                rule.origin
+            )),
+        }
+    }
+    let destination_rules = applied.as_slice();
     let mut clusters = Vec::new();
     let mut hash_keys = Vec::new();
     let mut names = BTreeSet::new();
     for entry in service_entries {
         notes.extend(service_entry::notes(entry));
-        if entry.resolution == Resolution::None {
+        if entry.resolution == Resolution::None || !entry.visible_to_gateway() {
             continue;
         }
         for host in &entry.hosts {
@@ -165,7 +180,11 @@ fn cluster(
                     ServiceEntry::endpoint_port(endpoint, port),
                 ))
             });
-            Cluster::new(name, addresses)
+            let weights = endpoints
+                .iter()
+                .filter(|endpoint| endpoint.address.parse::<IpAddr>().is_ok())
+                .map(|endpoint| endpoint.weight);
+            Cluster::new(name, addresses).weights(weights)
         }
         Resolution::Dns | Resolution::DnsRoundRobin => {
             let logical = entry.resolution == Resolution::DnsRoundRobin;
@@ -178,12 +197,15 @@ fn cluster(
                     .map(|e| (e.address.clone(), ServiceEntry::endpoint_port(e, port)))
                     .collect()
             };
+            let mut weights: Vec<u32> = endpoints.iter().map(|e| e.weight).collect();
             // LOGICAL_DNS takes exactly one endpoint (pilot keeps the first).
             if logical {
                 names.truncate(1);
+                weights.truncate(1);
             }
             // Pilot's DNS refresh: the mesh's 60 s, or the record's TTL.
             Cluster::new(name, [])
+                .weights(weights)
                 .dns(DnsEndpoints {
                     logical,
                     endpoints: names,
@@ -197,4 +219,144 @@ fn cluster(
     cluster
         .connect_timeout(settings.connect_timeout)
         .extra(settings.patch)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::error::Origin;
+    use crate::kinds::{destination_rule, service_entry};
+    use crate::resources::Resource;
+
+    fn resource(kind: &str, namespace: &str, spec: &str) -> Resource {
+        Resource {
+            origin: Origin {
+                file: PathBuf::from("config.yaml"),
+                document: 1,
+                kind: kind.into(),
+                namespace: namespace.into(),
+                name: "r".into(),
+            },
+            value: serde_json::json!({ "spec": serde_yaml_ng::from_str::<Value>(spec).unwrap() }),
+        }
+    }
+
+    fn entry(namespace: &str, extra: &str) -> ServiceEntry {
+        let spec = format!(
+            "{{hosts: [api.example.com], ports: [{{number: 80, name: http, protocol: HTTP}}], \
+             resolution: STATIC, endpoints: [{{address: 127.0.0.1, weight: 3, labels: {{v: a}}}}, \
+             {{address: 127.0.0.2, labels: {{v: b}}}}]{extra}}}"
+        );
+        service_entry::parse(&resource("ServiceEntry", namespace, &spec)).unwrap()
+    }
+
+    fn rule(namespace: &str, extra: &str) -> DestinationRule {
+        let spec =
+            format!("{{host: api.example.com, subsets: [{{name: a, labels: {{v: a}}}}]{extra}}}");
+        destination_rule::parse(&resource("DestinationRule", namespace, &spec)).unwrap()
+    }
+
+    fn names(built: &Built) -> Vec<&str> {
+        built.clusters.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    fn gateway_pods() -> BTreeMap<String, String> {
+        BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())])
+    }
+
+    #[test]
+    fn endpoint_weights_are_load_balancing_weights_one_when_unset() {
+        let mut notes = Vec::new();
+        let built = build(&[entry("shop", "")], &[], &gateway_pods(), &mut notes);
+        assert_eq!(built.clusters[0].weights, vec![3, 1]);
+    }
+
+    #[test]
+    fn a_service_not_exported_to_the_gateway_namespace_has_no_cluster() {
+        let mut notes = Vec::new();
+        let hidden = entry("shop", ", exportTo: ['.']");
+        let built = build(&[hidden], &[], &gateway_pods(), &mut notes);
+        assert!(built.clusters.is_empty());
+        assert!(
+            notes
+                .iter()
+                .any(|note| note.contains("does not export it to istio-system")),
+            "{notes:?}"
+        );
+        for export_to in ["", ", exportTo: ['*']", ", exportTo: [istio-system]"] {
+            let built = build(
+                &[entry("shop", export_to)],
+                &[],
+                &gateway_pods(),
+                &mut notes,
+            );
+            assert_eq!(names(&built), ["outbound|80||api.example.com"]);
+        }
+        let own = entry("istio-system", ", exportTo: ['.']");
+        assert_eq!(
+            build(&[own], &[], &gateway_pods(), &mut notes)
+                .clusters
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn rules_hidden_from_the_gateway_or_selecting_other_workloads_are_not_applied() {
+        let applied = |rule: DestinationRule| {
+            let mut notes = Vec::new();
+            let built = build(&[entry("shop", "")], &[rule], &gateway_pods(), &mut notes);
+            (names(&built).len() == 2, notes)
+        };
+        assert!(applied(rule("shop", "")).0);
+        let (used, notes) = applied(rule("shop", ", exportTo: ['.']"));
+        assert!(!used);
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("not applied: spec.exportTo")),
+            "{notes:?}"
+        );
+        let selector = ", workloadSelector: {matchLabels: {istio: ingressgateway}}";
+        assert!(applied(rule("istio-system", selector)).0);
+        let (used, notes) = applied(rule("shop", selector));
+        assert!(!used);
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("selects workloads of shop")),
+            "{notes:?}"
+        );
+        let other = ", workloadSelector: {matchLabels: {app: reviews}}";
+        assert!(!applied(rule("istio-system", other)).0);
+    }
+
+    #[test]
+    fn export_to_is_checked_as_istio_checks_it() {
+        let refused = service_entry::parse(&resource(
+            "ServiceEntry",
+            "shop",
+            "{hosts: [a.example.com], ports: [{number: 80, name: http}], exportTo: ['~', '*']}",
+        ))
+        .unwrap_err();
+        assert_eq!(refused.field, "spec.exportTo[0]");
+        assert!(
+            refused.to_string().contains("cannot have both public"),
+            "{refused}"
+        );
+        let refused = destination_rule::parse(&resource(
+            "DestinationRule",
+            "shop",
+            "{host: a.example.com, exportTo: ['~']}",
+        ))
+        .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("exportTo ~ (none) is not allowed"),
+            "{refused}"
+        );
+    }
 }

@@ -179,6 +179,8 @@ mod tests {
                 },
                 ..TrafficPolicy::default()
             }),
+            export_to: Vec::new(),
+            workload_selector: None,
         }
     }
 

@@ -168,7 +168,12 @@ pub fn plan(options: &Options) -> Result<Plan, Errors> {
         &parsed.services,
         &mut notes,
     ));
-    let built = crate::clusters::build(&registry, &parsed.destination_rules, &mut notes);
+    let built = crate::clusters::build(
+        &registry,
+        &parsed.destination_rules,
+        &primary.selector,
+        &mut notes,
+    );
     let cluster_lines: Vec<String> = built
         .clusters
         .iter()

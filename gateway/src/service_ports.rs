@@ -84,6 +84,9 @@ pub fn services_without_endpoints(
                 endpoints: Vec::new(),
                 resolution: crate::kinds::service_entry::Resolution::Static,
                 workload_selector: false,
+                // Istio reads a Service's visibility from its `networking.istio.io/exportTo`
+                // annotation; without it, every namespace sees the Service.
+                export_to: Vec::new(),
             }
         })
         .collect()

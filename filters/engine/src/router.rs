@@ -10,6 +10,7 @@ mod delegate;
 mod destination_cluster;
 mod destinations;
 mod explanation;
+pub mod export_to;
 pub mod gateway_binding;
 mod hosts;
 mod mirrors;

@@ -17,6 +17,43 @@ pub struct DestinationRule {
     pub host: String,
     pub subsets: Vec<Subset>,
     pub traffic_policy: Option<TrafficPolicy>,
+    /// `spec.exportTo`: the namespaces whose proxies apply the rule (empty: every one).
+    pub export_to: Vec<String>,
+    /// `spec.workloadSelector.matchLabels`: the rule applies only to the workloads of its own
+    /// namespace that carry these labels.
+    pub workload_selector: Option<BTreeMap<String, String>>,
+}
+
+impl DestinationRule {
+    /// Whether the gateway pods (in `istio-system`, labelled `pod_labels`) apply the rule:
+    /// it is exported to their namespace (`exportTo`) and, with a `workloadSelector`, is in
+    /// their namespace and selects their labels. Otherwise, why not.
+    pub fn applies_to_gateway(&self, pod_labels: &BTreeMap<String, String>) -> Result<(), String> {
+        let namespace = crate::plugins::GATEWAY_NAMESPACE;
+        if !engine::router::export_to::visible(&self.origin.namespace, &self.export_to, namespace) {
+            return Err(format!(
+                "spec.exportTo {:?} does not export it to {namespace}, the gateway pods' namespace",
+                self.export_to
+            ));
+        }
+        if let Some(selector) = &self.workload_selector {
+            if self.origin.namespace != namespace {
+                return Err(format!(
+                    "spec.workloadSelector selects workloads of {}, and the gateway pods are in {namespace}",
+                    self.origin.namespace
+                ));
+            }
+            if !selector
+                .iter()
+                .all(|(key, value)| pod_labels.get(key) == Some(value))
+            {
+                return Err(format!(
+                    "spec.workloadSelector {selector:?} does not select the gateway pods (labels {pod_labels:?})"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +71,16 @@ struct DestinationRuleSpec {
     #[serde(default)]
     subsets: Vec<SubsetSpec>,
     traffic_policy: Option<TrafficPolicySpec>,
+    #[serde(default)]
+    export_to: Vec<String>,
+    workload_selector: Option<WorkloadSelectorSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WorkloadSelectorSpec {
+    #[serde(default)]
+    match_labels: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +99,12 @@ pub fn parse(resource: &Resource) -> Result<DestinationRule, ResourceError> {
     if spec.host.is_empty() {
         return Err(origin.error("spec.host", "required"));
     }
+    engine::router::export_to::check(
+        &origin.namespace,
+        &spec.export_to,
+        engine::router::export_to::Exported::Config,
+    )
+    .map_err(|(index, reason)| origin.error(format!("spec.exportTo[{index}]"), reason))?;
     let mut subsets: Vec<Subset> = Vec::new();
     let traffic_policy = spec
         .traffic_policy
@@ -87,5 +140,7 @@ pub fn parse(resource: &Resource) -> Result<DestinationRule, ResourceError> {
         ),
         subsets,
         traffic_policy,
+        export_to: spec.export_to,
+        workload_selector: spec.workload_selector.map(|selector| selector.match_labels),
     })
 }

@@ -7,6 +7,8 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
+use engine::router::export_to::{check as check_export_to, Exported};
+
 use super::parse_spec;
 use crate::error::{Origin, ResourceError};
 use crate::resources::Resource;
@@ -20,6 +22,8 @@ pub struct ServiceEntry {
     pub resolution: Resolution,
     /// `spec.workloadSelector` was set (reported by [`notes`]).
     pub workload_selector: bool,
+    /// `spec.exportTo`: the namespaces whose proxies see the service (empty: every one).
+    pub export_to: Vec<String>,
 }
 
 /// How the endpoints' addresses become connections (`spec.resolution`).
@@ -54,9 +58,21 @@ pub struct Endpoint {
     /// Port name → the endpoint's own port for it.
     pub ports: BTreeMap<String, u16>,
     pub labels: BTreeMap<String, String>,
+    /// `weight`: Envoy's `load_balancing_weight`, 1 when unset or 0 (pilot's
+    /// `GetLoadBalancingWeight`).
+    pub weight: u32,
 }
 
 impl ServiceEntry {
+    /// Whether the gateway's proxies (in `istio-system`) see the service (`exportTo`).
+    pub fn visible_to_gateway(&self) -> bool {
+        engine::router::export_to::visible(
+            &self.origin.namespace,
+            &self.export_to,
+            crate::plugins::GATEWAY_NAMESPACE,
+        )
+    }
+
     /// The address of `endpoint` for `port`: its own port for the port's name, else the
     /// port's `targetPort`, else the port's number (Istio's order).
     pub fn endpoint_port(endpoint: &Endpoint, port: &ServicePort) -> u16 {
@@ -80,12 +96,21 @@ struct ServiceEntrySpec {
     #[serde(default)]
     endpoints: Vec<EndpointSpec>,
     workload_selector: Option<serde_json::Value>,
+    #[serde(default)]
+    export_to: Vec<String>,
 }
 
 /// Why a ServiceEntry makes no cluster, or fewer endpoints than it lists: for the notes.
 pub fn notes(entry: &ServiceEntry) -> Vec<String> {
     let at = format!("{}: {}", entry.origin.file.display(), entry.origin);
     let mut notes = Vec::new();
+    if !entry.visible_to_gateway() {
+        notes.push(format!(
+            "{at}: spec.exportTo {:?} does not export it to {}, the gateway pods' namespace: Istio's gateway does not see the service, so it has no cluster (requests routed to it answer 503)",
+            entry.export_to,
+            crate::plugins::GATEWAY_NAMESPACE
+        ));
+    }
     if entry.workload_selector {
         notes.push(format!(
             "{at}: spec.workloadSelector selects pods and WorkloadEntries, which the local gateway does not have: its clusters have no endpoints (503 no healthy upstream); list spec.endpoints instead"
@@ -124,6 +149,8 @@ struct EndpointSpec {
     ports: BTreeMap<String, u32>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(default)]
+    weight: u32,
 }
 
 pub fn parse(resource: &Resource) -> Result<ServiceEntry, ResourceError> {
@@ -151,6 +178,8 @@ pub fn parse(resource: &Resource) -> Result<ServiceEntry, ResourceError> {
             "only one of spec.workloadSelector and spec.endpoints may be set",
         ));
     }
+    check_export_to(&origin.namespace, &spec.export_to, Exported::ServiceEntry)
+        .map_err(|(index, reason)| origin.error(format!("spec.exportTo[{index}]"), reason))?;
     let port_number = |number: u32, field: String| {
         u16::try_from(number)
             .ok()
@@ -192,6 +221,7 @@ pub fn parse(resource: &Resource) -> Result<ServiceEntry, ResourceError> {
             address,
             ports: endpoint_ports,
             labels: endpoint.labels,
+            weight: endpoint.weight.max(1),
         });
     }
     Ok(ServiceEntry {
@@ -205,6 +235,7 @@ pub fn parse(resource: &Resource) -> Result<ServiceEntry, ResourceError> {
         endpoints,
         resolution,
         workload_selector: spec.workload_selector.is_some(),
+        export_to: spec.export_to,
     })
 }
 

@@ -2,6 +2,7 @@
 //! serves: Istio's binding by `gateways` and `exportTo`. The compiler and the native-route
 //! translation of the test harness use the same rule.
 
+use super::export_to;
 use crate::request_match::qualify_gateway;
 use crate::virtual_service::NamedVirtualService;
 
@@ -15,15 +16,9 @@ pub fn virtual_service_applies(
     let Some(gateway) = gateway else {
         return true;
     };
-    let export_to = &virtual_service.spec.export_to;
     if let Some((gateway_namespace, _)) = gateway.split_once('/') {
-        let visible = export_to.is_empty()
-            || export_to.iter().any(|namespace| {
-                namespace == "*"
-                    || namespace == gateway_namespace
-                    || (namespace == "." && virtual_service.namespace == gateway_namespace)
-            });
-        if !visible {
+        let export_to = &virtual_service.spec.export_to;
+        if !export_to::visible(&virtual_service.namespace, export_to, gateway_namespace) {
             return false;
         }
     }

@@ -5,9 +5,10 @@
 //! config, bound to the gateway or not, as Istio's admission does. Istio's warnings are kept
 //! as warnings. `docs/validation.md` lists every rule.
 
-mod names;
+pub(super) mod names;
 mod unreachable;
 
+use super::export_to::{self, Exported};
 use crate::error::{ConfigWarning, FieldPath};
 use crate::percentage::PercentSpec;
 use crate::request_match::HttpMatchRequest;
@@ -90,7 +91,7 @@ pub fn validate_virtual_service(
         )?;
     }
     validate_stream_routes(spec, applies_to_gateway, path, warnings)?;
-    names::check_export_to(&virtual_service.namespace, &spec.export_to)
+    export_to::check(&virtual_service.namespace, &spec.export_to, Exported::Config)
         .map_err(|(index, reason)| path.field("exportTo").index(index).error(reason))?;
     unreachable::analyze(&spec.http, &path.field("http"), warnings);
     Ok(())

@@ -1,5 +1,5 @@
-//! Istio's name rules: DNS-1123 labels, (wildcard) domain names, gateway names, `exportTo`
-//! entries and host overlap, as `pkg/config/validation` and `pkg/config/host` define them.
+//! Istio's name rules: DNS-1123 labels, (wildcard) domain names, gateway names and host
+//! overlap, as `pkg/config/validation` and `pkg/config/host` define them.
 
 use std::net::IpAddr;
 
@@ -205,53 +205,6 @@ pub fn check_gateway_names(names: &[String]) -> GatewayNames {
         error: None,
         warnings,
     }
-}
-
-/// Istio's `validateExportTo` for a VirtualService in `namespace`: `.`, `*` or namespace
-/// names, no duplicates (`.` counting as `namespace`), `*` alone, and no `~`.
-pub fn check_export_to(namespace: &str, export_to: &[String]) -> Result<(), (usize, String)> {
-    let mut seen: Vec<&str> = Vec::new();
-    for (index, entry) in export_to.iter().enumerate() {
-        let key = if entry == "." {
-            namespace
-        } else {
-            entry.as_str()
-        };
-        if seen.contains(&key) {
-            return Err((
-                index,
-                if key != entry {
-                    format!("duplicate entries in exportTo: . and current namespace {namespace}")
-                } else {
-                    format!("duplicate entries in exportTo for entry {entry}")
-                },
-            ));
-        }
-        match key {
-            "*" | "." => {}
-            "~" => {
-                return Err((
-                    index,
-                    "exportTo ~ (none) is not allowed for Istio configuration objects".to_owned(),
-                ))
-            }
-            other if !is_dns1123_label(other) => {
-                return Err((
-                    index,
-                    "only .,*, or a valid DNS 1123 label is allowed as exportTo entry".to_owned(),
-                ))
-            }
-            _ => {}
-        }
-        seen.push(key);
-    }
-    if seen.contains(&"*") && export_to.len() > 1 {
-        return Err((
-            0,
-            "cannot have both public (*) and non-public exportTo values for a resource".to_owned(),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,177 @@
+//! The service registry as Istio's gateway sees it, through the gateway binary and a real Envoy
+//! with the router from dist/: ServiceEntry endpoint weights, an `HTTP2` port spoken to over
+//! h2c, `exportTo` hiding a ServiceEntry or a DestinationRule from the gateway pods' namespace,
+//! and a DestinationRule's `workloadSelector` applied only when it selects the gateway pods.
+//! Upstreams are echo servers on free loopback ports.
+
+#[allow(dead_code)]
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use envoy_test::{wasm_module, Client, Echo, Upstream, UpstreamOptions};
+use support::{Gateway, Result};
+
+const HOST: &str = "shop.example.com";
+
+/// A ServiceEntry `name` in namespace `shop` on port 9080 with `endpoints` (YAML flow items)
+/// and `extra` spec lines.
+fn service_entry(name: &str, protocol: &str, endpoints: &[String], extra: &str) -> String {
+    format!(
+        "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {name}, namespace: shop}}\n\
+         spec:\n  hosts: [{name}.shop.svc.cluster.local]\n  resolution: STATIC\n\
+         \x20 ports: [{{number: 9080, name: http, protocol: {protocol}}}]\n  endpoints: [{}]\n{extra}",
+        endpoints.join(", ")
+    )
+}
+
+fn endpoint(upstream: &Upstream, extra: &str) -> String {
+    format!(
+        "{{address: 127.0.0.1, ports: {{http: {}}}{extra}}}",
+        upstream.addr().port()
+    )
+}
+
+/// A DestinationRule `name` in `namespace` for `host` defining subset `v1` (label `v: one`).
+fn subset_rule(name: &str, namespace: &str, host: &str, extra: &str) -> String {
+    format!(
+        "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: {name}, namespace: {namespace}}}\n\
+         spec:\n  host: {host}.shop.svc.cluster.local\n  subsets: [{{name: v1, labels: {{v: one}}}}]\n{extra}"
+    )
+}
+
+/// A VirtualService rule sending `/<prefix>` to `host` (and `subset`, when not empty).
+fn rule(prefix: &str, host: &str, subset: &str) -> String {
+    let subset = if subset.is_empty() {
+        String::new()
+    } else {
+        format!(", subset: {subset}")
+    };
+    format!(
+        "  - match: [{{uri: {{prefix: /{prefix}}}}}]\n    route: [{{destination: {{host: {host}.shop.svc.cluster.local{subset}}}}}]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_is_what_istios_gateway_sees_weights_protocols_export_to_and_selectors(
+) -> Result<()> {
+    let heavy = Upstream::start("heavy", UpstreamOptions::default()).await?;
+    let light = Upstream::start("light", UpstreamOptions::default()).await?;
+    let echo = Upstream::start("echo", UpstreamOptions::default()).await?;
+    let labelled = endpoint(&echo, ", labels: {v: one}");
+    let scratch = tempfile::tempdir()?;
+    let dir = scratch.path().join("config");
+    fs::create_dir_all(&dir)?;
+    let mut routes = String::new();
+    for (prefix, host, subset) in [
+        ("weighted", "weighted", ""),
+        ("h2", "grpc", ""),
+        ("hidden", "hidden", ""),
+        ("private-rule", "private", "v1"),
+        ("selected", "selected", "v1"),
+        ("unselected", "unselected", "v1"),
+    ] {
+        routes.push_str(&rule(prefix, host, subset));
+    }
+    fs::write(
+        dir.join("gateway.yaml"),
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: istio-system}}\n\
+             spec:\n  selector: {{istio: ingressgateway}}\n  servers:\n  - port: {{number: 80, name: http, protocol: HTTP}}\n    hosts: [\"{HOST}\"]\n\
+             ---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: shop, namespace: shop}}\n\
+             spec:\n  hosts: [\"{HOST}\"]\n  gateways: [istio-system/gw]\n  http:\n{routes}\
+             ---\napiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {{name: router, namespace: istio-system}}\n\
+             spec:\n  selector: {{matchLabels: {{istio: ingressgateway}}}}\n  url: file://{}\n  priority: -100\n",
+            wasm_module("router")?.display()
+        ),
+    )?;
+    let registry = [
+        // Weights 3 and 1, round robin: Envoy's weighted round robin.
+        service_entry(
+            "weighted",
+            "HTTP",
+            &[endpoint(&heavy, ", weight: 3"), endpoint(&light, "")],
+            "",
+        ),
+        "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: weighted, namespace: shop}\n\
+         spec:\n  host: weighted.shop.svc.cluster.local\n  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}\n"
+            .to_string(),
+        service_entry("grpc", "HTTP2", &[endpoint(&echo, "")], ""),
+        service_entry(
+            "hidden",
+            "HTTP",
+            &[endpoint(&echo, "")],
+            "  exportTo: [\".\"]\n",
+        ),
+        service_entry("private", "HTTP", std::slice::from_ref(&labelled), ""),
+        subset_rule("private", "shop", "private", "  exportTo: [\".\"]\n"),
+        service_entry("selected", "HTTP", std::slice::from_ref(&labelled), ""),
+        subset_rule(
+            "selected",
+            "istio-system",
+            "selected",
+            "  workloadSelector: {matchLabels: {istio: ingressgateway}}\n",
+        ),
+        service_entry("unselected", "HTTP", std::slice::from_ref(&labelled), ""),
+        subset_rule(
+            "unselected",
+            "istio-system",
+            "unselected",
+            "  workloadSelector: {matchLabels: {app: reviews}}\n",
+        ),
+    ]
+    .concat();
+    fs::write(dir.join("registry.yaml"), registry)?;
+    let gateway = Gateway::start(&dir, &scratch.path().join("cache"), scratch.path())?;
+    let stderr = gateway.stderr();
+    for note in [
+        "spec.exportTo [\".\"] does not export it to istio-system",
+        "DestinationRule shop/private: not applied: spec.exportTo",
+        "DestinationRule istio-system/unselected: not applied: spec.workloadSelector",
+    ] {
+        assert!(stderr.contains(note), "no note {note:?} in:\n{stderr}");
+    }
+
+    // One keep-alive connection, so one worker's load balancer takes every request.
+    let client = Client::http1();
+    let get = |path: &'static str| {
+        client
+            .get(format!("{}/{path}", gateway.url))
+            .header("host", HOST)
+            .send()
+    };
+    let mut by_upstream: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..40 {
+        let response = get("weighted").await?;
+        assert_eq!(response.status, 200);
+        *by_upstream
+            .entry(response.json::<Echo>()?.upstream)
+            .or_default() += 1;
+    }
+    let heavy_share = by_upstream.get("heavy").copied().unwrap_or(0);
+    assert!(
+        (28..=32).contains(&heavy_share),
+        "weights 3:1 should send about 30 of 40 requests to the heavy endpoint: {by_upstream:?}"
+    );
+
+    let response = get("h2").await?;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.json::<Echo>()?.version,
+        "HTTP/2.0",
+        "an HTTP2 port speaks h2c"
+    );
+
+    for (path, expected) in [
+        ("hidden", 503),
+        ("private-rule", 503),
+        ("selected", 200),
+        ("unselected", 503),
+    ] {
+        let response = get(path).await?;
+        assert_eq!(response.status, expected, "/{path}: {:?}", response.body);
+    }
+    gateway.stop()?;
+    Ok(())
+}
