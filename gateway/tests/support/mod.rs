@@ -1,11 +1,16 @@
-//! Running the gateway binary against a config directory, and serving a module over http.
+//! Running the gateway binary against a config directory, and serving a module over http;
+//! config directories of one Gateway for [`HOST`], the router, and ServiceEntries and
+//! DestinationRules in namespace `shop` ([`write_config`], [`service_entry`],
+//! [`destination_rule`]).
 
+use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use envoy_test::{wasm_module, Client};
 use rustix::process::{kill_process, Pid, Signal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -180,6 +185,31 @@ impl Gateway {
         }
     }
 
+    /// The body of Envoy's admin `path` (`/config_dump?resource=dynamic_active_clusters`).
+    pub async fn admin(&self, path: &str) -> Result<String> {
+        let response = Client::http1()
+            .get(format!("{}{path}", self.admin_url))
+            .send()
+            .await?;
+        if response.status != 200 {
+            return Err(format!("admin {path}: {} {}", response.status, response.text()).into());
+        }
+        Ok(response.text())
+    }
+
+    /// The value of Envoy's counter or gauge `name` (`cluster.outbound|80||a.shop.svc.cluster.local.upstream_cx_total`).
+    pub async fn stat(&self, name: &str) -> Result<u64> {
+        // The filter is a regex: the last segment of the name has none of its characters.
+        let last = name.rsplit('.').next().unwrap_or(name);
+        let stats = self.admin(&format!("/stats?filter={last}")).await?;
+        let wanted = format!("{name}: ");
+        let value = stats
+            .lines()
+            .find_map(|line| line.strip_prefix(&wanted))
+            .ok_or_else(|| format!("no stat {name} in\n{stats}"))?;
+        Ok(value.trim().parse()?)
+    }
+
     /// SIGTERM, then the exit status (killed after 15 s).
     pub fn stop(mut self) -> Result<std::process::ExitStatus> {
         self.terminate()
@@ -278,4 +308,140 @@ impl Drop for FileServer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The host the Gateway of [`write_config`] serves.
+pub const HOST: &str = "shop.example.com";
+
+/// A Gateway for `host` ([`HOST`], or `*` for any authority), the router from dist/, and a
+/// VirtualService `shop/shop` for it with the `http` routes given (list items indented two
+/// spaces, e.g. [`route`]), plus `registry` (ServiceEntries and DestinationRules).
+pub fn write_routed_config(dir: &Path, host: &str, http: &str, registry: &str) -> Result<()> {
+    fs::create_dir_all(dir)?;
+    fs::write(
+        dir.join("gateway.yaml"),
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: istio-system}}\n\
+             spec:\n  selector: {{istio: ingressgateway}}\n  servers:\n  - port: {{number: 80, name: http, protocol: HTTP}}\n    hosts: [\"{host}\"]\n\
+             ---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: shop, namespace: shop}}\n\
+             spec:\n  hosts: [\"{host}\"]\n  gateways: [istio-system/gw]\n  http:\n{http}\
+             ---\napiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {{name: router, namespace: istio-system}}\n\
+             spec:\n  selector: {{matchLabels: {{istio: ingressgateway}}}}\n  url: file://{}\n  priority: -100\n",
+            wasm_module("router")?.display()
+        ),
+    )?;
+    fs::write(dir.join("registry.yaml"), registry)?;
+    Ok(())
+}
+
+/// [`write_routed_config`] for [`HOST`] with one route sending everything to `shop:9080`.
+pub fn write_config(dir: &Path, registry: &str) -> Result<()> {
+    write_routed_config(
+        dir,
+        HOST,
+        "  - name: all\n    route: [{destination: {host: shop, port: {number: 9080}}}]\n",
+        registry,
+    )
+}
+
+/// A route of the VirtualService: paths under `prefix` to `host` (short, in namespace `shop`)
+/// on `port`, to its `subset` if one is given.
+pub fn route(prefix: &str, host: &str, port: u16, subset: Option<&str>) -> String {
+    let subset = subset.map_or_else(String::new, |subset| format!(", subset: {subset}"));
+    format!(
+        "  - match: [{{uri: {{prefix: {prefix}}}}}]\n    route: [{{destination: {{host: {host}, port: {{number: {port}}}{subset}}}}}]\n"
+    )
+}
+
+/// A ServiceEntry `name` in namespace `shop` for `name.shop.svc.cluster.local`, one port
+/// `number` of `protocol` (named as the protocol in lowercase), and `endpoints` (address, port).
+pub fn service_entry_for(
+    name: &str,
+    number: u16,
+    protocol: &str,
+    resolution: &str,
+    endpoints: &[(&str, u16)],
+) -> String {
+    let port_name = protocol.to_ascii_lowercase();
+    let mut out = format!(
+        "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {name}, namespace: shop}}\n\
+         spec:\n  hosts: [{name}.shop.svc.cluster.local]\n  resolution: {resolution}\n\
+         \x20 ports: [{{number: {number}, name: {port_name}, protocol: {protocol}}}]\n  endpoints:\n"
+    );
+    for (address, port) in endpoints {
+        out.push_str(&format!(
+            "  - {{address: {address}, ports: {{{port_name}: {port}}}}}\n"
+        ));
+    }
+    out
+}
+
+/// The ServiceEntry `shop` on port 9080 (HTTP).
+pub fn service_entry(resolution: &str, endpoints: &[(&str, u16)]) -> String {
+    service_entry_for("shop", 9080, "HTTP", resolution, endpoints)
+}
+
+/// A DestinationRule `name` in namespace `shop` for host `name` with `traffic_policy` (its
+/// fields indented four spaces).
+pub fn destination_rule_for(name: &str, traffic_policy: &str) -> String {
+    format!(
+        "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: {name}, namespace: shop}}\n\
+         spec:\n  host: {name}\n  trafficPolicy:\n{traffic_policy}"
+    )
+}
+
+/// The DestinationRule for `shop`.
+pub fn destination_rule(traffic_policy: &str) -> String {
+    destination_rule_for("shop", traffic_policy)
+}
+
+/// The gateway on the directory `scratch/name` of [`write_config`].
+pub fn start(name: &str, registry: &str, scratch: &Path) -> Result<Gateway> {
+    let dir = scratch.join(name);
+    write_config(&dir, registry)?;
+    Gateway::start(&dir, &scratch.join("cache"), scratch)
+}
+
+/// The gateway on the directory `scratch/name` of [`write_routed_config`].
+pub fn start_routed(
+    name: &str,
+    host: &str,
+    http: &str,
+    registry: &str,
+    scratch: &Path,
+) -> Result<Gateway> {
+    let dir = scratch.join(name);
+    write_routed_config(&dir, host, http, registry)?;
+    Gateway::start(&dir, &scratch.join("cache"), scratch)
+}
+
+/// `GET /items` for [`HOST`] with `headers`.
+pub async fn get(gateway: &Gateway, headers: &[(&str, &str)]) -> Result<envoy_test::Response> {
+    get_path(gateway, "/items", headers).await
+}
+
+/// `GET path` for [`HOST`] with `headers`, on a connection of its own.
+pub async fn get_path(
+    gateway: &Gateway,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<envoy_test::Response> {
+    get_with(&Client::http1(), gateway, path, headers).await
+}
+
+/// `GET path` for [`HOST`] with `headers` through `client` (whose connections it reuses).
+pub async fn get_with(
+    client: &Client,
+    gateway: &Gateway,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<envoy_test::Response> {
+    let mut request = client
+        .get(format!("{}{path}", gateway.url))
+        .header("host", HOST)
+        .header("user-agent", "traffic-test");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    Ok(request.send().await?)
 }

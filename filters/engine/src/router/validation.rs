@@ -91,8 +91,12 @@ pub fn validate_virtual_service(
         )?;
     }
     validate_stream_routes(spec, applies_to_gateway, path, warnings)?;
-    export_to::check(&virtual_service.namespace, &spec.export_to, Exported::Config)
-        .map_err(|(index, reason)| path.field("exportTo").index(index).error(reason))?;
+    export_to::check(
+        &virtual_service.namespace,
+        &spec.export_to,
+        Exported::Config,
+    )
+    .map_err(|(index, reason)| path.field("exportTo").index(index).error(reason))?;
     unreachable::analyze(&spec.http, &path.field("http"), warnings);
     Ok(())
 }
