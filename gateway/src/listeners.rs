@@ -139,7 +139,8 @@ pub fn downstream_tls_context(tls: &ServerTls) -> Value {
     }
     json!({
         "common_tls_context": common,
-        // OPTIONAL_MUTUAL checks a certificate the client sends, but does not ask for one.
+        // OPTIONAL_MUTUAL asks for a client certificate and checks one that is sent, but lets a
+        // client without one in (unless a SAN, SPKI or hash pin makes Envoy require it).
         "require_client_certificate": tls.mode == TlsMode::Mutual,
     })
 }

@@ -2,9 +2,14 @@
 //! HTTPS terminated with a `credentialName` Secret (SIMPLE) and with files (MUTUAL, a client with
 //! and without a certificate), ALPN h2 and http/1.1, `minProtocolVersion`, `httpsRedirect` → 301,
 //! each port on a listener of its own, and the servers the gateway cannot serve reported.
+//! The client-certificate checks: `OPTIONAL_MUTUAL` (no certificate, one from the CA, one from
+//! another CA), `subjectAltNames` (DNS and URI), `verifyCertificateSpki` and
+//! `verifyCertificateHash` (with and without colons), each accepting the certificate it names and
+//! refusing another from the same CA. The handshake's bounds: `maxProtocolVersion` and
+//! `cipherSuites` (which govern TLS 1.2 only, as in Envoy).
 //! A DestinationRule's TLS origination (MUTUAL, with SNI and SAN checks) is tested against the
-//! gateway's own MUTUAL listener. Certificates are made per test (rcgen); the client is rustls,
-//! speaking HTTP/1.1 by hand so the test sees exactly what Envoy answered.
+//! gateway's own MUTUAL listener. Certificates are made per test (rcgen, ECDSA P-256 keys); the
+//! client is rustls, speaking HTTP/1.1 by hand so the test sees exactly what Envoy answered.
 
 #[allow(dead_code)]
 mod support;
@@ -17,41 +22,116 @@ use std::sync::Arc;
 
 use base64::Engine;
 use envoy_test::{wasm_module, Upstream, UpstreamOptions};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, SanType,
+};
+use rustls::crypto::ring::cipher_suite::{
+    TLS13_AES_128_GCM_SHA256, TLS13_CHACHA20_POLY1305_SHA256,
+    TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::version::{TLS12, TLS13};
+use rustls::{ProtocolVersion, SupportedCipherSuite, SupportedProtocolVersion};
 use support::{Gateway, Result};
 
-/// A test CA, a server certificate for the test hosts and a client certificate, all PEM.
+/// A certificate and its key.
+struct Identity {
+    certificate: rcgen::Certificate,
+    key: KeyPair,
+}
+
+impl Identity {
+    /// Envoy's `verify_certificate_spki` form: base64 of the SHA-256 of the DER
+    /// SubjectPublicKeyInfo.
+    fn spki_sha256(&self) -> Result<String> {
+        Ok(base64::engine::general_purpose::STANDARD.encode(sha256(&self.key.public_key_der())?))
+    }
+
+    /// The SHA-256 of the certificate's DER: `verify_certificate_hash` and the `Hash` of
+    /// `x-forwarded-client-cert`.
+    fn sha256(&self) -> Result<Vec<u8>> {
+        sha256(self.certificate.der())
+    }
+
+    /// A certificate for `names` (DNS names, and URIs for those with `://`) signed by this CA,
+    /// with a key of its own; `client` adds the clientAuth usage.
+    fn issue(&self, names: &[String], client: bool) -> Result<Identity> {
+        let key = KeyPair::generate()?;
+        let (uris, dns): (Vec<&String>, Vec<&String>) =
+            names.iter().partition(|name| name.contains("://"));
+        let mut params = CertificateParams::new(dns.into_iter().cloned().collect::<Vec<_>>())?;
+        for uri in uris {
+            params
+                .subject_alt_names
+                .push(SanType::URI(uri.clone().try_into()?));
+        }
+        if client {
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        let certificate = params.signed_by(&key, &self.certificate, &self.key)?;
+        Ok(Identity { certificate, key })
+    }
+
+    /// A client certificate from this CA for `name.example.com` and
+    /// `spiffe://cluster.local/ns/shop/sa/name`.
+    fn issue_client(&self, name: &str) -> Result<Identity> {
+        self.issue(
+            &[
+                format!("{name}.example.com"),
+                format!("spiffe://cluster.local/ns/shop/sa/{name}"),
+            ],
+            true,
+        )
+    }
+}
+
+/// SHA-256 from rustls's ring provider (the hash of a TLS 1.3 suite), so the tests need no
+/// hashing crate of their own.
+fn sha256(data: &[u8]) -> Result<Vec<u8>> {
+    let suite = TLS13_AES_128_GCM_SHA256
+        .tls13()
+        .ok_or("TLS13_AES_128_GCM_SHA256 is a TLS 1.3 suite")?;
+    Ok(suite.common.hash_provider.hash(data).as_ref().to_vec())
+}
+
+/// Lower-case hex without separators (`df6f…`).
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Upper-case hex with colons (`DF:6F:…`), the other form Istio and Envoy take.
+fn hex_with_colons(bytes: &[u8]) -> String {
+    let pairs: Vec<String> = bytes.iter().map(|byte| format!("{byte:02X}")).collect();
+    pairs.join(":")
+}
+
+/// A test CA, a server certificate for the test hosts and a client certificate
+/// ([`Identity::issue_client`] `client`).
 struct Pki {
-    ca: rcgen::Certificate,
-    server: (String, String),
-    client: (rcgen::Certificate, KeyPair),
+    ca: Identity,
+    server: Identity,
+    client: Identity,
 }
 
 impl Pki {
     fn new() -> Result<Pki> {
-        let ca_key = KeyPair::generate()?;
-        let mut ca_params = CertificateParams::new(Vec::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(Vec::new())?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
             .distinguished_name
             .push(DnType::CommonName, "gateway test CA");
-        let ca = ca_params.self_signed(&ca_key)?;
-        let server_key = KeyPair::generate()?;
-        let server = CertificateParams::new(vec![
-            "shop.example.com".to_string(),
-            "mtls.example.com".to_string(),
-        ])?
-        .signed_by(&server_key, &ca, &ca_key)?;
-        let client_key = KeyPair::generate()?;
-        let mut client_params = CertificateParams::new(vec!["client.example.com".to_string()])?;
-        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let client = client_params.signed_by(&client_key, &ca, &ca_key)?;
-        Ok(Pki {
-            ca,
-            server: (server.pem(), server_key.serialize_pem()),
-            client: (client, client_key),
-        })
+        let ca = Identity {
+            certificate: params.self_signed(&key)?,
+            key,
+        };
+        let server = ca.issue(
+            &["shop.example.com".into(), "mtls.example.com".into()],
+            false,
+        )?;
+        let client = ca.issue_client("client")?;
+        Ok(Pki { ca, server, client })
     }
 
     /// The PEM files a config names: `certs/server.pem`, `server.key`, `ca.pem`, `client.pem`,
@@ -59,50 +139,92 @@ impl Pki {
     fn write_files(&self, dir: &Path) -> Result<()> {
         let certs = dir.join("certs");
         fs::create_dir_all(&certs)?;
-        fs::write(certs.join("server.pem"), &self.server.0)?;
-        fs::write(certs.join("server.key"), &self.server.1)?;
-        fs::write(certs.join("ca.pem"), self.ca.pem())?;
-        fs::write(certs.join("client.pem"), self.client.0.pem())?;
-        fs::write(certs.join("client.key"), self.client.1.serialize_pem())?;
+        fs::write(certs.join("server.pem"), self.server.certificate.pem())?;
+        fs::write(certs.join("server.key"), self.server.key.serialize_pem())?;
+        fs::write(certs.join("ca.pem"), self.ca.certificate.pem())?;
+        fs::write(certs.join("client.pem"), self.client.certificate.pem())?;
+        fs::write(certs.join("client.key"), self.client.key.serialize_pem())?;
         Ok(())
     }
 
-    fn client_config(&self, alpn: &[&str], with_certificate: bool) -> Result<rustls::ClientConfig> {
-        self.client_config_for(rustls::DEFAULT_VERSIONS, alpn, with_certificate)
-    }
-
-    /// A client trusting the test CA, speaking only `versions`.
-    fn client_config_for(
-        &self,
-        versions: &[&'static rustls::SupportedProtocolVersion],
-        alpn: &[&str],
-        with_certificate: bool,
-    ) -> Result<rustls::ClientConfig> {
+    /// A rustls client trusting the test CA, speaking as `client` says.
+    fn client_config(&self, client: TlsClient<'_>) -> Result<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from(self.ca.der().to_vec()))?;
-        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_protocol_versions(versions)?
-        .with_root_certificates(roots);
-        let mut config = if with_certificate {
-            let (certificate, key) = &self.client;
-            builder.with_client_auth_cert(
-                vec![CertificateDer::from(certificate.der().to_vec())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-            )?
-        } else {
-            builder.with_no_client_auth()
+        roots.add(CertificateDer::from(self.ca.certificate.der().to_vec()))?;
+        let mut provider = rustls::crypto::ring::default_provider();
+        if !client.suites.is_empty() {
+            provider.cipher_suites = client.suites.to_vec();
+        }
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(client.versions)?
+            .with_root_certificates(roots);
+        let mut config = match client.certificate {
+            Some(identity) => builder.with_client_auth_cert(
+                vec![CertificateDer::from(identity.certificate.der().to_vec())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key.serialize_der())),
+            )?,
+            None => builder.with_no_client_auth(),
         };
-        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        config.alpn_protocols = client
+            .alpn
+            .iter()
+            .map(|protocol| protocol.as_bytes().to_vec())
+            .collect();
         Ok(config)
     }
 }
 
-/// What one TLS connection got: the ALPN protocol Envoy chose and the raw HTTP/1.1 response
-/// (empty when no request was sent, or when the handshake or the request failed: `Err`).
+/// The versions of a client speaking only one (statics, for [`TlsClient::versions`]).
+static TLS12_ONLY: [&SupportedProtocolVersion; 1] = [&TLS12];
+static TLS13_ONLY: [&SupportedProtocolVersion; 1] = [&TLS13];
+
+/// How a test client speaks: its protocol versions, its cipher suites (every one of ring's when
+/// empty), the ALPN protocols it offers and the certificate it presents when asked for one.
+#[derive(Clone, Copy)]
+struct TlsClient<'a> {
+    versions: &'a [&'static SupportedProtocolVersion],
+    suites: &'a [SupportedCipherSuite],
+    alpn: &'a [&'a str],
+    certificate: Option<&'a Identity>,
+}
+
+impl Default for TlsClient<'_> {
+    /// TLS 1.3 and 1.2, every suite, `http/1.1`, no certificate.
+    fn default() -> Self {
+        TlsClient {
+            versions: rustls::DEFAULT_VERSIONS,
+            suites: &[],
+            alpn: &["http/1.1"],
+            certificate: None,
+        }
+    }
+}
+
+impl<'a> TlsClient<'a> {
+    /// The default client presenting `identity`.
+    fn presenting(identity: &'a Identity) -> Self {
+        TlsClient {
+            certificate: Some(identity),
+            ..TlsClient::default()
+        }
+    }
+
+    /// A TLS 1.2 client offering only `suites`.
+    fn tls12_with(suites: &'a [SupportedCipherSuite]) -> Self {
+        TlsClient {
+            versions: &TLS12_ONLY,
+            suites,
+            ..TlsClient::default()
+        }
+    }
+}
+
+/// What one TLS connection got: the ALPN protocol and TLS version Envoy chose and the raw
+/// HTTP/1.1 response (empty when no request was sent, or when the handshake or the request
+/// failed: `Err`).
 struct Exchange {
     alpn: Option<String>,
+    version: Option<ProtocolVersion>,
     response: String,
 }
 
@@ -124,6 +246,7 @@ fn exchange(
     let alpn = connection
         .alpn_protocol()
         .map(|alpn| String::from_utf8_lossy(alpn).into_owned());
+    let version = connection.protocol_version();
     let mut response = Vec::new();
     if let Some(path) = request {
         let mut stream = rustls::Stream::new(&mut connection, &mut socket);
@@ -142,6 +265,7 @@ fn exchange(
     }
     Ok(Exchange {
         alpn,
+        version,
         response: String::from_utf8_lossy(&response).into_owned(),
     })
 }
@@ -150,48 +274,56 @@ fn status(response: &str) -> Option<u16> {
     response.split(' ').nth(1)?.parse().ok()
 }
 
-/// Writes the Gateway (five servers), the Secret, the certificate files, the router and a
-/// VirtualService for the three hosts into `dir`.
-fn write_config(dir: &Path, pki: &Pki, upstream_port: u16) -> Result<()> {
-    pki.write_files(dir)?;
-    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
-    fs::write(
-        dir.join("gateway.yaml"),
-        format!(
-            "apiVersion: networking.istio.io/v1
+/// `GET /items` for `host` on `port` with `config`: the exchange when Envoy answered, else why it
+/// did not (the handshake failed, or the connection closed with no response).
+fn get(
+    config: rustls::ClientConfig,
+    port: u16,
+    host: &str,
+) -> std::result::Result<Exchange, String> {
+    match exchange(config, port, host, Some("/items")) {
+        Ok(exchange) if status(&exchange.response).is_some() => Ok(exchange),
+        Ok(exchange) => Err(format!("no response: {:?}", exchange.response)),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// [`get`]'s status, or why there was none.
+fn get_status(
+    config: rustls::ClientConfig,
+    port: u16,
+    host: &str,
+) -> std::result::Result<u16, String> {
+    get(config, port, host)
+        .and_then(|exchange| status(&exchange.response).ok_or_else(|| exchange.response.clone()))
+}
+
+/// What the echo upstream received, from the body of an HTTP/1.1 response.
+fn echo(exchange: &Exchange) -> Result<envoy_test::Echo> {
+    let (_, body) = exchange
+        .response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no body: {:?}", exchange.response))?;
+    Ok(serde_json::from_str(body)?)
+}
+
+/// A Gateway `istio-system/gw` with `servers` (the items of its `servers` list), a
+/// VirtualService taking `hosts` through it to the echo upstream on `upstream_port`, its
+/// ServiceEntry and the router, then `more` (YAML documents, each after `---`).
+fn gateway_config(servers: &str, hosts: &str, upstream_port: u16, more: &str) -> Result<String> {
+    Ok(format!(
+        "apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {{name: gw, namespace: istio-system}}
 spec:
   selector: {{istio: ingressgateway}}
   servers:
-  - port: {{number: 80, name: http, protocol: HTTP}}
-    hosts: [plain.example.com]
-  - port: {{number: 80, name: http-redirect, protocol: HTTP}}
-    hosts: [shop.example.com]
-    tls: {{httpsRedirect: true}}
-  - port: {{number: 443, name: https, protocol: HTTPS}}
-    hosts: [shop.example.com]
-    tls: {{mode: SIMPLE, credentialName: shop-cert, minProtocolVersion: TLSV1_3}}
-  - port: {{number: 8443, name: https-mtls, protocol: HTTPS}}
-    hosts: [mtls.example.com]
-    tls: {{mode: MUTUAL, serverCertificate: certs/server.pem, privateKey: certs/server.key, caCertificates: certs/ca.pem}}
-  - port: {{number: 15443, name: tls-passthrough, protocol: TLS}}
-    hosts: ['*']
-    tls: {{mode: PASSTHROUGH}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: shop-cert, namespace: istio-system}}
-type: kubernetes.io/tls
-data:
-  tls.crt: {}
-  tls.key: {}
----
+{servers}---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: shop, namespace: shop}}
 spec:
-  hosts: [shop.example.com, plain.example.com, mtls.example.com]
+  hosts: [{hosts}]
   gateways: [istio-system/gw]
   http:
   - route: [{{destination: {{host: shop.shop.svc.cluster.local, port: {{number: 9080}}}}}}]
@@ -210,32 +342,113 @@ kind: WasmPlugin
 metadata: {{name: router, namespace: istio-system}}
 spec:
   selector: {{matchLabels: {{istio: ingressgateway}}}}
-  url: file://{}
+  url: file://{router}
   priority: -100
+{more}",
+        router = wasm_module("router")?.display()
+    ))
+}
+
+/// A server's `tls` (flow style): `mode` with the test files' server certificate and key, and
+/// the CA unless SIMPLE, then `extra` (`, field: value`…).
+fn files_tls(mode: &str, extra: &str) -> String {
+    let ca = if mode == "SIMPLE" {
+        ""
+    } else {
+        ", caCertificates: certs/ca.pem"
+    };
+    format!("{{mode: {mode}, serverCertificate: certs/server.pem, privateKey: certs/server.key{ca}{extra}}}")
+}
+
+/// A Gateway server item: HTTPS on port `number` (named `https-NUMBER`) for `host`, TLS as in
+/// [`files_tls`].
+fn https_server(number: u32, host: &str, mode: &str, extra: &str) -> String {
+    format!(
+        "  - port: {{number: {number}, name: https-{number}, protocol: HTTPS}}
+    hosts: [{host}]
+    tls: {}
 ",
-            b64(&pki.server.0),
-            b64(&pki.server.1),
-            wasm_module("router")?.display()
-        ),
-    )?;
-    Ok(())
+        files_tls(mode, extra)
+    )
+}
+
+/// One test's gateway on [`gateway_config`], with `pki`'s files, and its echo upstream `shop`;
+/// both stop when dropped (the gateway first).
+struct Served {
+    gateway: Gateway,
+    _upstream: Upstream,
+    _scratch: tempfile::TempDir,
+}
+
+impl Served {
+    async fn start(pki: &Pki, servers: &str, hosts: &str, more: &str) -> Result<Served> {
+        let scratch = tempfile::tempdir()?;
+        let upstream = Upstream::start("shop", UpstreamOptions::default()).await?;
+        let dir = scratch.path().join("config");
+        pki.write_files(&dir)?;
+        fs::write(
+            dir.join("gateway.yaml"),
+            gateway_config(servers, hosts, upstream.addr().port(), more)?,
+        )?;
+        let gateway = Gateway::start(&dir, &scratch.path().join("cache"), scratch.path())?;
+        Ok(Served {
+            gateway,
+            _upstream: upstream,
+            _scratch: scratch,
+        })
+    }
+
+    /// The local port of the listener for Gateway port `number`.
+    fn port(&self, number: u32) -> Result<u16> {
+        let url = self
+            .gateway
+            .listener(number)
+            .ok_or_else(|| format!("no listener for port {number}: {:?}", self.gateway.summary))?;
+        Ok(url.rsplit(':').next().unwrap_or_default().parse()?)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_is_served_https_terminated_mutual_checked_http_redirected() -> Result<()> {
-    let scratch = tempfile::tempdir()?;
     let pki = Pki::new()?;
-    let upstream = Upstream::start("shop", UpstreamOptions::default()).await?;
-    let dir = scratch.path().join("config");
-    write_config(&dir, &pki, upstream.addr().port())?;
-    let gateway = Gateway::start(&dir, &scratch.path().join("cache"), scratch.path())?;
-    let port_of = |number: u32| -> Result<u16> {
-        let url = gateway
-            .listener(number)
-            .ok_or_else(|| format!("no listener for port {number}: {:?}", gateway.summary))?;
-        Ok(url.rsplit(':').next().unwrap_or_default().parse()?)
-    };
-    let (https, mtls) = (port_of(443)?, port_of(8443)?);
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let servers = "  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [plain.example.com]
+  - port: {number: 80, name: http-redirect, protocol: HTTP}
+    hosts: [shop.example.com]
+    tls: {httpsRedirect: true}
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [shop.example.com]
+    tls: {mode: SIMPLE, credentialName: shop-cert, minProtocolVersion: TLSV1_3}
+  - port: {number: 8443, name: https-mtls, protocol: HTTPS}
+    hosts: [mtls.example.com]
+    tls: {mode: MUTUAL, serverCertificate: certs/server.pem, privateKey: certs/server.key, caCertificates: certs/ca.pem}
+  - port: {number: 15443, name: tls-passthrough, protocol: TLS}
+    hosts: ['*']
+    tls: {mode: PASSTHROUGH}
+";
+    let secret = format!(
+        "---
+apiVersion: v1
+kind: Secret
+metadata: {{name: shop-cert, namespace: istio-system}}
+type: kubernetes.io/tls
+data:
+  tls.crt: {}
+  tls.key: {}
+",
+        b64(&pki.server.certificate.pem()),
+        b64(&pki.server.key.serialize_pem()),
+    );
+    let served = Served::start(
+        &pki,
+        servers,
+        "shop.example.com, plain.example.com, mtls.example.com",
+        &secret,
+    )
+    .await?;
+    let gateway = &served.gateway;
+    let (https, mtls) = (served.port(443)?, served.port(8443)?);
     assert!(gateway
         .listener(443)
         .unwrap_or_default()
@@ -268,56 +481,236 @@ async fn every_server_is_served_https_terminated_mutual_checked_http_redirected(
     // Port 443, SIMPLE with the Secret: ALPN offers h2 first and gets it; over HTTP/1.1 the
     // request reaches the upstream, which sees `x-forwarded-proto: https`.
     let h2 = exchange(
-        pki.client_config(&["h2", "http/1.1"], false)?,
+        pki.client_config(TlsClient {
+            alpn: &["h2", "http/1.1"],
+            ..TlsClient::default()
+        })?,
         https,
         "shop.example.com",
         None,
     )?;
     assert_eq!(h2.alpn.as_deref(), Some("h2"));
-    let http1 = exchange(
-        pki.client_config(&["http/1.1"], false)?,
+    let http1 = get(
+        pki.client_config(TlsClient::default())?,
         https,
         "shop.example.com",
-        Some("/items"),
     )?;
     assert_eq!(http1.alpn.as_deref(), Some("http/1.1"));
     assert_eq!(status(&http1.response), Some(200), "{}", http1.response);
-    assert!(
-        http1.response.contains("\"upstream\":\"shop\""),
-        "{}",
-        http1.response
-    );
-    assert!(
-        http1.response.contains("[\"x-forwarded-proto\",\"https\"]"),
-        "{}",
-        http1.response
-    );
+    let echoed = echo(&http1)?;
+    assert_eq!(echoed.upstream, "shop");
+    assert_eq!(echoed.header("x-forwarded-proto"), Some("https"));
     // minProtocolVersion TLSV1_3: a TLS 1.2 client is refused.
-    let tls12 = pki.client_config_for(&[&rustls::version::TLS12], &["http/1.1"], false)?;
-    assert!(exchange(tls12, https, "shop.example.com", Some("/")).is_err());
+    let tls12 = TlsClient {
+        versions: &TLS12_ONLY,
+        ..TlsClient::default()
+    };
+    let refused = get_status(pki.client_config(tls12)?, https, "shop.example.com");
+    assert!(refused.is_err(), "{refused:?}");
 
     // Port 8443, MUTUAL with files: with the client certificate 200, without it no response.
-    let with = exchange(
-        pki.client_config(&["http/1.1"], true)?,
+    let with = pki.client_config(TlsClient::presenting(&pki.client))?;
+    assert_eq!(get_status(with, mtls, "mtls.example.com"), Ok(200));
+    let without = get_status(
+        pki.client_config(TlsClient::default())?,
         mtls,
         "mtls.example.com",
-        Some("/items"),
-    )?;
-    assert_eq!(status(&with.response), Some(200), "{}", with.response);
-    let without = exchange(
-        pki.client_config(&["http/1.1"], false)?,
-        mtls,
-        "mtls.example.com",
-        Some("/items"),
     );
     assert!(
-        without
-            .as_ref()
-            .map_or(true, |exchange| status(&exchange.response).is_none()),
-        "answered without a client certificate: {:?}",
-        without.map(|exchange| exchange.response)
+        without.is_err(),
+        "answered without a client certificate: {without:?}"
     );
-    gateway.stop()?;
+    served.gateway.stop()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_are_checked_optional_mutual_san_spki_and_hash() -> Result<()> {
+    let pki = Pki::new()?;
+    // From the same CA but another name and key: what each check must refuse.
+    let other = pki.ca.issue_client("other")?;
+    // The client's names from another CA: what the CA check must refuse.
+    let stranger = Pki::new()?.client;
+    let hash = pki.client.sha256()?;
+    let servers = [
+        (9443, "OPTIONAL_MUTUAL", String::new()),
+        (
+            9444,
+            "OPTIONAL_MUTUAL",
+            ", subjectAltNames: [client.example.com]".to_string(),
+        ),
+        (
+            9445,
+            "MUTUAL",
+            ", subjectAltNames: [client.example.com]".to_string(),
+        ),
+        (
+            9446,
+            "MUTUAL",
+            ", subjectAltNames: ['spiffe://cluster.local/ns/shop/sa/client']".to_string(),
+        ),
+        (
+            9447,
+            "MUTUAL",
+            format!(", verifyCertificateSpki: ['{}']", pki.client.spki_sha256()?),
+        ),
+        (
+            9448,
+            "MUTUAL",
+            format!(", verifyCertificateHash: ['{}']", hex_with_colons(&hash)),
+        ),
+        (
+            9449,
+            "MUTUAL",
+            format!(", verifyCertificateHash: ['{}']", hex(&hash)),
+        ),
+    ];
+    let servers: String = servers
+        .iter()
+        .map(|(number, mode, extra)| https_server(*number, "mtls.example.com", mode, extra))
+        .collect();
+    let served = Served::start(&pki, &servers, "mtls.example.com", "").await?;
+    let host = "mtls.example.com";
+    let as_client = |identity: Option<&Identity>, number: u32| -> Result<_> {
+        let config = pki.client_config(TlsClient {
+            certificate: identity,
+            ..TlsClient::default()
+        })?;
+        Ok(get(config, served.port(number)?, host))
+    };
+
+    // OPTIONAL_MUTUAL: without a certificate 200, and the upstream sees no client certificate.
+    let without = as_client(None, 9443)??;
+    assert_eq!(status(&without.response), Some(200), "{}", without.response);
+    assert_eq!(echo(&without)?.header("x-forwarded-client-cert"), None);
+    // With one from the CA 200: Envoy asked for it (rustls sends one only when asked), checked
+    // it and tells the upstream (SANITIZE_SET) its hash and names.
+    let with = as_client(Some(&pki.client), 9443)??;
+    assert_eq!(status(&with.response), Some(200), "{}", with.response);
+    let xfcc = echo(&with)?
+        .header("x-forwarded-client-cert")
+        .map(str::to_string)
+        .unwrap_or_default();
+    for part in [
+        format!("Hash={}", hex(&hash)),
+        "URI=spiffe://cluster.local/ns/shop/sa/client".to_string(),
+        "DNS=client.example.com".to_string(),
+    ] {
+        assert!(xfcc.contains(&part), "{part} not in {xfcc:?}");
+    }
+    // Another name from the CA is fine without a SAN check; another CA's certificate is not.
+    assert!(as_client(Some(&other), 9443)?.is_ok());
+    let refused = as_client(Some(&stranger), 9443)?;
+    assert!(refused.is_err(), "another CA's certificate was taken");
+
+    // OPTIONAL_MUTUAL with subjectAltNames: a sent certificate must match, and a certificate
+    // must be sent: Envoy's `DefaultCertValidator` sets SSL_VERIFY_FAIL_IF_NO_PEER_CERT once a
+    // SAN, SPKI or hash check is set, whatever `require_client_certificate` says (pilot renders
+    // the same context, so Istio's gateway refuses it too).
+    let without = as_client(None, 9444)?;
+    assert!(
+        without.is_err(),
+        "answered without a certificate: {:?}",
+        without.map(|e| e.response)
+    );
+    assert!(as_client(Some(&pki.client), 9444)?.is_ok());
+    assert!(as_client(Some(&other), 9444)?.is_err());
+
+    // MUTUAL with a DNS SAN, a URI SAN, the SPKI, the hash with colons and without: the
+    // client's certificate passes, the other one from the same CA is refused.
+    for (number, check) in [
+        (9445, "subjectAltNames DNS"),
+        (9446, "subjectAltNames URI"),
+        (9447, "verifyCertificateSpki"),
+        (9448, "verifyCertificateHash with colons"),
+        (9449, "verifyCertificateHash"),
+    ] {
+        let accepted = as_client(Some(&pki.client), number)?;
+        assert!(
+            accepted
+                .as_ref()
+                .is_ok_and(|e| status(&e.response) == Some(200)),
+            "{check}: the matching certificate was refused: {:?}",
+            accepted.map(|e| e.response)
+        );
+        let refused = as_client(Some(&other), number)?;
+        assert!(
+            refused.is_err(),
+            "{check}: another certificate of the CA was taken: {:?}",
+            refused.map(|e| e.response)
+        );
+    }
+    served.gateway.stop()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_protocol_version_and_cipher_suites_bound_the_handshake() -> Result<()> {
+    let pki = Pki::new()?;
+    let aes128 = "ECDHE-ECDSA-AES128-GCM-SHA256";
+    let servers: String = [
+        (9443, ", maxProtocolVersion: TLSV1_2".to_string()),
+        (
+            9444,
+            format!(", maxProtocolVersion: TLSV1_2, cipherSuites: [{aes128}]"),
+        ),
+        (9445, format!(", cipherSuites: [{aes128}]")),
+    ]
+    .iter()
+    .map(|(number, extra)| https_server(*number, "shop.example.com", "SIMPLE", extra))
+    .collect();
+    let served = Served::start(&pki, &servers, "shop.example.com", "").await?;
+    let host = "shop.example.com";
+    let connect = |client: TlsClient<'_>, number: u32| -> Result<_> {
+        Ok(get(pki.client_config(client)?, served.port(number)?, host))
+    };
+    let version = |result: std::result::Result<Exchange, String>| {
+        result.map(|exchange| (status(&exchange.response), exchange.version))
+    };
+    let tls13_only = TlsClient {
+        versions: &TLS13_ONLY,
+        ..TlsClient::default()
+    };
+    let chacha = [TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256];
+
+    // maxProtocolVersion TLSV1_2: a client of both versions gets TLS 1.2, a TLS 1.3 one is
+    // refused. Any TLS 1.2 suite will do (Envoy's defaults), ChaCha20 too.
+    assert_eq!(
+        version(connect(TlsClient::default(), 9443)?),
+        Ok((Some(200), Some(ProtocolVersion::TLSv1_2)))
+    );
+    let refused = connect(tls13_only, 9443)?;
+    assert!(refused.is_err(), "TLS 1.3 was spoken above the maximum");
+    assert!(connect(TlsClient::tls12_with(&chacha), 9443)?.is_ok());
+
+    // cipherSuites [ECDHE-ECDSA-AES128-GCM-SHA256]: a TLS 1.2 client offering only it gets 200;
+    // one offering only ChaCha20 or AES256 is refused.
+    let only_aes128 = [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256];
+    assert_eq!(
+        version(connect(TlsClient::tls12_with(&only_aes128), 9444)?),
+        Ok((Some(200), Some(ProtocolVersion::TLSv1_2)))
+    );
+    for suites in [chacha, [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]] {
+        let refused = connect(TlsClient::tls12_with(&suites), 9444)?;
+        assert!(
+            refused.is_err(),
+            "{:?}: a suite not in cipherSuites was taken",
+            suites[0].suite()
+        );
+    }
+
+    // The same list without a maximum: TLS 1.2 is bound by it, TLS 1.3 is not (BoringSSL's
+    // TLS 1.3 suites are not configurable), so a TLS 1.3 ChaCha20 client gets 200.
+    assert!(connect(TlsClient::tls12_with(&chacha), 9445)?.is_err());
+    let tls13_chacha = TlsClient {
+        suites: &[TLS13_CHACHA20_POLY1305_SHA256],
+        ..tls13_only
+    };
+    assert_eq!(
+        version(connect(tls13_chacha, 9445)?),
+        Ok((Some(200), Some(ProtocolVersion::TLSv1_3)))
+    );
+    served.gateway.stop()?;
     Ok(())
 }
 
