@@ -309,6 +309,7 @@ struct OutlierDetectionSpec {
     min_health_percent: Option<i64>,
     consecutive_errors: Option<Value>,
     split_external_local_origin_errors: Option<Value>,
+    consecutive_local_origin_failures: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -651,6 +652,18 @@ impl Reader<'_> {
                 "{at}.splitExternalLocalOriginErrors is not applied by the local gateway"
             ));
         }
+        if spec.consecutive_local_origin_failures.is_some() {
+            // Istio's validation: the count means something only with the split.
+            if spec.split_external_local_origin_errors != Some(Value::Bool(true)) {
+                return Err(self.origin.error(
+                    format!("{at}.consecutiveLocalOriginFailures"),
+                    "outlier detection consecutive local origin failures is specified, but split external local origin errors is set to false",
+                ));
+            }
+            not_applied.push(format!(
+                "{at}.consecutiveLocalOriginFailures is not applied by the local gateway"
+            ));
+        }
         let f = |field: &str| format!("{at}.{field}");
         let percent = |value: Option<i64>, field: &str| -> Result<u32, ResourceError> {
             let value = value.unwrap_or(0);
@@ -813,6 +826,26 @@ mod tests {
         assert!(parsed.not_applied[0].contains("localityLbSetting"));
         let error = policy("tls: {mode: MUTUAL}").unwrap_err();
         assert_eq!(error.field, "spec.trafficPolicy.tls.clientCertificate");
+    }
+
+    #[test]
+    fn local_origin_failures_need_the_split_as_istio_says_and_are_reported() {
+        let error = policy("outlierDetection: {consecutiveLocalOriginFailures: 3}").unwrap_err();
+        assert_eq!(
+            error.field,
+            "spec.trafficPolicy.outlierDetection.consecutiveLocalOriginFailures"
+        );
+        assert!(error
+            .reason
+            .contains("split external local origin errors is set to false"));
+        let parsed = policy(
+            "outlierDetection: {consecutiveLocalOriginFailures: 3, splitExternalLocalOriginErrors: true}",
+        )
+        .unwrap();
+        assert!(parsed
+            .not_applied
+            .iter()
+            .any(|note| note.contains("consecutiveLocalOriginFailures is not applied")));
     }
 
     #[test]
