@@ -15,7 +15,6 @@ use distribution::oci::manifest::Annotations;
 use distribution::registry::client::Client as RegistryClient;
 use envoy_test::local_registry::LocalRegistry;
 use envoy_test::{wasm_module, Client, Echo, Upstream, UpstreamOptions};
-use serde_json::Value;
 use support::{run_expect_failure, FileServer, Gateway, Result};
 
 const HOST: &str = "bookinfo.example.com";
@@ -220,26 +219,6 @@ fn write_config(dir: &Path, plugins: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The names of the gateway listener's HTTP filters, and the wasm filters' configs, from
-/// Envoy's own config dump.
-async fn http_filters(gateway: &Gateway) -> Result<Vec<Value>> {
-    let response = Client::http1()
-        .get(format!(
-            "{}/config_dump?resource=dynamic_listeners",
-            gateway.admin_url
-        ))
-        .send()
-        .await?;
-    let dump: Value = response.json()?;
-    let filters = dump
-        .pointer(
-            "/configs/0/active_state/listener/filter_chains/0/filters/0/typed_config/http_filters",
-        )
-        .and_then(Value::as_array)
-        .ok_or("no http_filters in the config dump")?;
-    Ok(filters.clone())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modules_pulled_from_a_registry_route_istio_resources() -> Result<()> {
     let scratch = tempfile::tempdir()?;
@@ -303,7 +282,7 @@ async fn modules_pulled_from_a_registry_route_istio_resources() -> Result<()> {
 
     // Envoy runs the chain in Istio's order (AUTHN before unspecified) with the plugins'
     // names, VM environment and failure policy.
-    let filters = http_filters(&gateway).await?;
+    let filters = gateway.http_filters().await?;
     let names: Vec<&str> = filters.iter().filter_map(|f| f["name"].as_str()).collect();
     assert_eq!(
         names,
@@ -488,6 +467,26 @@ fn bad_resources_are_refused_naming_file_resource_and_field() -> Result<()> {
              spec:\n  host: reviews\n  trafficPolicy: {connectionPool: {http: {http1MaxPendingRequests: -1}}}\n"
                 .to_string(),
             "rules.yaml: DestinationRule bookinfo/reviews: spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests: must be >= 0",
+        ),
+        // The Gateway's own file, replaced: port names are required and unique (Istio's
+        // validation), though they name nothing locally.
+        (
+            "gateway.yaml",
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: istio-system}\n\
+             spec:\n  selector: {istio: ingressgateway}\n  servers:\n\
+             \x20 - {port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}\n\
+             \x20 - {port: {number: 8080, name: http, protocol: HTTP}, hosts: ['*']}\n"
+                .to_string(),
+            "gateway.yaml: Gateway istio-system/gw: spec.servers[1].port.name: port names in servers must be unique: duplicate name http",
+        ),
+        (
+            "gateway.yaml",
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: istio-system}\n\
+             spec:\n  selector: {istio: ingressgateway}\n  servers:\n\
+             \x20 - {port: {number: 80, name: http, protocol: HTTP}, hosts: ['*']}\n\
+             \x20 - {port: {number: 8080, name: '', protocol: HTTP}, hosts: ['*']}\n"
+                .to_string(),
+            "gateway.yaml: Gateway istio-system/gw: spec.servers[1].port.name: port name must be set",
         ),
     ];
     for (index, (file, text, expected)) in cases.iter().enumerate() {

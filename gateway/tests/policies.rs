@@ -288,6 +288,15 @@ spec:
       portLevelSettings:
       - port: {number: 9090}
         loadBalancer: {simple: LEAST_REQUEST}
+  - name: least-conn
+    labels: {version: v1}
+    trafficPolicy: {loadBalancer: {simple: LEAST_CONN}}
+  - name: unspecified
+    labels: {version: v1}
+    trafficPolicy: {loadBalancer: {simple: UNSPECIFIED}}
+  - name: default-ring
+    labels: {version: v1}
+    trafficPolicy: {loadBalancer: {consistentHash: {httpHeaderName: x-user}}}
 "
     .replace("V1", &v1.addr().port().to_string())
     .replace("V2", &v2.addr().port().to_string());
@@ -429,6 +438,31 @@ spec:
                 ..defaults.clone()
             },
         ),
+        // A subset's load balancer alone replaces the rule's ROUND_ROBIN: LEAST_CONN is
+        // LEAST_REQUEST, and so is UNSPECIFIED (pilot's default, not the rule's); a ring without
+        // a size is Envoy's default ring of 1024, written out as pilot writes it.
+        (
+            cluster(9080, "least-conn", "shop"),
+            Live {
+                lb_policy: "LEAST_REQUEST".into(),
+                ..top_pool.clone()
+            },
+        ),
+        (
+            cluster(9080, "unspecified", "shop"),
+            Live {
+                lb_policy: "LEAST_REQUEST".into(),
+                ..top_pool.clone()
+            },
+        ),
+        (
+            cluster(9080, "default-ring", "shop"),
+            Live {
+                lb_policy: "RING_HASH".into(),
+                minimum_ring_size: Some(1024),
+                ..top_pool.clone()
+            },
+        ),
     ];
     let clusters = live_clusters(&gateway).await?;
     for (name, expected) in expected {
@@ -437,7 +471,7 @@ spec:
             .ok_or_else(|| format!("no live cluster {name} in {:?}", clusters.keys()))?;
         assert_eq!(Live::read(live), expected, "{name}: {live:#}");
     }
-    // One hash key (the header, on two clusters): the route hashes on it alone, no note.
+    // One hash key (the header, on several clusters): the route hashes on it alone, no note.
     assert!(
         !gateway.stderr().contains("consistent-hash keys"),
         "{}",

@@ -1,7 +1,8 @@
 //! The service registry as Istio's gateway sees it, through the gateway binary and a real Envoy
-//! with the router from dist/: ServiceEntry endpoint weights, an `HTTP2` port spoken to over
-//! h2c, `exportTo` hiding a ServiceEntry or a DestinationRule from the gateway pods' namespace,
-//! and a DestinationRule's `workloadSelector` applied only when it selects the gateway pods.
+//! with the router from dist/: ServiceEntry endpoint weights, `HTTP2`, `GRPC` and `GRPC-WEB`
+//! ports spoken to over h2c, `exportTo` hiding a ServiceEntry or a DestinationRule from the
+//! gateway pods' namespace, and a DestinationRule's `workloadSelector` applied only when it
+//! selects the gateway pods.
 //! Upstreams are echo servers on free loopback ports.
 
 #[allow(dead_code)]
@@ -67,6 +68,8 @@ async fn the_registry_is_what_istios_gateway_sees_weights_protocols_export_to_an
     for (prefix, host, subset) in [
         ("weighted", "weighted", ""),
         ("h2", "grpc", ""),
+        ("grpc-only", "grpcsvc", ""),
+        ("grpc-web", "grpcweb", ""),
         ("hidden", "hidden", ""),
         ("private-rule", "private", "v1"),
         ("selected", "selected", "v1"),
@@ -98,6 +101,8 @@ async fn the_registry_is_what_istios_gateway_sees_weights_protocols_export_to_an
          spec:\n  host: weighted.shop.svc.cluster.local\n  trafficPolicy: {loadBalancer: {simple: ROUND_ROBIN}}\n"
             .to_string(),
         service_entry("grpc", "HTTP2", &[endpoint(&echo, "")], ""),
+        service_entry("grpcsvc", "GRPC", &[endpoint(&echo, "")], ""),
+        service_entry("grpcweb", "GRPC-WEB", &[endpoint(&echo, "")], ""),
         service_entry(
             "hidden",
             "HTTP",
@@ -155,13 +160,19 @@ async fn the_registry_is_what_istios_gateway_sees_weights_protocols_export_to_an
         "weights 3:1 should send about 30 of 40 requests to the heavy endpoint: {by_upstream:?}"
     );
 
-    let response = get("h2").await?;
-    assert_eq!(response.status, 200);
-    assert_eq!(
-        response.json::<Echo>()?.version,
-        "HTTP/2.0",
-        "an HTTP2 port speaks h2c"
-    );
+    for (path, protocol) in [
+        ("h2", "HTTP2"),
+        ("grpc-only", "GRPC"),
+        ("grpc-web", "GRPC-WEB"),
+    ] {
+        let response = get(path).await?;
+        assert_eq!(response.status, 200, "/{path}: {:?}", response.body);
+        assert_eq!(
+            response.json::<Echo>()?.version,
+            "HTTP/2.0",
+            "a {protocol} port speaks h2c"
+        );
+    }
 
     for (path, expected) in [
         ("hidden", 503),

@@ -1,15 +1,21 @@
 //! Every Gateway server through the gateway binary and a real Envoy with the router from dist/:
-//! HTTPS terminated with a `credentialName` Secret (SIMPLE) and with files (MUTUAL, a client with
-//! and without a certificate), ALPN h2 and http/1.1, `minProtocolVersion`, `httpsRedirect` → 301,
-//! each port on a listener of its own, and the servers the gateway cannot serve reported.
-//! The client-certificate checks: `OPTIONAL_MUTUAL` (no certificate, one from the CA, one from
-//! another CA), `subjectAltNames` (DNS and URI), `verifyCertificateSpki` and
+//! HTTPS terminated with a `credentialName` Secret (SIMPLE, and MUTUAL with the generic keys and
+//! a `-cacert` Secret) and with files (MUTUAL, a client with and without a certificate), two
+//! HTTPS servers on one port told apart by SNI (a named host and `*`), ALPN h2 and http/1.1,
+//! `minProtocolVersion`, `httpsRedirect` → 301, a GRPC server in plain text speaking h2c,
+//! `ns/host` hosts and a `Host` with a port, each port on a listener of its own, the servers the
+//! gateway cannot serve reported, and a Gateway and a WasmPlugin whose `selector` picks other
+//! pods left out. The client-certificate checks: `OPTIONAL_MUTUAL` (no certificate, one from the
+//! CA, one from another CA), `subjectAltNames` (DNS and URI), `verifyCertificateSpki` and
 //! `verifyCertificateHash` (with and without colons), each accepting the certificate it names and
 //! refusing another from the same CA. The handshake's bounds: `maxProtocolVersion` and
-//! `cipherSuites` (which govern TLS 1.2 only, as in Envoy).
-//! A DestinationRule's TLS origination (MUTUAL, with SNI and SAN checks) is tested against the
-//! gateway's own MUTUAL listener. Certificates are made per test (rcgen, ECDSA P-256 keys); the
-//! client is rustls, speaking HTTP/1.1 by hand so the test sees exactly what Envoy answered.
+//! `cipherSuites` (which govern TLS 1.2 only, as in Envoy; invalid and duplicate names dropped
+//! with Istio's warnings). A DestinationRule's TLS origination is tested against the gateway's own
+//! MUTUAL and SIMPLE listeners: MUTUAL with files (SNI and SAN checks) and with `credentialName`
+//! Secrets (`data` in istio-system, `stringData` in the rule's namespace), SIMPLE with
+//! `insecureSkipVerify` and against the system roots, and a port's `DISABLE` over the rule's
+//! SIMPLE. Certificates are made per test (rcgen, ECDSA P-256 keys); the client is rustls,
+//! speaking HTTP/1.1 by hand so the test sees exactly what Envoy answered.
 
 #[allow(dead_code)]
 mod support;
@@ -411,9 +417,11 @@ impl Served {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_is_served_https_terminated_mutual_checked_http_redirected() -> Result<()> {
     let pki = Pki::new()?;
+    // The catch-all server's certificate: a name no server lists, from the same CA.
+    let other = pki.ca.issue(&["other.example.com".into()], false)?;
     let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
     let servers = "  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: [plain.example.com]
+    hosts: [shop/plain.example.com]
   - port: {number: 80, name: http-redirect, protocol: HTTP}
     hosts: [shop.example.com]
     tls: {httpsRedirect: true}
@@ -426,25 +434,96 @@ async fn every_server_is_served_https_terminated_mutual_checked_http_redirected(
   - port: {number: 15443, name: tls-passthrough, protocol: TLS}
     hosts: ['*']
     tls: {mode: PASSTHROUGH}
+  - port: {number: 443, name: https-any, protocol: HTTPS}
+    hosts: ['*']
+    tls: {mode: SIMPLE, credentialName: other-cert}
+  - port: {number: 9443, name: https-mtls-secret, protocol: HTTPS}
+    hosts: [mtls.example.com]
+    tls: {mode: MUTUAL, credentialName: mtls}
+  - port: {number: 8081, name: grpc, protocol: GRPC}
+    hosts: [grpc.example.com]
 ";
-    let secret = format!(
-        "---
+    let secret = |name: &str, keys: &[(&str, String)]| {
+        let data: String = keys
+            .iter()
+            .map(|(key, value)| format!("  {key}: {}\n", b64(value)))
+            .collect();
+        format!(
+            "---
 apiVersion: v1
 kind: Secret
-metadata: {{name: shop-cert, namespace: istio-system}}
-type: kubernetes.io/tls
+metadata: {{name: {name}, namespace: istio-system}}
 data:
-  tls.crt: {}
-  tls.key: {}
+{data}"
+        )
+    };
+    let (server_pem, server_key) = (pki.server.certificate.pem(), pki.server.key.serialize_pem());
+    let other_upstream = Upstream::start("other", UpstreamOptions::default()).await?;
+    let more = [
+        secret(
+            "shop-cert",
+            &[
+                ("tls.crt", server_pem.clone()),
+                ("tls.key", server_key.clone()),
+            ],
+        ),
+        secret(
+            "other-cert",
+            &[
+                ("tls.crt", other.certificate.pem()),
+                ("tls.key", other.key.serialize_pem()),
+            ],
+        ),
+        // The generic keys, and the client CA in the `-cacert` Secret.
+        secret("mtls", &[("cert", server_pem), ("key", server_key)]),
+        secret("mtls-cacert", &[("cacert", pki.ca.certificate.pem())]),
+        format!(
+            "---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: other, namespace: shop}}
+spec:
+  hosts: [other.example.com]
+  gateways: [istio-system/gw]
+  http:
+  - route: [{{destination: {{host: other.shop.svc.cluster.local, port: {{number: 9080}}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: other, namespace: shop}}
+spec:
+  hosts: [other.shop.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: east, namespace: istio-system}}
+spec:
+  selector: {{istio: eastwestgateway}}
+  servers:
+  - port: {{number: 9090, name: http, protocol: HTTP}}
+    hosts: ['*']
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {{name: east-headers, namespace: istio-system}}
+spec:
+  selector: {{matchLabels: {{istio: eastwestgateway}}}}
+  url: file://{}
+  pluginConfig: {{rules: [{{name: east, request: {{set: {{x-east: 'yes'}}}}}}]}}
 ",
-        b64(&pki.server.certificate.pem()),
-        b64(&pki.server.key.serialize_pem()),
-    );
+            other_upstream.addr().port(),
+            wasm_module("headers")?.display()
+        ),
+    ]
+    .concat();
     let served = Served::start(
         &pki,
         servers,
-        "shop.example.com, plain.example.com, mtls.example.com",
-        &secret,
+        "shop.example.com, plain.example.com, mtls.example.com, grpc.example.com",
+        &more,
     )
     .await?;
     let gateway = &served.gateway;
@@ -514,6 +593,76 @@ data:
     let without = get_status(
         pki.client_config(TlsClient::default())?,
         mtls,
+        "mtls.example.com",
+    );
+    assert!(
+        without.is_err(),
+        "answered without a client certificate: {without:?}"
+    );
+
+    // `selector`: the Gateway for other pods is not served (no listener for its port), and the
+    // WasmPlugin for them is not in the HTTP chain.
+    assert!(
+        stderr.contains("Gateway istio-system/east: not served: its selector"),
+        "{stderr}"
+    );
+    assert_eq!(gateway.listener(9090), None);
+    assert!(
+        stderr.contains(
+            "WasmPlugin istio-system/east-headers: not applied: selector istio=eastwestgateway"
+        ),
+        "{stderr}"
+    );
+    let filters = gateway.http_filters().await?;
+    let names: Vec<&str> = filters.iter().filter_map(|f| f["name"].as_str()).collect();
+    assert!(
+        names.contains(&"extensions.istio.io/wasmplugin/istio-system.router")
+            && !names.iter().any(|name| name.contains("east-headers")),
+        "{names:?}"
+    );
+
+    // A GRPC server in plain text: its own listener, which speaks h2c (prior knowledge, with the
+    // host as `:authority`), routed to the upstream.
+    let grpc = served.port(8081)?;
+    let h2c = envoy_test::raw_http2(
+        &format!("127.0.0.1:{grpc}"),
+        &envoy_test::RawHttp2Request::get("grpc.example.com", b"/grpc-items"),
+    )
+    .await?;
+    let logged = gateway.wait_for_log("/grpc-items", 1);
+    assert_eq!(h2c.status(), Some(200), "{h2c:?} {logged:?}");
+    assert!(
+        logged
+            .iter()
+            .any(|line| line.contains("\"GET /grpc-items HTTP/2\" 200")
+                && line.contains("outbound|9080||shop.shop.svc.cluster.local")),
+        "{logged:?}"
+    );
+
+    // `hosts`: `shop/plain.example.com` is served as plain.example.com, with a port too.
+    let with_port = envoy_test::Client::http1()
+        .get(format!("{}/items", gateway.url))
+        .header("host", format!("plain.example.com:{}", served.port(80)?))
+        .send()
+        .await?;
+    assert_eq!(with_port.status, 200, "{}", with_port.text());
+
+    // Two HTTPS servers on port 443: SNI shop.example.com gets its chain (the Secret's
+    // certificate, TLS 1.3 only: below), a name no server lists gets the `*` one: its own
+    // certificate (which rustls checked for other.example.com), TLS 1.2 allowed, and the
+    // VirtualService for that host.
+    let any = get(pki.client_config(tls12)?, https, "other.example.com")?;
+    assert_eq!(status(&any.response), Some(200), "{}", any.response);
+    assert_eq!(any.version, Some(ProtocolVersion::TLSv1_2));
+    assert_eq!(echo(&any)?.upstream, "other");
+
+    // Port 9443, MUTUAL with the Secret `mtls` (cert, key) and the CA of `mtls-cacert`.
+    let secret_mtls = served.port(9443)?;
+    let with = pki.client_config(TlsClient::presenting(&pki.client))?;
+    assert_eq!(get_status(with, secret_mtls, "mtls.example.com"), Ok(200));
+    let without = get_status(
+        pki.client_config(TlsClient::default())?,
+        secret_mtls,
         "mtls.example.com",
     );
     assert!(
@@ -655,6 +804,13 @@ async fn max_protocol_version_and_cipher_suites_bound_the_handshake() -> Result<
             format!(", maxProtocolVersion: TLSV1_2, cipherSuites: [{aes128}]"),
         ),
         (9445, format!(", cipherSuites: [{aes128}]")),
+        // 9444's list with a name Istio does not know and a duplicate, which it drops.
+        (
+            9446,
+            format!(
+                ", maxProtocolVersion: TLSV1_2, cipherSuites: [NOT-A-CIPHER, {aes128}, {aes128}]"
+            ),
+        ),
     ]
     .iter()
     .map(|(number, extra)| https_server(*number, "shop.example.com", "SIMPLE", extra))
@@ -684,19 +840,31 @@ async fn max_protocol_version_and_cipher_suites_bound_the_handshake() -> Result<
     assert!(connect(TlsClient::tls12_with(&chacha), 9443)?.is_ok());
 
     // cipherSuites [ECDHE-ECDSA-AES128-GCM-SHA256]: a TLS 1.2 client offering only it gets 200;
-    // one offering only ChaCha20 or AES256 is refused.
+    // one offering only ChaCha20 or AES256 is refused. The same on 9446, whose list also has an
+    // invalid name and a duplicate: dropped with Istio's warnings, the rest applies.
     let only_aes128 = [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256];
-    assert_eq!(
-        version(connect(TlsClient::tls12_with(&only_aes128), 9444)?),
-        Ok((Some(200), Some(ProtocolVersion::TLSv1_2)))
-    );
-    for suites in [chacha, [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]] {
-        let refused = connect(TlsClient::tls12_with(&suites), 9444)?;
-        assert!(
-            refused.is_err(),
-            "{:?}: a suite not in cipherSuites was taken",
-            suites[0].suite()
+    for number in [9444, 9446] {
+        assert_eq!(
+            version(connect(TlsClient::tls12_with(&only_aes128), number)?),
+            Ok((Some(200), Some(ProtocolVersion::TLSv1_2))),
+            "port {number}"
         );
+        for suites in [chacha, [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]] {
+            let refused = connect(TlsClient::tls12_with(&suites), number)?;
+            assert!(
+                refused.is_err(),
+                "port {number}: {:?}: a suite not in cipherSuites was taken",
+                suites[0].suite()
+            );
+        }
+    }
+    let stderr = served.gateway.stderr();
+    for warning in [
+        "spec.servers[3].tls.cipherSuites: ignoring invalid cipher suites: [NOT-A-CIPHER]"
+            .to_string(),
+        format!("spec.servers[3].tls.cipherSuites: ignoring duplicate cipher suites: [{aes128}]"),
+    ] {
+        assert!(stderr.contains(&warning), "{warning} not in {stderr}");
     }
 
     // The same list without a maximum: TLS 1.2 is bound by it, TLS 1.3 is not (BoringSSL's
@@ -714,12 +882,17 @@ async fn max_protocol_version_and_cipher_suites_bound_the_handshake() -> Result<
     Ok(())
 }
 
-/// A port nothing listens on now (bound, read, released), for `--port-map`: the config must
-/// name the MUTUAL listener's port before the gateway binds it.
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// `N` distinct ports nothing listens on now (bound together, read, released), for
+/// `--port-map`: the config must name the upstream listeners' ports before the gateway binds them.
+fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -729,7 +902,8 @@ async fn destination_rule_tls_originates_mutual_tls_with_sni_and_san_checks() ->
     let upstream = Upstream::start("shop", UpstreamOptions::default()).await?;
     let dir = scratch.path().join("config");
     pki.write_files(&dir)?;
-    let mtls_port = free_port()?;
+    let [mtls_port, simple_port] = free_ports()?;
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
     let entry = |name: &str, port: u16, number: u16| {
         format!(
             "---
@@ -756,6 +930,9 @@ spec:
   - port: {{number: 8443, name: https-mtls, protocol: HTTPS}}
     hosts: [mtls.example.com]
     tls: {{mode: MUTUAL, serverCertificate: certs/server.pem, privateKey: certs/server.key, caCertificates: certs/ca.pem}}
+  - port: {{number: 9443, name: https-simple, protocol: HTTPS}}
+    hosts: [mtls.example.com]
+    tls: {{mode: SIMPLE, serverCertificate: certs/server.pem, privateKey: certs/server.key}}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -773,6 +950,20 @@ spec:
   - match: [{{uri: {{prefix: /wrong-san}}}}]
     rewrite: {{authority: mtls.example.com}}
     route: [{{destination: {{host: wrong-san.example.com}}}}]
+  - match: [{{uri: {{prefix: /credential}}}}]
+    rewrite: {{authority: mtls.example.com}}
+    route: [{{destination: {{host: credential.example.com}}}}]
+  - match: [{{uri: {{prefix: /string-data}}}}]
+    rewrite: {{authority: mtls.example.com}}
+    route: [{{destination: {{host: string-data.example.com}}}}]
+  - match: [{{uri: {{prefix: /skip-verify}}}}]
+    rewrite: {{authority: mtls.example.com}}
+    route: [{{destination: {{host: skip-verify.example.com}}}}]
+  - match: [{{uri: {{prefix: /system-roots}}}}]
+    rewrite: {{authority: mtls.example.com}}
+    route: [{{destination: {{host: system-roots.example.com}}}}]
+  - match: [{{uri: {{prefix: /port-disable}}}}]
+    route: [{{destination: {{host: port-disable.example.com}}}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -807,6 +998,58 @@ spec:
   trafficPolicy:
     tls: {{mode: MUTUAL, clientCertificate: certs/client.pem, privateKey: certs/client.key, caCertificates: certs/ca.pem, sni: mtls.example.com, subjectAltNames: [other.example.com]}}
 ---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: credential, namespace: shop}}
+spec:
+  host: credential.example.com
+  trafficPolicy:
+    tls: {{mode: MUTUAL, credentialName: client-credential, sni: mtls.example.com, subjectAltNames: [mtls.example.com]}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: client-credential, namespace: istio-system}}
+type: kubernetes.io/tls
+data: {{tls.crt: {client_pem_b64}, tls.key: {client_key_b64}, ca.crt: {ca_pem_b64}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: string-data, namespace: shop}}
+spec:
+  host: string-data.example.com
+  trafficPolicy:
+    tls: {{mode: MUTUAL, credentialName: shop-client, sni: mtls.example.com}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: shop-client, namespace: shop}}
+stringData: {{cert: {client_pem_json}, key: {client_key_json}, cacert: {ca_pem_json}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: skip-verify, namespace: shop}}
+spec:
+  host: skip-verify.example.com
+  trafficPolicy:
+    tls: {{mode: SIMPLE, insecureSkipVerify: true, sni: mtls.example.com}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: system-roots, namespace: shop}}
+spec:
+  host: system-roots.example.com
+  trafficPolicy:
+    tls: {{mode: SIMPLE, sni: mtls.example.com}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: port-disable, namespace: shop}}
+spec:
+  host: port-disable.example.com
+  trafficPolicy:
+    tls: {{mode: SIMPLE, caCertificates: certs/ca.pem, sni: mtls.example.com}}
+    portLevelSettings: [{{port: {{number: 9080}}, tls: {{mode: DISABLE}}}}]
+---
 apiVersion: extensions.istio.io/v1alpha1
 kind: WasmPlugin
 metadata: {{name: router, namespace: istio-system}}
@@ -815,14 +1058,24 @@ spec:
   url: file://{}
   priority: -100
 ",
-        wasm_module("router")?.display()
+        wasm_module("router")?.display(),
+        client_pem_b64 = b64(&pki.client.certificate.pem()),
+        client_key_b64 = b64(&pki.client.key.serialize_pem()),
+        ca_pem_b64 = b64(&pki.ca.certificate.pem()),
+        client_pem_json = serde_json::to_string(&pki.client.certificate.pem())?,
+        client_key_json = serde_json::to_string(&pki.client.key.serialize_pem())?,
+        ca_pem_json = serde_json::to_string(&pki.ca.certificate.pem())?,
     );
     config.push_str(&entry("shop", upstream.addr().port(), 9080));
-    for name in ["mutual", "simple", "wrong-san"] {
+    config.push_str(&entry("port-disable", upstream.addr().port(), 9080));
+    for name in ["mutual", "simple", "wrong-san", "credential", "string-data"] {
         config.push_str(&entry(name, mtls_port, 8443));
     }
+    for name in ["skip-verify", "system-roots"] {
+        config.push_str(&entry(name, simple_port, 9443));
+    }
     fs::write(dir.join("config.yaml"), config)?;
-    let map = format!("8443={mtls_port}");
+    let map = format!("8443={mtls_port},9443={simple_port}");
     let gateway = Gateway::start_with(
         &dir,
         &scratch.path().join("cache"),
@@ -860,6 +1113,24 @@ spec:
         let response = get(path).await?;
         assert_eq!(response.status, 503, "{path}: {}", response.text());
     }
+    // MUTUAL with the client certificate and CA from a `credentialName` Secret: a
+    // kubernetes.io/tls one in istio-system (base64 `data`), and one with the generic keys in
+    // `stringData` in the rule's namespace.
+    for path in ["/credential", "/string-data"] {
+        let response = get(path).await?;
+        assert_eq!(response.status, 200, "{path}: {}", response.text());
+        assert_eq!(response.json::<envoy_test::Echo>()?.upstream, "shop");
+    }
+    // SIMPLE to the gateway's SIMPLE listener without caCertificates: insecureSkipVerify takes
+    // the test CA's certificate unchecked; without it the system's roots refuse it.
+    let skipped = get("/skip-verify").await?;
+    assert_eq!(skipped.status, 200, "{}", skipped.text());
+    let refused = get("/system-roots").await?;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    // The port's `tls: {mode: DISABLE}` replaces the rule's SIMPLE: plain text to the echo.
+    let plain = get("/port-disable").await?;
+    assert_eq!(plain.status, 200, "{}", plain.text());
+    assert_eq!(plain.json::<envoy_test::Echo>()?.upstream, "shop");
     gateway.stop()?;
     Ok(())
 }

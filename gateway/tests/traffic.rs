@@ -1,7 +1,9 @@
 //! DestinationRule traffic policies, DNS ServiceEntries and Istio's access log, through the
 //! gateway binary and a real Envoy with the router from dist/: the access log line on stdout, a
-//! circuit breaker tripping (`UO` in the log), consistent hashing by header, and a
-//! `resolution: DNS` endpoint named `localhost`. Upstreams are echo servers on free loopback ports.
+//! circuit breaker tripping (`UO` in the log), consistent hashing by header, cookie (the one
+//! Envoy makes, with its `path` and `ttl`), query parameter and source IP, and the resolutions:
+//! DNS of `localhost`, of the host itself, DNS_ROUND_ROBIN's one endpoint, STATIC when unset.
+//! Upstreams are echo servers on free loopback ports.
 
 #[allow(dead_code)]
 mod support;
@@ -9,7 +11,10 @@ mod support;
 use std::time::Duration;
 
 use envoy_test::{Client, Echo, Upstream, UpstreamOptions};
-use support::{destination_rule, get, get_path, service_entry, start, write_config, Result, HOST};
+use support::{
+    destination_rule, get, get_path, route, service_entry, service_entry_for, start, start_routed,
+    write_config, Result, HOST,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_access_log_is_istios_and_a_tripped_circuit_breaker_logs_uo() -> Result<()> {
@@ -108,9 +113,11 @@ async fn consistent_hashing_keeps_a_user_on_one_endpoint_by_header_cookie_query_
         ("header", "httpHeaderName: x-user", |user| {
             (vec![("x-user", user.to_string())], "/items".into())
         }),
-        ("cookie", "httpCookie: {name: user, ttl: 0s}", |user| {
-            (vec![("cookie", format!("user={user}"))], "/items".into())
-        }),
+        (
+            "cookie",
+            "httpCookie: {name: user, path: /items, ttl: 60s}",
+            |user| (vec![("cookie", format!("user={user}"))], "/items".into()),
+        ),
         ("query", "httpQueryParameterName: user", |user| {
             (Vec::new(), format!("/items?user={user}"))
         }),
@@ -146,37 +153,129 @@ async fn consistent_hashing_keeps_a_user_on_one_endpoint_by_header_cookie_query_
         // by source IP they are one client.
         let expected = if kind == "source-ip" { 1 } else { 2 };
         assert_eq!(seen.len(), expected, "{kind}: {seen:?}");
+        if kind == "cookie" {
+            // Without the cookie, Envoy makes one (the `ttl` is not zero) with the `path`, and
+            // the user who sends it back stays where the first answer came from.
+            let first = get_path(&gateway, "/items", &[]).await?;
+            let set_cookie = first
+                .header("set-cookie")
+                .ok_or_else(|| format!("no set-cookie in {:?}", first.headers))?
+                .to_string();
+            let attributes: Vec<&str> = set_cookie.split("; ").collect();
+            assert!(attributes[0].starts_with("user="), "{set_cookie}");
+            for attribute in ["Max-Age=60", "Path=/items"] {
+                assert!(attributes.contains(&attribute), "{set_cookie}");
+            }
+            let endpoint = first.json::<Echo>()?.upstream;
+            for _ in 0..5 {
+                let response = get_path(&gateway, "/items", &[("cookie", attributes[0])]).await?;
+                assert!(
+                    response.header("set-cookie").is_none(),
+                    "{:?}",
+                    response.headers
+                );
+                assert_eq!(response.json::<Echo>()?.upstream, endpoint, "{set_cookie}");
+            }
+        }
         gateway.stop()?;
     }
     Ok(())
 }
 
+/// The resolutions on one gateway: `DNS` (STRICT_DNS) of an endpoint named `localhost`;
+/// `DNS_ROUND_ROBIN` (LOGICAL_DNS) of two endpoints, of which only the first, the live one, is
+/// used; `DNS` without endpoints, which resolves the host itself; and no `resolution` at all,
+/// served as STATIC.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dns_service_entries_resolve_localhost_strict_and_logical() -> Result<()> {
     let scratch = tempfile::tempdir()?;
     let upstream = Upstream::start("by-name", UpstreamOptions::default()).await?;
-    for (resolution, cluster_type) in [("DNS", "STRICT_DNS"), ("DNS_ROUND_ROBIN", "LOGICAL_DNS")] {
-        let registry = service_entry(resolution, &[("localhost", upstream.addr().port())]);
-        let gateway = start(&format!("dns-{resolution}"), &registry, scratch.path())?;
-        assert!(
-            gateway.summary.iter().any(|line| line
-                .contains(&format!("[localhost:{} (DNS)]", upstream.addr().port()))),
-            "{:?}",
-            gateway.summary
-        );
-        let response = get(&gateway, &[]).await?;
-        assert_eq!(response.status, 200, "{resolution}: {}", gateway.stderr());
-        assert_eq!(response.json::<Echo>()?.upstream, "by-name");
-        // `gateway run` serves its clusters through CDS.
-        let dump = gateway
-            .admin("/config_dump?resource=dynamic_active_clusters")
-            .await?;
-        assert!(
-            dump.contains(&format!("\"type\": \"{cluster_type}\"")),
-            "{resolution}: no {cluster_type} cluster in {dump}"
-        );
-        gateway.stop()?;
+    let port = upstream.addr().port();
+    // A port nothing listens on: the second DNS_ROUND_ROBIN endpoint.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    // The host itself, resolved, on the upstream's port: `shop.localhost`, which Envoy's
+    // resolver answers with loopback (RFC 6761) and which, with its dot, the VirtualService's
+    // destination names as it is (`localhost` alone would be a short name in namespace `shop`).
+    let bare = format!(
+        "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: bare, namespace: shop}}\n\
+         spec:\n  hosts: [shop.localhost]\n  resolution: DNS\n  ports: [{{number: {port}, name: http, protocol: HTTP}}]\n"
+    );
+    let registry = [
+        service_entry_for("strict", 9080, "HTTP", "DNS", &[("localhost", port)]),
+        service_entry_for(
+            "logical",
+            9080,
+            "HTTP",
+            "DNS_ROUND_ROBIN",
+            &[("localhost", port), ("127.0.0.1", closed)],
+        ),
+        bare,
+        service_entry_for("unset", 9080, "HTTP", "STATIC", &[("127.0.0.1", port)])
+            .replace("  resolution: STATIC\n", ""),
+    ]
+    .concat();
+    let http = [
+        route("/strict/", "strict", 9080, None),
+        route("/logical/", "logical", 9080, None),
+        route("/bare/", "shop.localhost", port, None),
+        route("/unset/", "unset", 9080, None),
+    ]
+    .concat();
+    let gateway = start_routed("dns", HOST, &http, &registry, scratch.path())?;
+    assert!(
+        gateway
+            .summary
+            .iter()
+            .any(|line| line.contains(&format!("[localhost:{port} (DNS)]"))),
+        "{:?}",
+        gateway.summary
+    );
+    let stderr = gateway.stderr();
+    let note = "ServiceEntry shop/logical: spec.resolution DNS_ROUND_ROBIN uses one endpoint (Envoy LOGICAL_DNS), as Istio does: the first, localhost; the others are left out";
+    assert!(stderr.contains(note), "no note {note:?} in:\n{stderr}");
+
+    // Each path on connections of its own: both workers; the closed endpoint never answers.
+    for path in ["/strict/", "/logical/", "/bare/", "/unset/"] {
+        for _ in 0..6 {
+            let response = get_path(&gateway, &format!("{path}items"), &[]).await?;
+            assert_eq!(response.status, 200, "{path}: {}", gateway.stderr());
+            assert_eq!(response.json::<Echo>()?.upstream, "by-name", "{path}");
+        }
     }
+
+    // `gateway run` serves its clusters through CDS.
+    let dump: serde_json::Value = serde_json::from_str(
+        &gateway
+            .admin("/config_dump?resource=dynamic_active_clusters")
+            .await?,
+    )?;
+    let live_type = |name: &str| {
+        dump["configs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|config| &config["cluster"])
+            .find(|cluster| cluster["name"] == name)
+            .map(|cluster| cluster["type"].as_str().unwrap_or("STATIC").to_string())
+    };
+    for (cluster, expected) in [
+        ("outbound|9080||strict.shop.svc.cluster.local", "STRICT_DNS"),
+        (
+            "outbound|9080||logical.shop.svc.cluster.local",
+            "LOGICAL_DNS",
+        ),
+        (&format!("outbound|{port}||shop.localhost"), "STRICT_DNS"),
+        ("outbound|9080||unset.shop.svc.cluster.local", "STATIC"),
+    ] {
+        assert_eq!(
+            live_type(cluster).as_deref(),
+            Some(expected),
+            "{cluster} in {dump:#}"
+        );
+    }
+    gateway.stop()?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use envoy_test::{wasm_module, Client};
 use rustix::process::{kill_process, Pid, Signal};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -195,6 +196,30 @@ impl Gateway {
             return Err(format!("admin {path}: {} {}", response.status, response.text()).into());
         }
         Ok(response.text())
+    }
+
+    /// The HTTP filters of the listener `gateway` (the one on `PORT`), with the wasm filters'
+    /// configs, from Envoy's own config dump.
+    pub async fn http_filters(&self) -> Result<Vec<Value>> {
+        let dump: Value = serde_json::from_str(
+            &self
+                .admin("/config_dump?resource=dynamic_listeners")
+                .await?,
+        )?;
+        let filters = dump["configs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|listener| listener["name"] == "gateway")
+            .and_then(|listener| {
+                listener
+                    .pointer(
+                        "/active_state/listener/filter_chains/0/filters/0/typed_config/http_filters",
+                    )
+                    .and_then(Value::as_array)
+            })
+            .ok_or("no http_filters of listener gateway in the config dump")?;
+        Ok(filters.clone())
     }
 
     /// The value of Envoy's counter or gauge `name` (`cluster.outbound|80||a.shop.svc.cluster.local.upstream_cx_total`).
