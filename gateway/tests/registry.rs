@@ -9,12 +9,9 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::fs;
 
-use envoy_test::{wasm_module, Client, Echo, Upstream, UpstreamOptions};
-use support::{Gateway, Result};
-
-const HOST: &str = "shop.example.com";
+use envoy_test::{Client, Echo, Upstream, UpstreamOptions};
+use support::{Gateway, Result, HOST};
 
 /// A ServiceEntry `name` in namespace `shop` on port 9080 with `endpoints` (YAML flow items)
 /// and `extra` spec lines.
@@ -63,7 +60,6 @@ async fn the_registry_is_what_istios_gateway_sees_weights_protocols_export_to_an
     let labelled = endpoint(&echo, ", labels: {v: one}");
     let scratch = tempfile::tempdir()?;
     let dir = scratch.path().join("config");
-    fs::create_dir_all(&dir)?;
     let mut routes = String::new();
     for (prefix, host, subset) in [
         ("weighted", "weighted", ""),
@@ -77,18 +73,6 @@ async fn the_registry_is_what_istios_gateway_sees_weights_protocols_export_to_an
     ] {
         routes.push_str(&rule(prefix, host, subset));
     }
-    fs::write(
-        dir.join("gateway.yaml"),
-        format!(
-            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: istio-system}}\n\
-             spec:\n  selector: {{istio: ingressgateway}}\n  servers:\n  - port: {{number: 80, name: http, protocol: HTTP}}\n    hosts: [\"{HOST}\"]\n\
-             ---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: shop, namespace: shop}}\n\
-             spec:\n  hosts: [\"{HOST}\"]\n  gateways: [istio-system/gw]\n  http:\n{routes}\
-             ---\napiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\nmetadata: {{name: router, namespace: istio-system}}\n\
-             spec:\n  selector: {{matchLabels: {{istio: ingressgateway}}}}\n  url: file://{}\n  priority: -100\n",
-            wasm_module("router")?.display()
-        ),
-    )?;
     let registry = [
         // Weights 3 and 1, round robin: Envoy's weighted round robin.
         service_entry(
@@ -127,7 +111,7 @@ async fn the_registry_is_what_istios_gateway_sees_weights_protocols_export_to_an
         ),
     ]
     .concat();
-    fs::write(dir.join("registry.yaml"), registry)?;
+    support::write_routed_config(&dir, HOST, &routes, &registry)?;
     let gateway = Gateway::start(&dir, &scratch.path().join("cache"), scratch.path())?;
     let stderr = gateway.stderr();
     for note in [
