@@ -14,6 +14,7 @@ use crate::cluster_policy;
 use crate::kinds::destination_rule::{DestinationRule, Subset};
 use crate::kinds::service_entry::{self, Endpoint, Resolution, ServiceEntry, ServicePort};
 use crate::kinds::traffic_policy::{self, LoadBalancer};
+use crate::labels;
 
 /// The clusters, and the route's hash policy: every consistent-hash key of every cluster.
 pub struct Built {
@@ -29,10 +30,10 @@ pub fn build(
 ) -> Built {
     // Istio's gateway sees only what is exported to its namespace (and, for a rule with a
     // workload selector, selects its pods); the rest does not exist for it.
-    let mut applied = Vec::new();
+    let mut applied: Vec<&DestinationRule> = Vec::new();
     for rule in destination_rules {
         match rule.applies_to_gateway(pod_labels) {
-            Ok(()) => applied.push(rule.clone()),
+            Ok(()) => applied.push(rule),
             Err(reason) => notes.push(format!(
                 "{}: {}: not applied: {reason}",
                 rule.origin.file.display(),
@@ -40,7 +41,7 @@ pub fn build(
             )),
         }
     }
-    let destination_rules = applied.as_slice();
+    let destination_rules = applied;
     let mut clusters = Vec::new();
     let mut hash_keys = Vec::new();
     let mut names = BTreeSet::new();
@@ -86,7 +87,11 @@ pub fn build(
                     let endpoints: Vec<&Endpoint> = entry
                         .endpoints
                         .iter()
-                        .filter(|endpoint| subset.is_none_or(|subset| selects(subset, endpoint)))
+                        .filter(|endpoint| {
+                            subset.is_none_or(|subset| {
+                                labels::selects(&subset.labels, &endpoint.labels)
+                            })
+                        })
                         .collect();
                     let components = traffic_policy::for_port(
                         rule.and_then(|rule| rule.traffic_policy.as_ref()),
@@ -156,13 +161,6 @@ fn is_http2(port: &ServicePort) -> bool {
     ["HTTP2", "GRPC", "GRPC-WEB"].contains(&port.protocol.as_str())
 }
 
-fn selects(subset: &Subset, endpoint: &Endpoint) -> bool {
-    subset
-        .labels
-        .iter()
-        .all(|(key, value)| endpoint.labels.get(key) == Some(value))
-}
-
 fn cluster(
     name: &str,
     entry: &ServiceEntry,
@@ -173,17 +171,14 @@ fn cluster(
 ) -> Cluster {
     let mut cluster = match entry.resolution {
         Resolution::Static | Resolution::None => {
-            let addresses = endpoints.iter().filter_map(|endpoint| {
-                let ip: IpAddr = endpoint.address.parse().ok()?;
-                Some(SocketAddr::new(
-                    ip,
-                    ServiceEntry::endpoint_port(endpoint, port),
-                ))
-            });
-            let weights = endpoints
+            let (addresses, weights): (Vec<SocketAddr>, Vec<u32>) = endpoints
                 .iter()
-                .filter(|endpoint| endpoint.address.parse::<IpAddr>().is_ok())
-                .map(|endpoint| endpoint.weight);
+                .filter_map(|endpoint| {
+                    let ip: IpAddr = endpoint.address.parse().ok()?;
+                    let address = SocketAddr::new(ip, ServiceEntry::endpoint_port(endpoint, port));
+                    Some((address, endpoint.weight))
+                })
+                .unzip();
             Cluster::new(name, addresses).weights(weights)
         }
         Resolution::Dns | Resolution::DnsRoundRobin => {

@@ -8,9 +8,7 @@ use crate::kinds::destination_rule::DestinationRule;
 use crate::kinds::gateway::Gateway;
 use crate::kinds::secret::Secret;
 use crate::kinds::traffic_policy::{Components, Source, TlsFiles};
-
-/// The gateway pods' namespace (see README: the pods are in Istio's root namespace).
-const GATEWAY_NAMESPACE: &str = "istio-system";
+use crate::plugins::GATEWAY_NAMESPACE;
 
 pub fn resolve(rules: &mut [DestinationRule], secrets: &[Secret]) -> Result<(), Errors> {
     let mut errors = Errors::default();

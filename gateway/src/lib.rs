@@ -13,6 +13,7 @@ pub mod error;
 pub mod explain;
 pub mod finding;
 pub mod kinds;
+pub mod labels;
 pub mod listeners;
 pub mod outcome;
 pub mod plan;

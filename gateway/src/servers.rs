@@ -44,10 +44,7 @@ impl Chain<'_> {
 /// Whether a Gateway's `selector` selects the pods labelled `labels` (an empty selector selects
 /// every gateway pod, as in Istio).
 fn selects(gateway: &Gateway, labels: &BTreeMap<String, String>) -> bool {
-    gateway
-        .selector
-        .iter()
-        .all(|(key, value)| labels.get(key) == Some(value))
+    crate::labels::selects(&gateway.selector, labels)
 }
 
 /// The ports to listen on for the gateway pods of `primary` (its `selector` is their labels):

@@ -324,25 +324,7 @@ metadata: {{name: gw, namespace: istio-system}}
 spec:
   selector: {{istio: ingressgateway}}
   servers:
-{servers}---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: shop, namespace: shop}}
-spec:
-  hosts: [{hosts}]
-  gateways: [istio-system/gw]
-  http:
-  - route: [{{destination: {{host: shop.shop.svc.cluster.local, port: {{number: 9080}}}}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: shop, namespace: shop}}
-spec:
-  hosts: [shop.shop.svc.cluster.local]
-  resolution: STATIC
-  ports: [{{number: 9080, name: http, protocol: HTTP}}]
-  endpoints: [{{address: 127.0.0.1, ports: {{http: {upstream_port}}}}}]
----
+{servers}{service}---
 apiVersion: extensions.istio.io/v1alpha1
 kind: WasmPlugin
 metadata: {{name: router, namespace: istio-system}}
@@ -351,8 +333,36 @@ spec:
   url: file://{router}
   priority: -100
 {more}",
+        service = routed_service("shop", hosts, upstream_port),
         router = wasm_module("router")?.display()
     ))
+}
+
+/// A VirtualService `shop/<name>` taking `hosts` through `istio-system/gw` to
+/// `<name>.shop.svc.cluster.local:9080`, and its ServiceEntry: the echo upstream on
+/// `upstream_port`. Each document after `---`.
+fn routed_service(name: &str, hosts: &str, upstream_port: u16) -> String {
+    format!(
+        "---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: {name}, namespace: shop}}
+spec:
+  hosts: [{hosts}]
+  gateways: [istio-system/gw]
+  http:
+  - route: [{{destination: {{host: {name}.shop.svc.cluster.local, port: {{number: 9080}}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {name}, namespace: shop}}
+spec:
+  hosts: [{name}.shop.svc.cluster.local]
+  resolution: STATIC
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  endpoints: [{{address: 127.0.0.1, ports: {{http: {upstream_port}}}}}]
+"
+    )
 }
 
 /// A server's `tls` (flow style): `mode` with the test files' server certificate and key, and
@@ -477,26 +487,9 @@ data:
         // The generic keys, and the client CA in the `-cacert` Secret.
         secret("mtls", &[("cert", server_pem), ("key", server_key)]),
         secret("mtls-cacert", &[("cacert", pki.ca.certificate.pem())]),
+        routed_service("other", "other.example.com", other_upstream.addr().port()),
         format!(
             "---
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: other, namespace: shop}}
-spec:
-  hosts: [other.example.com]
-  gateways: [istio-system/gw]
-  http:
-  - route: [{{destination: {{host: other.shop.svc.cluster.local, port: {{number: 9080}}}}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: other, namespace: shop}}
-spec:
-  hosts: [other.shop.svc.cluster.local]
-  resolution: STATIC
-  ports: [{{number: 9080, name: http, protocol: HTTP}}]
-  endpoints: [{{address: 127.0.0.1, ports: {{http: {}}}}}]
----
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {{name: east, namespace: istio-system}}
@@ -514,7 +507,6 @@ spec:
   url: file://{}
   pluginConfig: {{rules: [{{name: east, request: {{set: {{x-east: 'yes'}}}}}}]}}
 ",
-            other_upstream.addr().port(),
             wasm_module("headers")?.display()
         ),
     ]

@@ -43,10 +43,7 @@ impl DestinationRule {
                     self.origin.namespace
                 ));
             }
-            if !selector
-                .iter()
-                .all(|(key, value)| pod_labels.get(key) == Some(value))
-            {
+            if !crate::labels::selects(selector, pod_labels) {
                 return Err(format!(
                     "spec.workloadSelector {selector:?} does not select the gateway pods (labels {pod_labels:?})"
                 ));
