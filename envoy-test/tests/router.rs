@@ -151,6 +151,40 @@ async fn a_client_supplied_routing_header_is_ignored() -> Result<()> {
     Ok(())
 }
 
+/// The module guards `x-route-cluster` itself, without the early header mutation every
+/// rendered gateway has (an Istio gateway whose `strip-route-headers` EnvoyFilter is missing):
+/// on no route it removes a client's, so Envoy answers its own 404, and a forward overwrites it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_early_strip_the_module_still_owns_the_cluster_header() -> Result<()> {
+    let mut upstreams = Vec::new();
+    let mut bootstrap = Bootstrap::new().listener(
+        Listener::new("gateway", envoy_test::RouteConfig::for_router())
+            .upstream_filter(envoy_test::gateway_defaults::strip_route_authority())
+            .filter(WasmFilter::new("router", wasm_module("router")?, CONFIG)),
+    );
+    for cluster in [PRODUCTPAGE, STATIC] {
+        let upstream = Upstream::start(cluster, UpstreamOptions::default()).await?;
+        bootstrap = bootstrap.cluster(Cluster::new(cluster, [upstream.addr()]));
+        upstreams.push(upstream);
+    }
+    let envoy = Envoy::start(&bootstrap).await?;
+    for client in [Client::http1(), Client::http2()] {
+        let unmatched = client
+            .get(format!("{}/nothing", envoy.listener_url("gateway")?))
+            .header(CLUSTER_HEADER, PRODUCTPAGE)
+            .send()
+            .await?;
+        assert_eq!(unmatched.status, 404, "{}", unmatched.text());
+        let matched = client
+            .get(format!("{}/static/x", envoy.listener_url("gateway")?))
+            .header(CLUSTER_HEADER, PRODUCTPAGE)
+            .send()
+            .await?;
+        assert_eq!(matched.json::<Echo>()?.upstream, STATIC);
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_pick_the_virtual_service() -> Result<()> {
     let config = r#"{"virtualServices": [

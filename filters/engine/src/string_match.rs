@@ -15,7 +15,7 @@ use crate::ConfigError;
 pub const MAX_REGEX_LEN: usize = 1024;
 
 /// `StringMatch` as written in a VirtualService: exactly one of the three fields is set.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, Hash)]
 #[serde(deny_unknown_fields)]
 pub struct StringMatchSpec {
     /// The whole value, exactly.
@@ -60,6 +60,41 @@ pub enum StringMatch {
     Present,
 }
 
+/// Which one of a [`StringMatchSpec`]'s fields is set, once the spec is known to be valid
+/// but before anything is compiled.
+enum SpecKind<'a> {
+    Exact(&'a str),
+    Prefix(&'a str),
+    Regex(&'a str),
+    Present,
+}
+
+impl<'a> SpecKind<'a> {
+    /// Istio's checks on the spec's shape: exactly one field set (or none, where presence is
+    /// allowed), no empty prefix where Istio refuses one.
+    fn of(
+        spec: &'a StringMatchSpec,
+        path: &FieldPath,
+        options: MatchOptions,
+    ) -> Result<Self, ConfigError> {
+        match (&spec.exact, &spec.prefix, &spec.regex) {
+            (Some(value), None, None) => Ok(Self::Exact(value)),
+            (None, Some(value), None) => {
+                if value.is_empty() && !options.allow_empty_prefix {
+                    return Err(path
+                        .field("prefix")
+                        .error("prefix string match should not be empty"));
+                }
+                Ok(Self::Prefix(value))
+            }
+            (None, None, Some(pattern)) => Ok(Self::Regex(pattern)),
+            (None, None, None) if options.allow_presence => Ok(Self::Present),
+            (None, None, None) => Err(path.error("one of exact, prefix or regex must be set")),
+            _ => Err(path.error("only one of exact, prefix or regex may be set")),
+        }
+    }
+}
+
 impl StringMatch {
     /// Compiles a spec with exactly one of `exact`, `prefix`, `regex`; errors name the field.
     pub fn compile(
@@ -68,29 +103,34 @@ impl StringMatch {
         options: MatchOptions,
     ) -> Result<Self, ConfigError> {
         let ignore_case = options.ignore_case;
-        match (&spec.exact, &spec.prefix, &spec.regex) {
-            // Literals in decoded form compare with decoded header values byte for byte.
-            (Some(value), None, None) => Ok(Self::Exact {
+        // Literals in decoded form compare with decoded header values byte for byte.
+        match SpecKind::of(spec, path, options)? {
+            SpecKind::Exact(value) => Ok(Self::Exact {
                 value: raw_text::decode_literal(value).into_owned(),
                 ignore_case,
             }),
-            (None, Some(value), None) => {
-                if value.is_empty() && !options.allow_empty_prefix {
-                    return Err(path
-                        .field("prefix")
-                        .error("prefix string match should not be empty"));
-                }
-                Ok(Self::Prefix {
-                    value: raw_text::decode_literal(value).into_owned(),
-                    ignore_case,
-                })
-            }
-            (None, None, Some(pattern)) => {
+            SpecKind::Prefix(value) => Ok(Self::Prefix {
+                value: raw_text::decode_literal(value).into_owned(),
+                ignore_case,
+            }),
+            SpecKind::Regex(pattern) => {
                 FullMatchRegex::new(pattern, &path.field("regex")).map(Self::Regex)
             }
-            (None, None, None) if options.allow_presence => Ok(Self::Present),
-            (None, None, None) => Err(path.error("one of exact, prefix or regex must be set")),
-            _ => Err(path.error("only one of exact, prefix or regex may be set")),
+            SpecKind::Present => Ok(Self::Present),
+        }
+    }
+
+    /// Istio's verdict on a spec, as [`StringMatch::compile`] gives it, without compiling
+    /// anything: a regex is parsed, not built (validation runs before the compile, which
+    /// would otherwise build each regex twice; the compiled-size limit is the compile's).
+    pub fn check(
+        spec: &StringMatchSpec,
+        path: &FieldPath,
+        options: MatchOptions,
+    ) -> Result<(), ConfigError> {
+        match SpecKind::of(spec, path, options)? {
+            SpecKind::Regex(pattern) => check_regex(pattern, &path.field("regex")),
+            SpecKind::Exact(_) | SpecKind::Prefix(_) | SpecKind::Present => Ok(()),
         }
     }
 

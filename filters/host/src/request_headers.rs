@@ -43,11 +43,11 @@ impl RequestSource for EnvoyRequest {
 }
 
 /// How many lookups a sparse view ([`RequestHeaders::sparse`]) answers one host call each
-/// before it reads the whole map instead. Measured in `make bench` (*Where the router's CPU
-/// goes*): one `get_header_map_value` costs Envoy about 2.2 µs, reading the whole map of the
-/// benchmark's short request about 17 µs (more for a browser's request, with cookies), so a
-/// handful of single lookups is cheaper than one map read, and a view that turns out to need
-/// many stops paying for them early.
+/// before it reads the whole map instead. Counted with callgrind in `make bench` (*Instructions
+/// per request*): one `get_header_map_value` costs Envoy about 4 k instructions, reading the
+/// whole map of the benchmark's short request about 22 k (more for a browser's request, with
+/// cookies), so a handful of single lookups is cheaper than one map read, and a view that turns
+/// out to need many stops paying for them early.
 pub(crate) const SPARSE_LOOKUPS: u8 = 4;
 
 /// Request headers read through host calls, for the stream the host is currently calling into.
@@ -56,9 +56,10 @@ pub(crate) const SPARSE_LOOKUPS: u8 = 4;
 ///
 /// Other headers may repeat, and Envoy's single-value call returns only the first, so they are
 /// read once, all together, on first use. Pseudo-headers are single-valued: they come from that
-/// one read when it has happened (Envoy's map holds them too, and a host call per lookup costs
-/// more than the lookup: the router asks for `:path` several times per request), else each by
-/// its own host call, which is cheaper than reading the whole map for one value.
+/// one read when it has happened (Envoy's map holds them too), else each by its own host call
+/// the first time it is asked for, which is cheaper than reading the whole map for one value;
+/// either way a pseudo-header asked again costs no call (the router asks for `:path` several
+/// times per request).
 ///
 /// A sparse view ([`RequestHeaders::sparse`]), for a module that reads a few headers, answers
 /// its first lookups one host call each where one value tells: the first value is Envoy's
@@ -121,24 +122,45 @@ impl<S: RequestSource> RequestHeaders<S> {
         if self.all.get().is_some() {
             return None;
         }
-        if let Some((_, known)) = self
-            .singles
-            .borrow()
-            .iter()
-            .find(|(asked, _)| asked == name)
-        {
-            return Some(known.clone());
+        if let Some(known) = self.known(name) {
+            return Some(known);
         }
         let left = self.single_lookups.get();
         if left == 0 {
             return None;
         }
         self.single_lookups.set(left - 1);
+        Some(self.look_up(name))
+    }
+
+    /// A pseudo-header: from the map once it has been read, else by one host call the first
+    /// time it is asked for (whatever the view's budget: it is single-valued, and the map
+    /// costs more than a few of them).
+    fn pseudo(&self, name: &str) -> Option<Cow<'_, str>> {
+        if let Some(all) = self.all.get() {
+            return first_value(all, name);
+        }
+        self.known(name)
+            .unwrap_or_else(|| self.look_up(name))
+            .map(Cow::Owned)
+    }
+
+    /// What an earlier single lookup of `name` answered.
+    fn known(&self, name: &str) -> Option<Option<String>> {
+        self.singles
+            .borrow()
+            .iter()
+            .find(|(asked, _)| asked == name)
+            .map(|(_, known)| known.clone())
+    }
+
+    /// One single-value host call, remembered so that `name` asked again costs nothing.
+    fn look_up(&self, name: &str) -> Option<String> {
         let first = self.source.first(name);
         self.singles
             .borrow_mut()
             .push((name.to_owned(), first.clone()));
-        Some(first)
+        first
     }
 }
 
@@ -162,10 +184,7 @@ impl<S: RequestSource> RequestView for RequestHeaders<S> {
 
     fn header(&self, name: &str) -> Option<Cow<'_, str>> {
         if name.starts_with(':') {
-            if let Some(all) = self.all.get() {
-                return first_value(all, name);
-            }
-            return self.source.first(name).map(Cow::Owned);
+            return self.pseudo(name);
         }
         // Absent needs no map; present, it may repeat, and only the map has every value.
         if let Some(None) = self.single(name) {
@@ -256,7 +275,25 @@ mod tests {
         );
     }
 
-    /// The router's case: it looks up a dozen headers, so its view reads the map at once.
+    /// The router's case: it asks for `:path` at every step of its matching; each
+    /// pseudo-header costs one call, whatever the view's budget, and none after.
+    #[test]
+    fn a_sparse_view_looks_up_each_pseudo_header_once() {
+        let mut host = host();
+        let request = host.sparse_request();
+        for _ in 0..6 {
+            assert_eq!(request.header(":path").as_deref(), Some("/"));
+        }
+        assert_eq!(request.header(":authority").as_deref(), Some("shop"));
+        assert_eq!(request.header("x-user").as_deref(), Some("alice"));
+        assert_eq!(request.header(":path").as_deref(), Some("/"));
+        assert_eq!(
+            host.take_calls(),
+            [one(":path"), one(":authority"), one("x-user"), MAP]
+        );
+    }
+
+    /// A module that reads many headers: the map at once.
     #[test]
     fn a_dense_view_reads_the_map_once_and_pseudo_headers_from_it_after() {
         let mut host = host();

@@ -266,9 +266,12 @@ fn request_facts(config: &MetricsConfig, host: &impl StreamHost) -> RequestFacts
         None => get_string(host, &["xds", "route_name"]),
     }
     .filter(|name| !name.is_empty());
-    let cluster = get_string(host, &["xds", "cluster_name"])
-        .or_else(|| route.as_ref().map(|route| route.cluster.clone()))
-        .filter(|name| !name.is_empty());
+    // The router's cluster is the one Envoy's `cluster_header` route went to: no read for it.
+    let cluster = match &route {
+        Some(route) => Some(route.cluster.clone()),
+        None => get_string(host, &["xds", "cluster_name"]),
+    }
+    .filter(|name| !name.is_empty());
     // One or two request headers at most (content-type, request-header dimensions): each a
     // single-value lookup, not a read of the whole map.
     let request = host.sparse_request();

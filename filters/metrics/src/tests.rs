@@ -144,7 +144,8 @@ fn the_overflow_series_is_defined_once() {
 }
 
 /// The gateway labels read what they show and nothing else: the router's one property, no
-/// three; `content-type` alone, not the request's whole header map; no gRPC status of a plain
+/// three, and no `xds.cluster_name` (the router's cluster is the one Envoy went to);
+/// `content-type` alone, not the request's whole header map; no gRPC status of a plain
 /// HTTP request.
 #[test]
 fn a_request_reads_only_what_its_labels_need() {
@@ -155,6 +156,7 @@ fn a_request_reads_only_what_its_labels_need() {
     let read = |path: &str| calls.contains(&HostCall::ReadProperty(path.to_owned()));
     assert!(read(route_properties::ROUTE));
     assert!(!read("xds.route_name"), "{calls:?}");
+    assert!(!read("xds.cluster_name"), "{calls:?}");
     assert!(!read("response.grpc_status"), "{calls:?}");
     assert!(
         !calls.contains(&HostCall::ReadHeaderMap(HeaderMapKind::Request)),
@@ -164,8 +166,8 @@ fn a_request_reads_only_what_its_labels_need() {
         HeaderMapKind::Request,
         "content-type".into()
     )));
-    // The route, the cluster, method, code, flags, the three measures; and the content type.
-    assert_eq!(calls.len(), 9, "{calls:?}");
+    // The route, method, code, flags, the three measures; and the content type.
+    assert_eq!(calls.len(), 8, "{calls:?}");
 
     // istioRoutes has no request_method label and records no sizes.
     let vm = Vm::new(r#"{"naming": "istioRoutes"}"#);

@@ -18,8 +18,7 @@ use engine::fault::FaultPolicy;
 use engine::headers::HeaderMutator;
 use engine::route_properties::{self, RouteProperty};
 use engine::router::{
-    Decision, ForwardTo, RouteTable, AUTHORITY_HEADER, CLUSTER_HEADER, ROUTER_CONTROL_HEADERS,
-    ROUTE_CONTRACT_HEADERS, UNKNOWN_SERVICE_DETAILS,
+    Decision, ForwardTo, RouteTable, AUTHORITY_HEADER, CLUSTER_HEADER, UNKNOWN_SERVICE_DETAILS,
 };
 use engine::{ConfigError, RequestView};
 use host::health::ModuleHealth;
@@ -172,7 +171,7 @@ impl<V: VmHost> RouterStream<V> {
                 }
                 match (fault, self.faults.clone()) {
                     (Some(fault), Some(faults)) => {
-                        let request = host.request();
+                        let request = host.sparse_request();
                         faults.inject(self.stream_id, &fault, &request, host, u64::MAX)
                     }
                     _ => Action::Continue,
@@ -219,24 +218,14 @@ impl<V: VmHost> RouterStream<V> {
     /// Routes the request: names its cluster and edits it, or answers it. Mirrors and faults,
     /// which need the host's timers and HTTP calls, are the caller's.
     fn on_request_headers(&mut self, host: &mut impl StreamHost) -> Routed {
-        // Only the VirtualService may choose the cluster or steer Envoy's router; only headers
-        // actually present cost a removal call.
-        let mut request = host.request();
+        // A client's own route contract and router-control headers are gone already: Envoy's
+        // early header mutation removes them before routing (`strip-route-headers.yaml`, with
+        // the router's EnvoyFilter), and Envoy's edge sanitising the `x-envoy-*` ones. Looking
+        // for them here would cost a host call each, or a read of the whole map; what the
+        // module guards itself is `x-route-cluster`: set on a forward, removed on no route.
+        // The view looks up only what the table asks for, one host call each.
+        let request = host.sparse_request();
         host::crash_switch::panic_if_asked(&request);
-        let untrusted: Vec<&str> = ROUTE_CONTRACT_HEADERS
-            .iter()
-            .chain(&ROUTER_CONTROL_HEADERS)
-            .copied()
-            .filter(|name| request.header(name).is_some())
-            .collect();
-        if !untrusted.is_empty() {
-            let mut headers = host.header_map(HeaderMapKind::Request);
-            for header in untrusted {
-                headers.remove_header(header);
-            }
-            drop(headers);
-            request = host.request();
-        }
         let Some(table) = self.table.clone() else {
             return Routed::NotForwarded(Action::Continue);
         };
@@ -269,7 +258,12 @@ impl<V: VmHost> RouterStream<V> {
                 }
                 Routed::NotForwarded(Action::Pause)
             }
-            Decision::NoRoute => Routed::NotForwarded(Action::Continue),
+            Decision::NoRoute => {
+                // Left to Envoy's 404; a client's cluster header must not route it instead.
+                host.header_map(HeaderMapKind::Request)
+                    .remove_header(CLUSTER_HEADER);
+                Routed::NotForwarded(Action::Continue)
+            }
             Decision::UnknownService {
                 cluster,
                 response_headers,

@@ -131,26 +131,57 @@ fn a_router_configured_not_to_publish_makes_no_property_call() {
         .any(|call| matches!(call, HostCall::SetProperty(_))));
 }
 
-/// A client's own `x-route-cluster` and router-control headers never reach Envoy's router,
-/// whether or not a route matches.
+/// A client's own `x-route-cluster` never routes a request, even where Envoy's early header
+/// mutation did not remove it: a forward overwrites it, no route removes it. (The router-control
+/// `x-envoy-*` headers and the other contract headers are Envoy's to strip: the module looks
+/// for none of them.)
 #[test]
-fn a_client_cannot_choose_the_cluster_or_steer_envoy() {
+fn a_client_cannot_choose_the_cluster() {
+    let client_cluster = "outbound|80||secret.default.svc.cluster.local";
     let mut stream = stream();
-    let mut host = FakeHost::new(
-        HeaderList::get("shop", "/nothing")
-            .with(
-                CLUSTER_HEADER,
-                "outbound|80||secret.default.svc.cluster.local",
-            )
-            .with("x-envoy-upstream-rq-timeout-ms", "1"),
-    );
+    let mut host =
+        FakeHost::new(HeaderList::get("shop", "/nothing").with(CLUSTER_HEADER, client_cluster));
     assert!(matches!(
         stream.on_request_headers(&mut host),
         Routed::NotForwarded(Action::Continue)
     ));
     assert_eq!(host.request.header(CLUSTER_HEADER), None);
-    assert_eq!(host.request.header("x-envoy-upstream-rq-timeout-ms"), None);
     assert_eq!(host.route_cache_clears, 0);
+
+    let mut host = FakeHost::new(
+        HeaderList::get("shop", "/api/reviews/1").with(CLUSTER_HEADER, client_cluster),
+    );
+    stream.on_request_headers(&mut host);
+    assert_eq!(
+        host.request.header(CLUSTER_HEADER).as_deref(),
+        Some(REVIEWS)
+    );
+}
+
+/// A forward looks up only what its route reads, one host call each, and never reads the whole
+/// header map: `:authority` for the VirtualService, `:path` (once, however often the matching
+/// and the rewrite ask), `origin` for the route's CORS policy and `end-user` for its response
+/// header template.
+#[test]
+fn a_forward_looks_up_only_what_its_route_reads() {
+    let mut stream = stream();
+    let mut host = FakeHost::new(HeaderList::get("shop", "/api/reviews/1"));
+    stream.on_request_headers(&mut host);
+    let reads: Vec<HostCall> = host
+        .take_calls()
+        .into_iter()
+        .filter(|call| matches!(call, HostCall::ReadHeader(..) | HostCall::ReadHeaderMap(..)))
+        .collect();
+    let one = |name: &str| HostCall::ReadHeader(host::HeaderMapKind::Request, name.to_owned());
+    assert_eq!(
+        reads,
+        [
+            one(":authority"),
+            one(":path"),
+            one("origin"),
+            one("end-user")
+        ]
+    );
 }
 
 /// The route's response operations read the request as it arrived; Envoy hides it by the

@@ -476,7 +476,7 @@ fn check_string_matches(block: &HttpMatchRequest, path: &FieldPath) -> Result<()
     ];
     for (field, condition, options) in singles {
         if let Some(condition) = condition {
-            StringMatch::compile(condition, &path.field(field), options)?;
+            StringMatch::check(condition, &path.field(field), options)?;
         }
     }
     let maps = [
@@ -490,7 +490,7 @@ fn check_string_matches(block: &HttpMatchRequest, path: &FieldPath) -> Result<()
             if field == "withoutHeaders" && condition.regex.as_deref() == Some("*") {
                 continue;
             }
-            StringMatch::compile(condition, &path.field(field).field(key), presence)?;
+            StringMatch::check(condition, &path.field(field).field(key), presence)?;
         }
     }
     if let Some(port) = block.port.filter(|&port| port != 0) {

@@ -10,8 +10,10 @@ use crate::virtual_service::HttpRoute;
 
 /// What Istio's overlap check compares of a block with a `uri` prefix.
 struct PrefixBlock {
-    route: String,
-    block: String,
+    /// Where the block is (`routes[route].matches[block]`): its names are written only into a
+    /// warning.
+    route: usize,
+    block: usize,
     prefix: String,
     port: Option<u32>,
     method: String,
@@ -78,7 +80,7 @@ pub fn analyze(routes: &[HttpRoute], path: &FieldPath, warnings: &mut Vec<Config
             seen.entry(key)
                 .or_default()
                 .push((route_index, block_index));
-            if let Some(prefix_block) = prefix_block(route, route_index, block, block_index) {
+            if let Some(prefix_block) = prefix_block(route_index, block, block_index) {
                 prefix_blocks.push((route_path.field("match").index(block_index), prefix_block));
             }
         }
@@ -95,10 +97,23 @@ pub fn analyze(routes: &[HttpRoute], path: &FieldPath, warnings: &mut Vec<Config
     let blocks = |(earlier, later): (usize, usize)| {
         Some((prefix_blocks.get(earlier)?, prefix_blocks.get(later)?))
     };
+    let names = |block: &PrefixBlock| {
+        let route = routes.get(block.route)?;
+        let matched = route.matches.get(block.block)?;
+        Some((
+            route_name(route, block.route),
+            block_name(matched, block.block),
+        ))
+    };
     for ((_, earlier), (later_path, later)) in pairs.into_iter().filter_map(blocks) {
+        let (Some((earlier_route, earlier_block)), Some((later_route, later_block))) =
+            (names(earlier), names(later))
+        else {
+            continue;
+        };
         warnings.push(later_path.warning(format!(
-            "virtualService rule {} match {} of prefix {} is not used (duplicate/overlapping match in rule {} of prefix {} on {})",
-            later.route, later.block, later.prefix, earlier.block, earlier.prefix, earlier.route
+            "virtualService rule {later_route} match {later_block} of prefix {} is not used (duplicate/overlapping match in rule {earlier_block} of prefix {} on {earlier_route})",
+            later.prefix, earlier.prefix
         )));
     }
 }
@@ -162,15 +177,55 @@ fn block_name(block: &HttpMatchRequest, index: usize) -> String {
 }
 
 /// A block's conditions without its name, for equality (Istio compares its JSON without
-/// `name`).
-fn comparable(block: &HttpMatchRequest) -> String {
-    let mut unnamed = block.clone();
-    unnamed.name = None;
-    format!("{unnamed:?}")
+/// `name`): borrowed field by field, so comparing and hashing 10,000 blocks copies none. The
+/// destructuring makes a new field of [`HttpMatchRequest`] a compile error here.
+#[allow(clippy::type_complexity)]
+fn comparable(
+    block: &HttpMatchRequest,
+) -> (
+    [Option<&StringMatchSpec>; 4],
+    [&BTreeMap<String, StringMatchSpec>; 3],
+    Option<u32>,
+    bool,
+    &[String],
+    Option<&str>,
+    &BTreeMap<String, String>,
+    Option<&str>,
+) {
+    let HttpMatchRequest {
+        name: _,
+        uri,
+        scheme,
+        method,
+        authority,
+        headers,
+        without_headers,
+        query_params,
+        port,
+        ignore_uri_case,
+        gateways,
+        stat_prefix,
+        source_labels,
+        source_namespace,
+    } = block;
+    (
+        [
+            uri.as_ref(),
+            scheme.as_ref(),
+            method.as_ref(),
+            authority.as_ref(),
+        ],
+        [headers, without_headers, query_params],
+        *port,
+        *ignore_uri_case,
+        gateways,
+        stat_prefix.as_deref(),
+        source_labels,
+        source_namespace.as_deref(),
+    )
 }
 
-/// A hash of [`comparable`]: what `analyze` keeps per block, so that 10,000 blocks are not held
-/// as text while they are compared.
+/// A hash of [`comparable`]: what `analyze` keeps per block.
 fn conditions_hash(block: &HttpMatchRequest) -> u64 {
     use std::hash::{Hash as _, Hasher as _};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -196,7 +251,6 @@ fn exact_or_prefix(spec: Option<&StringMatchSpec>) -> String {
 }
 
 fn prefix_block(
-    route: &HttpRoute,
     route_index: usize,
     block: &HttpMatchRequest,
     block_index: usize,
@@ -217,8 +271,8 @@ fn prefix_block(
             .collect()
     };
     Some(PrefixBlock {
-        route: route_name(route, route_index),
-        block: block_name(block, block_index),
+        route: route_index,
+        block: block_index,
         prefix,
         port: block.port.filter(|&port| port != 0),
         method,
