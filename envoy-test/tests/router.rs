@@ -186,6 +186,47 @@ async fn without_the_early_strip_the_module_still_owns_the_cluster_header() -> R
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_with_an_empty_value_is_present() -> Result<()> {
+    // Envoy hands the module an empty value as no buffer at all; read as absent, the
+    // presence match below would miss and `withoutHeaders` would match.
+    let config = r#"{"hosts": ["*"], "http": [
+        {"match": [{"uri": {"prefix": "/present"}, "headers": {"x-canary": {}}}],
+         "route": [{"destination": {"host": "productpage", "port": {"number": 9080}}}]},
+        {"match": [{"uri": {"prefix": "/exact"}, "headers": {"x-canary": {"exact": ""}}}],
+         "route": [{"destination": {"host": "productpage", "port": {"number": 9080}}}]},
+        {"match": [{"withoutHeaders": {"x-canary": {}}}],
+         "route": [{"destination": {"host": "static"}}]}
+    ]}"#;
+    let gateway = Gateway::start(config).await?;
+    for client in [Client::http1(), Client::http2()] {
+        for (path, canary, expected) in [
+            ("/present", Some(""), Some(PRODUCTPAGE)),
+            ("/exact", Some(""), Some(PRODUCTPAGE)),
+            ("/present", None, Some(STATIC)),
+            ("/other", Some(""), None),
+        ] {
+            let mut request = client.get(gateway.url(path)?);
+            if let Some(value) = canary {
+                request = request.header("x-canary", value);
+            }
+            let response = request.send().await?;
+            match expected {
+                Some(cluster) => {
+                    assert_eq!(response.status, 200, "{path} {canary:?}");
+                    assert_eq!(
+                        response.json::<Echo>()?.upstream,
+                        cluster,
+                        "{path} {canary:?}"
+                    );
+                }
+                None => assert_eq!(response.status, 404, "{path} {canary:?}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_pick_the_virtual_service() -> Result<()> {
     let config = r#"{"virtualServices": [
             {"name": "shop", "spec": {"hosts": ["shop.example.com"],

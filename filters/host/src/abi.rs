@@ -199,14 +199,25 @@ pub fn get_map(map: MapType) -> Result<Vec<(String, String)>, Status> {
     }
 }
 
-/// The first value of header `name` (raw_text-decoded), as Envoy returns a single value.
+/// The first value of header `name` (raw_text-decoded), as Envoy returns a single value;
+/// `None` only when the header is absent.
 pub fn get_map_value(map: MapType, name: &str) -> Result<Option<String>, Status> {
     let name = raw_text::encode(name);
-    let value = call_returning_buffer(|data, size| {
-        // SAFETY: the key pointer and length describe `name`; `data`/`size` are writable.
-        unsafe { proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), data, size) }
-    })?;
-    Ok(value.map(raw_text::decode_owned))
+    let mut data: *mut u8 = null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the key pointer and length describe `name`; `data`/`size` are writable.
+    let code = unsafe {
+        proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), &mut data, &mut size)
+    };
+    // SAFETY: the host either left `data` null or allocated `size` bytes for us.
+    let buffer = unsafe { take_buffer(data, size) };
+    match status(code) {
+        // Envoy copies an empty value as no buffer at all: the header is there, and empty
+        // (a presence match must still see it).
+        Ok(()) => Ok(Some(raw_text::decode_owned(buffer.unwrap_or_default()))),
+        Err(Status::NotFound) => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 /// Replaces every value of `name` with `value` (both raw_text-encoded back to their bytes).
