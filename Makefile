@@ -16,7 +16,7 @@ VENV           := $(CURDIR)/.venv
 ENVOY_VERSION  ?= 1.40.0
 WASM_OPT_FLAGS := -O3 --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals --strip-debug
 APT_PACKAGES   := binaryen:wasm-opt nghttp2-client:h2load wrk:wrk hey:hey docker-registry:docker-registry skopeo:skopeo \
-                  prometheus:prometheus
+                  prometheus:prometheus valgrind:callgrind_control
 CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_TARGETS   := router_config headers_config fault_config metrics_config route_select header_templates \
                   query_edits raw_text_round_trip
@@ -40,7 +40,7 @@ toolchain: ## Install the pinned Rust toolchain and its wasm targets (RUSTUP_AUT
 	@rustup component add --toolchain $(TOOLCHAIN) rustfmt clippy >/dev/null 2>&1
 	@rustup target add --toolchain $(TOOLCHAIN) $(WASM_TARGET) wasm32-unknown-unknown >/dev/null 2>&1
 
-system-packages: ## Install Debian packages: binaryen, load tools, registry, prometheus (only those missing; waits for another apt)
+system-packages: ## Install Debian packages: binaryen, load tools, registry, prometheus, valgrind (only those missing; waits for another apt)
 	@missing=""; for entry in $(APT_PACKAGES); do \
 	  command -v "$${entry#*:}" >/dev/null || missing="$$missing $${entry%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
@@ -187,7 +187,7 @@ fuzz: cargo-fuzz ## Fuzz every target FUZZ_SECONDS (60) each with nightly; not p
 
 BENCH_NOTE ?=
 
-bench: build envoy ## Benchmarks vs native Envoy (~30 min): writes docs/benchmarks.md and docs/bench/*.svg
+bench: build envoy ## Benchmarks vs native Envoy (~40 min; instructions per request under valgrind): writes docs/benchmarks.md and docs/bench/*.svg
 	cargo run -q --release -p envoy-test --bin bench -- --output docs/benchmarks.md --plots docs/bench --note "$(BENCH_NOTE)"
 
 bench-quick: build envoy ## A subset of the benchmarks in under two minutes, printed (and in target/bench-quick.md)

@@ -159,7 +159,18 @@ impl Envoy {
     /// it is not ready within [`EnvoyOptions::ready_timeout`], it is killed and the
     /// error is [`Error::EnvoyTimeout`].
     pub async fn start_with(bootstrap: &Bootstrap, options: &EnvoyOptions) -> Result<Envoy> {
-        let binary = EnvoyBinary::shared()?;
+        Envoy::start_on(EnvoyBinary::shared()?, bootstrap, options).await
+    }
+
+    /// [`Envoy::start_with`] on `binary`, e.g. [`EnvoyBinary::shared`] run
+    /// [`under`](EnvoyBinary::under) a profiler (then give it a `ready_timeout` to match:
+    /// under valgrind, V8 takes minutes to compile the modules). [`Envoy::pid`] is the
+    /// wrapper's, which is Envoy's when the wrapper execs it (as valgrind does).
+    pub async fn start_on(
+        binary: &EnvoyBinary,
+        bootstrap: &Bootstrap,
+        options: &EnvoyOptions,
+    ) -> Result<Envoy> {
         let dir = temp_dir()?;
         let (config, files) = bootstrap.write_to(dir.path())?;
         let admin_address_file = dir.path().join("admin_address");

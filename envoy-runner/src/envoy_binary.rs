@@ -42,6 +42,9 @@ pub struct EnvoyBinary {
     env: Vec<(OsString, OsString)>,
     /// Where the binary came from, for the log line and for error messages.
     origin: &'static str,
+    /// A program and its arguments that Envoy is started under (see [`EnvoyBinary::under`]);
+    /// empty: Envoy is started directly.
+    wrapper: Vec<OsString>,
 }
 
 impl EnvoyBinary {
@@ -76,6 +79,7 @@ impl EnvoyBinary {
                 launcher_args: vec!["run".into()],
                 env: vec![("ENVOY_VERSION".into(), version)],
                 origin: "func-e on PATH",
+                wrapper: Vec::new(),
             });
         }
         let (venv, origin) = match env::var_os("ENVOY_VENV") {
@@ -115,10 +119,25 @@ impl EnvoyBinary {
             .map_err(|message| Error::EnvoyUnavailable(message.clone()))
     }
 
+    /// This Envoy, started under `wrapper`: a program and its arguments, e.g. `valgrind
+    /// --tool=callgrind`, which Envoy's own command line follows. Only [`crate::Envoy::start_on`]
+    /// uses the wrapper; `--version`, the runtime check and [`EnvoyBinary::validate`] still run
+    /// Envoy directly. (With func-e, the wrapper runs func-e, which runs Envoy as its child.)
+    pub fn under<I, S>(&self, wrapper: I) -> EnvoyBinary
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        EnvoyBinary {
+            wrapper: wrapper.into_iter().map(Into::into).collect(),
+            ..self.clone()
+        }
+    }
+
     /// What `envoy --version` prints, trimmed.
     pub fn version(&self) -> Result<String> {
         let dir = temp_dir()?;
-        let mut command = self.command();
+        let mut command = self.direct_command();
         command.arg("--version");
         let (status, output) =
             run_bounded(command, &dir.path().join("version.log"), VERSION_TIMEOUT)?;
@@ -139,7 +158,7 @@ impl EnvoyBinary {
     /// extensions it was built with), binds nothing and exits. Blocks for about 0.2 s.
     pub fn wasm_runtimes(&self) -> Result<Option<Vec<String>>> {
         let dir = temp_dir()?;
-        let mut command = self.command();
+        let mut command = self.direct_command();
         command.args([
             "--config-yaml",
             "{}",
@@ -194,7 +213,7 @@ impl EnvoyBinary {
     pub fn validate(&self, bootstrap: &Bootstrap) -> Result<()> {
         let dir = temp_dir()?;
         let (config, _) = bootstrap.write_to(dir.path())?;
-        let mut command = self.command();
+        let mut command = self.direct_command();
         command
             .arg("-c")
             .arg(&config)
@@ -211,9 +230,26 @@ impl EnvoyBinary {
         }
     }
 
-    /// A command that runs this Envoy; the caller appends Envoy's arguments.
+    /// A command that runs this Envoy, under its wrapper if it has one; the caller appends
+    /// Envoy's arguments.
     pub(crate) fn command(&self) -> Command {
-        let mut command = Command::new(&self.program);
+        self.command_under(&self.wrapper)
+    }
+
+    /// A command that runs this Envoy itself, without its wrapper.
+    fn direct_command(&self) -> Command {
+        self.command_under(&[])
+    }
+
+    fn command_under(&self, wrapper: &[OsString]) -> Command {
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&self.program);
+                command
+            }
+            None => Command::new(&self.program),
+        };
         command.args(&self.launcher_args);
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command
@@ -225,12 +261,16 @@ impl EnvoyBinary {
             launcher_args: Vec::new(),
             env: Vec::new(),
             origin,
+            wrapper: Vec::new(),
         }
     }
 }
 
 impl fmt::Display for EnvoyBinary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for part in &self.wrapper {
+            write!(f, "{} ", part.to_string_lossy())?;
+        }
         write!(f, "{} (from {})", self.program.display(), self.origin)
     }
 }
@@ -314,6 +354,24 @@ mod tests {
             Some(vec!["envoy.wasm.runtime.null".to_owned()])
         );
         assert_eq!(listed_wasm_runtimes("[info] exiting\n"), None);
+    }
+
+    #[test]
+    fn a_wrapper_runs_envoy_and_only_when_serving() {
+        let binary =
+            EnvoyBinary::direct("/opt/envoy".into(), "ENVOY_BIN").under(["valgrind", "-q"]);
+        let args = |command: Command| -> Vec<String> {
+            std::iter::once(command.get_program())
+                .chain(command.get_args())
+                .map(|arg| arg.to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(args(binary.command()), ["valgrind", "-q", "/opt/envoy"]);
+        assert_eq!(args(binary.direct_command()), ["/opt/envoy"]);
+        assert_eq!(
+            binary.to_string(),
+            "valgrind -q /opt/envoy (from ENVOY_BIN)"
+        );
     }
 
     #[test]

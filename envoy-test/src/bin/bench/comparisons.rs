@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use envoy_test::{
-    native_fault_delay_and_abort, native_header_mutation_ten_rules, table_clusters, wasm_module,
-    Bootstrap, Client, Cluster, Envoy, EnvoyOptions, Listener, RouteConfig, SyntheticTable,
-    TableKind, WasmFilter, FAULT_DELAY_AND_ABORT, HEADERS_BENCH_REQUEST_HEADERS, HEADERS_TEN_RULES,
+    gateway_defaults, native_fault_delay_and_abort, native_header_mutation_ten_rules,
+    table_clusters, wasm_module, Bootstrap, Client, Cluster, Envoy, EnvoyOptions, Listener,
+    RouteConfig, SyntheticTable, TableKind, WasmFilter, FAULT_DELAY_AND_ABORT,
+    HEADERS_BENCH_REQUEST_HEADERS, HEADERS_TEN_RULES,
 };
 
 use serde::{Deserialize, Serialize};
@@ -68,7 +69,7 @@ pub struct Variant {
 }
 
 impl Variant {
-    fn new(label: impl Into<String>, role: Role, listener: Listener) -> Self {
+    pub fn new(label: impl Into<String>, role: Role, listener: Listener) -> Self {
         Variant {
             label: label.into(),
             role,
@@ -313,25 +314,44 @@ pub fn attribution(table: SyntheticTable) -> Result<Comparison, BenchError> {
         table.kind.name()
     );
     let probe = |label: &str, listener: Listener| Variant::new(label, Role::Probe, listener);
+    // The contract's routes alone, then with each of the two header filters every router
+    // listener has (`Listener::for_router`), so that each is a step of its own.
+    let contract = |name: &str| Listener::new(name, RouteConfig::for_router());
+    let lookups = "read_each,set_header";
     comparison.variants = vec![
         no_filter(),
+        Variant::new(
+            "native routes",
+            Role::Native,
+            Listener::new("native", table.native_route_config()),
+        ),
         floor()?,
         probe(
-            "no-op + read header map",
-            to_sink("read").filter(floor_filter("floor", "read_headers")?),
-        ),
-        probe(
-            crate::report::ONE_BY_ONE,
+            crate::report::LOOKUPS,
             to_sink("each").filter(floor_filter("floor", "read_each")?),
         ),
         probe(
+            crate::report::MAP_READ,
+            to_sink("read").filter(floor_filter("floor", "read_headers")?),
+        ),
+        probe(
             "… + set x-route-cluster",
-            Listener::for_router("set").filter(floor_filter("floor", "read_headers,set_header")?),
+            contract("set").filter(floor_filter("floor", lookups)?),
+        ),
+        probe(
+            "… + early header mutation",
+            contract("early")
+                .extra(gateway_defaults::strip_route_headers())
+                .filter(floor_filter("floor", lookups)?),
+        ),
+        probe(
+            "… + upstream filter",
+            Listener::for_router("upstream").filter(floor_filter("floor", lookups)?),
         ),
         probe(
             "… + route property",
             Listener::for_router("properties")
-                .filter(floor_filter("floor", "read_headers,set_header,properties")?),
+                .filter(floor_filter("floor", "read_each,set_header,properties")?),
         ),
         Variant::new(
             "router module",
@@ -485,14 +505,23 @@ pub fn proxy_options() -> EnvoyOptions {
 
 /// The Envoy of `comparison`: one listener per variant, forwarding to `sink`.
 pub async fn start(comparison: &Comparison, sink: SocketAddr) -> Result<Envoy, BenchError> {
+    let listeners = comparison
+        .variants
+        .iter()
+        .map(|variant| variant.listener.clone());
+    Ok(Envoy::start_with(&bootstrap(listeners, sink), &proxy_options()).await?)
+}
+
+/// The bootstrap of a comparison's Envoy: `listeners` and [`clusters`], all forwarding to `sink`.
+pub fn bootstrap(listeners: impl IntoIterator<Item = Listener>, sink: SocketAddr) -> Bootstrap {
     let mut bootstrap = Bootstrap::new().metrics_stats_tags::<&str>(&[]);
-    for variant in &comparison.variants {
-        bootstrap = bootstrap.listener(variant.listener.clone());
+    for listener in listeners {
+        bootstrap = bootstrap.listener(listener);
     }
     for cluster in clusters(sink) {
         bootstrap = bootstrap.cluster(cluster);
     }
-    Ok(Envoy::start_with(&bootstrap, &proxy_options()).await?)
+    bootstrap
 }
 
 /// Runs `comparison` against an Envoy forwarding to `sink`.
@@ -576,7 +605,11 @@ pub async fn measure(
 }
 
 /// Every listener answers the first and last request path with 200 before it is timed.
-async fn check_answers(comparison: &Comparison, label: &str, url: &str) -> Result<(), BenchError> {
+pub async fn check_answers(
+    comparison: &Comparison,
+    label: &str,
+    url: &str,
+) -> Result<(), BenchError> {
     let paths = [comparison.paths.first(), comparison.paths.last()];
     for path in paths.into_iter().flatten() {
         let mut request = Client::http1().get(format!("{url}{path}"));

@@ -1,5 +1,6 @@
 //! Load generators: `wrk` for HTTP/1.1 keep-alive, `h2load` for HTTP/2 (h2c), each turned into
-//! one [`Sample`] of requests per second and latency percentiles.
+//! one [`Sample`] of requests per second and latency percentiles; and [`send`], a fixed number of
+//! requests one at a time (for counting instructions, not for load).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -153,6 +154,60 @@ end
     script
 }
 
+/// Sends `requests` requests to `base_url`, cycling through `paths`, one at a time over one
+/// connection (`h2load -c1 -m1`; with `--h1` for HTTP/1.1, else h2c prior knowledge), and fails
+/// unless every one was answered 2xx.
+pub fn send(
+    protocol: Protocol,
+    base_url: &str,
+    paths: &[String],
+    headers: &[(String, String)],
+    requests: u64,
+) -> Result<(), BenchError> {
+    let mut command = Command::new("h2load");
+    command.args(["-t1", "-c1", "-m1", &format!("-n{requests}")]);
+    if protocol == Protocol::Http1 {
+        command.arg("--h1");
+    }
+    for (name, value) in headers {
+        command.arg("-H").arg(format!("{name}: {value}"));
+    }
+    command.args(paths.iter().map(|path| format!("{base_url}{path}")));
+    let output = command.output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    all_answered(&stdout, requests).map_err(|problem| {
+        format!(
+            "h2load {} to {base_url}: {problem} ({}):\n{stdout}{}",
+            protocol.label(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into()
+    })
+}
+
+/// Whether h2load's summary says that all of `requests` succeeded with a 2xx status: its lines
+/// `requests: N total, N started, N done, N succeeded, 0 failed, 0 errored, 0 timeout` and
+/// `status codes: N 2xx, 0 3xx, 0 4xx, 0 5xx`.
+fn all_answered(stdout: &str, requests: u64) -> Result<(), String> {
+    let count = |prefix: &str, what: &str| -> Option<u64> {
+        let line = stdout.lines().find_map(|line| line.strip_prefix(prefix))?;
+        line.split(", ").find_map(|field| {
+            let (number, name) = field.trim().split_once(' ')?;
+            (name == what).then(|| number.parse().ok()).flatten()
+        })
+    };
+    let succeeded = count("requests: ", "succeeded").ok_or("no `requests:` summary")?;
+    let ok = count("status codes: ", "2xx").ok_or("no `status codes:` summary")?;
+    if succeeded == requests && ok == requests {
+        Ok(())
+    } else {
+        Err(format!(
+            "{succeeded} of {requests} requests succeeded, {ok} answered 2xx"
+        ))
+    }
+}
+
 fn run_h2load(load: &Load, scratch: &Path) -> Result<Sample, BenchError> {
     let log = scratch.join("h2load.log");
     // h2load appends to its log file: start each run with an empty one.
@@ -206,4 +261,35 @@ fn run_h2load(load: &Load, scratch: &Path) -> Result<Sample, BenchError> {
         failures,
         cpu_us_per_request: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUMMARY: &str = "finished in 2.51s, 398.41 req/s, 61.47KB/s
+requests: 1000 total, 1000 started, 1000 done, 1000 succeeded, 0 failed, 0 errored, 0 timeout
+status codes: 1000 2xx, 0 3xx, 0 4xx, 0 5xx
+";
+
+    #[test]
+    fn every_request_answered_2xx_is_a_success() {
+        assert_eq!(all_answered(SUMMARY, 1000), Ok(()));
+    }
+
+    #[test]
+    fn a_failed_or_non_2xx_request_is_an_error() {
+        assert!(all_answered(SUMMARY, 1001).is_err());
+        let not_found = SUMMARY.replace("1000 2xx, 0 3xx, 0 4xx", "999 2xx, 0 3xx, 1 4xx");
+        assert_eq!(
+            all_answered(&not_found, 1000),
+            Err("1000 of 1000 requests succeeded, 999 answered 2xx".to_owned())
+        );
+        let reset = SUMMARY.replace(
+            "1000 done, 1000 succeeded, 0 failed",
+            "1000 done, 998 succeeded, 2 failed",
+        );
+        assert!(all_answered(&reset, 1000).is_err());
+        assert!(all_answered("connect failed", 1000).is_err());
+    }
 }

@@ -6,12 +6,16 @@
 //! [--render] [--only ID,ID...]`. The measurements are saved next to the report (`FILE` with
 //! `.json`); `--render` writes the report and plots again from them without measuring;
 //! `--only` runs just the comparisons with those ids (e.g. `attribution,router-prefix-10`),
-//! without the resource figures, for iterating on one cost; `--serve ID` starts that
+//! without the resource figures, for iterating on one cost (`--only instructions`: the
+//! instructions per request under callgrind, see `instructions.rs`); `--serve ID` starts that
 //! comparison's Envoy and its sink, prints the Envoy's pid and each variant's URL, and waits
-//! for Ctrl-C (to drive one variant by hand under `perf record -e cpu-clock -g -p PID`).
+//! for Ctrl-C (to drive one variant by hand under `perf record -e cpu-clock -g -p PID`;
+//! `--serve instructions`: the Envoys of the instruction counts, under callgrind, for
+//! `callgrind_control -z PID`, a load, `callgrind_control -d PID`).
 
 mod comparisons;
 mod cpu;
+mod instructions;
 mod load;
 mod opt_levels;
 mod report;
@@ -40,6 +44,12 @@ const MODULES: [&str; 5] = ["router", "headers", "fault", "metrics", "suite"];
 const GATEWAY_TABLE: SyntheticTable = SyntheticTable {
     kind: TableKind::Prefix,
     routes: 100,
+};
+
+/// The table the router's cost is taken apart on (`comparisons::attribution`).
+const ATTRIBUTION_TABLE: SyntheticTable = SyntheticTable {
+    kind: TableKind::Prefix,
+    routes: 10,
 };
 
 /// The table of the opt-level study (docs/build.md).
@@ -168,6 +178,16 @@ async fn measure(options: &Options) -> Result<Report, BenchError> {
             .push(comparisons::measure(comparison, sink_addr, &settings, scratch.path()).await?);
     }
 
+    // Not in --quick: Envoy takes minutes to start under callgrind.
+    let count_instructions = if options.only.is_empty() {
+        !options.quick
+    } else {
+        options.only.iter().any(|id| id == instructions::ID)
+    };
+    if count_instructions {
+        report.instructions = Some(instructions::measure(&counted()?, sink_addr).await?);
+    }
+
     report.module_sizes = resources::module_sizes(&MODULES)?;
     if !options.only.is_empty() {
         report.elapsed = started.elapsed();
@@ -221,10 +241,7 @@ fn plan(options: &Options) -> Result<Vec<comparisons::Comparison>, BenchError> {
             )?);
         }
     }
-    plan.push(comparisons::attribution(SyntheticTable::new(
-        TableKind::Prefix,
-        10,
-    ))?);
+    plan.push(comparisons::attribution(ATTRIBUTION_TABLE)?);
     plan.push(comparisons::headers()?);
     if !options.quick {
         plan.push(comparisons::fault()?);
@@ -235,11 +252,22 @@ fn plan(options: &Options) -> Result<Vec<comparisons::Comparison>, BenchError> {
     plan.push(comparisons::ceiling());
     if !options.only.is_empty() {
         plan.retain(|comparison| options.only.contains(&comparison.id));
-        if plan.is_empty() {
+        if plan.is_empty() && !options.only.iter().any(|id| id == instructions::ID) {
             return Err(format!("--only {:?}: no comparison has that id", options.only).into());
         }
     }
     Ok(plan)
+}
+
+/// The comparisons whose instructions per request are counted: the router's attribution and
+/// each module against the no-op floor.
+fn counted() -> Result<Vec<comparisons::Comparison>, BenchError> {
+    Ok(vec![
+        comparisons::attribution(ATTRIBUTION_TABLE)?,
+        comparisons::headers()?,
+        comparisons::fault()?,
+        comparisons::metrics()?,
+    ])
 }
 
 fn route_counts(options: &Options) -> &'static [usize] {
@@ -250,8 +278,12 @@ fn route_counts(options: &Options) -> &'static [usize] {
     }
 }
 
-/// `--serve ID`: the comparison's Envoy and sink, until Ctrl-C.
+/// `--serve ID`: the comparison's Envoy and sink, until Ctrl-C (`--serve instructions`: the
+/// Envoy of the instruction counts, under callgrind).
 async fn serve(id: &str, options: &Options) -> Result<(), BenchError> {
+    if id == instructions::ID {
+        return serve_counted().await;
+    }
     let plan = plan(options)?;
     let comparison = plan
         .iter()
@@ -267,6 +299,37 @@ async fn serve(id: &str, options: &Options) -> Result<(), BenchError> {
         println!("  {:28} {url}{path}", variant.label);
     }
     println!("Ctrl-C stops both Envoys.");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+/// `--serve instructions`: the Envoy of the instruction counts under callgrind, until Ctrl-C,
+/// for `callgrind_control -z PID`, a load, `callgrind_control -d PID` by hand.
+async fn serve_counted() -> Result<(), BenchError> {
+    let compared = counted()?;
+    let sink = start_sink().await?;
+    let sink_addr = std::net::SocketAddr::from(([127, 0, 0, 1], sink.listener_port("sink")?));
+    let dumps = tempfile::Builder::new()
+        .prefix("bench-callgrind-")
+        .tempdir()?;
+    let counters = instructions::start(&compared, sink_addr, dumps.path()).await?;
+    println!("Dumps in {}", dumps.path().display());
+    for counter in &counters {
+        println!(
+            "Envoy pid {} under callgrind, log {}",
+            counter.envoy.pid(),
+            counter.envoy.log_path().display()
+        );
+        for (comparison, names) in &counter.served {
+            println!("  {}:", comparison.title);
+            for (variant, name) in comparison.variants.iter().zip(names) {
+                let path = comparison.paths.first().map_or("/", String::as_str);
+                let url = counter.envoy.listener_url(name)?;
+                println!("    {:32} {url}{path}", variant.label);
+            }
+        }
+    }
+    println!("Ctrl-C stops the Envoys.");
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::comparisons::{Measured, Role, Settings};
+use crate::instructions::{Counted, Instructions, MODULES_PER_ENVOY};
 use crate::load::{Protocol, Sample};
 use crate::opt_levels::Build;
 use crate::resources::{Footprint, GatewayFootprint, ModuleSize, TableFootprint};
@@ -27,6 +28,9 @@ pub struct Report {
     pub tables: Vec<TableFootprint>,
     pub gateway: Option<GatewayFootprint>,
     pub opt_levels: Option<(Vec<Build>, Measured)>,
+    /// Instructions per request under callgrind; absent in results saved before it was counted.
+    #[serde(default)]
+    pub instructions: Option<Instructions>,
     pub elapsed: Duration,
 }
 
@@ -99,6 +103,7 @@ impl Report {
             tables: Vec::new(),
             gateway: None,
             opt_levels: None,
+            instructions: None,
             elapsed: Duration::ZERO,
         }
     }
@@ -132,6 +137,7 @@ impl Report {
         self.machine(&mut md);
         self.targets(&mut md);
         self.attribution_section(&mut md);
+        self.instructions_section(&mut md);
         self.comparisons(&mut md);
         self.resources(&mut md);
         self.opt_level_section(&mut md);
@@ -190,6 +196,22 @@ impl Report {
                 protocol.label(),
                 protocol.tool(s.connections),
                 s.connections
+            );
+        }
+        if let Some(instructions) = &self.instructions {
+            let _ = writeln!(
+                md,
+                "- Instructions per request, counted by callgrind (*{INSTRUCTIONS_TITLE}* below): {}",
+                match &instructions.unavailable {
+                    Some(reason) => format!("not counted in this run: {reason}"),
+                    None => format!(
+                        "the attribution's and the modules' variants again, in Envoys under \
+                         valgrind's callgrind, {} requests one at a time per variant and \
+                         protocol after {} to warm up: a count that does not move with the \
+                         machine's load, for the steps too small for the CPU µs to show",
+                        instructions.requests, instructions.warm_up
+                    ),
+                }
             );
         }
         let _ = writeln!(
@@ -425,66 +447,180 @@ impl Report {
         let Some(measured) = self.find("attribution") else {
             return;
         };
+        let counted = self.counted("attribution");
         let _ = writeln!(md, "## Where the router's CPU goes\n");
         let _ = writeln!(
             md,
             "From *{}* below: each line is the median Envoy CPU µs per request of a variant minus \
-             that of the one before it, so the lines add up to the router's cost over no filter \
-             at all. The probes are the no-op filter (`bench/floor`) making the router's own \
-             host calls with the router's values; what is left after them is the router's own \
-             work in the VM (header map decoding, matching, the decision, its allocations).\n",
+             that of the one before it (the two lines marked *not a step* are against the line \
+             they name), so the steps add up to the router's cost over no filter at all. The \
+             probes are the no-op filter (`bench/floor`) making the router's own host calls with \
+             the router's values, on listeners that add the gateway's route contract piece by \
+             piece; what is left after them is the router's own work in the VM.\n",
             measured.title
         );
-        let steps = [
-            (Role::NoFilter, "", "forwarding without a filter"),
-            (Role::Floor, "", "a wasm filter that does nothing (V8 stream context, one VM entry per stream event)"),
-            (Role::Probe, "no-op + read header map", "reading the request header map once"),
-            (Role::Probe, ONE_BY_ONE, "instead: looking up the 14 headers the router reads one by one (this line is against the no-op filter, not the line before)"),
-            (Role::Probe, "… + set x-route-cluster", "writing `x-route-cluster`, clearing the route cache, Envoy selecting the `cluster_header` route again (with its retry policy and host rewrite header), and the router listener's two header filters (client route headers stripped early, `x-route-authority` stripped upstream)"),
-            (Role::Probe, "… + route property", "publishing the route property (route, VirtualService and cluster in one `set_property`)"),
-            (Role::Module, "", "the rest of the router"),
-        ];
-        let _ = writeln!(
+        if let Some(counted) = counted {
+            let _ = writeln!(
+                md,
+                "The instruction columns are the same steps counted by callgrind (*{INSTRUCTIONS_TITLE}*), \
+                 which does not move with the machine's load: a step of a few µs that the CPU \
+                 column cannot tell from noise shows there.{}\n",
+                self.router_instructions_summary(counted)
+            );
+        }
+        let _ =
+            writeln!(
             md,
-            "| protocol | step | CPU µs/request | step costs µs |\n| --- | --- | ---: | ---: |"
+            "| protocol | step | CPU µs/request | step costs µs |{}\n| --- | --- | ---: | ---: |{}",
+            if counted.is_some() { " instructions/request | step instructions |" } else { "" },
+            if counted.is_some() { " ---: | ---: |" } else { "" },
         );
         for &protocol in &self.settings.protocols {
-            let mut before: Option<f64> = None;
-            let mut floor: Option<f64> = None;
-            for (role, label, what) in steps {
-                let index = measured
-                    .variants
+            let cpu = attribution_steps(&measured.variants, |index| {
+                measured
+                    .samples
                     .iter()
-                    .position(|(l, r)| *r == role && (label.is_empty() || l == label));
-                let Some(samples) = index.and_then(|index| {
-                    measured
-                        .samples
-                        .iter()
-                        .find(|(p, _)| *p == protocol)
-                        .and_then(|(_, variants)| variants.get(index))
-                }) else {
-                    continue;
+                    .find(|(p, _)| *p == protocol)
+                    .and_then(|(_, variants)| variants.get(index))
+                    .map(|samples| summarise(samples).cpu)
+            });
+            let instructions = counted
+                .map(|counted| {
+                    attribution_steps(&counted.variants, |index| counted.value(protocol, index))
+                })
+                .unwrap_or_default();
+            for line in cpu {
+                let counts = if counted.is_none() {
+                    String::new()
+                } else {
+                    match instructions.iter().find(|other| other.step == line.step) {
+                        Some(other) => format!(
+                            " {} | {} |",
+                            thousands(other.value),
+                            other
+                                .difference
+                                .map_or_else(|| "–".to_owned(), signed_thousands)
+                        ),
+                        None => " – | – |".to_owned(),
+                    }
                 };
-                let cpu = summarise(samples).cpu;
-                // The one-by-one read is the alternative to the map read, not a step after it.
-                let alternative = label == ONE_BY_ONE;
-                let base = if alternative { floor } else { before };
-                let step = base.map_or_else(|| "–".to_owned(), |b| signed(cpu - b));
                 let _ = writeln!(
                     md,
-                    "| {} | {what} | {} | {step} |",
+                    "| {} | {} | {} | {} |{counts}",
                     protocol.label(),
-                    unsigned(cpu)
+                    ATTRIBUTION_STEPS[line.step].2,
+                    unsigned(line.value),
+                    line.difference.map_or_else(|| "–".to_owned(), signed)
                 );
-                if role == Role::Floor {
-                    floor = Some(cpu);
-                }
-                if !alternative {
-                    before = Some(cpu);
-                }
             }
         }
         md.push('\n');
+    }
+
+    /// The instructions of the counted comparison `id`, when they were counted.
+    fn counted(&self, id: &str) -> Option<&Counted> {
+        self.instructions.as_ref()?.group(id)
+    }
+
+    /// One sentence: the router's instructions over the no-op floor, split into what its host
+    /// calls cost (the last probe) and its own work.
+    fn router_instructions_summary(&self, counted: &Counted) -> String {
+        let mut parts = Vec::new();
+        for &protocol in &self.settings.protocols {
+            let of = |role, label: &str| {
+                let index = counted
+                    .variants
+                    .iter()
+                    .position(|(l, r)| *r == role && (label.is_empty() || l == label))?;
+                counted.value(protocol, index)
+            };
+            let (Some(floor), Some(module)) = (of(Role::Floor, ""), of(Role::Module, "")) else {
+                continue;
+            };
+            let probes = of(Role::Probe, ROUTE_PROPERTY);
+            parts.push(match probes {
+                Some(probes) => format!(
+                    "{}: {} over the no-op floor, {} of it in the probes (the router's host \
+                     calls and the gateway's route contract around them) and {} the router's \
+                     own work in the VM",
+                    protocol.label(),
+                    signed_thousands(module - floor),
+                    signed_thousands(probes - floor),
+                    signed_thousands(module - probes)
+                ),
+                None => format!(
+                    "{}: {} over the no-op floor",
+                    protocol.label(),
+                    signed_thousands(module - floor)
+                ),
+            });
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " The router costs, in instructions per request, {}.",
+                parts.join("; ")
+            )
+        }
+    }
+
+    /// Instructions per request under callgrind, per counted comparison.
+    fn instructions_section(&self, md: &mut String) {
+        let Some(instructions) = &self.instructions else {
+            return;
+        };
+        let _ = writeln!(md, "## {INSTRUCTIONS_TITLE}\n");
+        if let Some(reason) = &instructions.unavailable {
+            let _ = writeln!(md, "Not counted in this run: {reason}.\n");
+            return;
+        }
+        let envoys: Vec<String> = instructions
+            .envoys
+            .iter()
+            .map(|ids| ids.join(", "))
+            .collect();
+        let _ = writeln!(
+            md,
+            "Counted in {} Envoy{} (`--concurrency 1`) run under callgrind (`{}`), with the \
+             listeners of the comparisons below ({}; within one Envoy the no-op floor and no \
+             filter are shared; at most {MODULES_PER_ENVOY} wasm modules in one, since V8 \
+             reserves address space for every VM and valgrind gives a process 128 GiB), \
+             forwarding to the same native sink, and without the stats flush timer \
+             (`stats_flush_on_admin`), whose periodic work would land in some counts and not in \
+             others. Per variant and protocol: {} requests to warm up, the counters zeroed \
+             (`callgrind_control -z`), {} requests one at a time over one connection (`h2load \
+             --h1 -c1 -m1 -n{}`; over HTTP/2 `h2load -c1 -m1 -n{}`, h2c prior knowledge; the \
+             comparison's paths and request headers), then a dump (`callgrind_control -d`); \
+             every request must be answered 2xx. Instructions per request is the dump's total \
+             (`Ir`, every thread of that Envoy) over the requests. A count does not depend on \
+             the machine's load, so two runs agree closely where CPU µs differ by more than a \
+             small step; it weighs every instruction alike (a cache miss, a syscall or an atomic \
+             counts as one), so it ranks work, it does not time it. Unlike the CPU comparisons, \
+             one request is in flight at a time, so nothing is batched. Counting took {:.0} s, \
+             the Envoys' start under valgrind included.\n",
+            envoys.len().max(1),
+            if envoys.len() > 1 { "s" } else { "" },
+            instructions.tool,
+            if envoys.is_empty() {
+                "one".to_owned()
+            } else {
+                envoys.join("; ")
+            },
+            instructions.warm_up,
+            instructions.requests,
+            instructions.requests,
+            instructions.requests,
+            instructions.elapsed.as_secs_f64()
+        );
+        for counted in &instructions.groups {
+            let _ = writeln!(md, "### {}\n", counted.title);
+            if counted.id == "attribution" {
+                attribution_instructions(md, counted, &self.settings.protocols);
+            } else {
+                variant_instructions(md, counted, &self.settings.protocols);
+            }
+        }
     }
 
     fn comparisons(&self, md: &mut String) {
@@ -763,8 +899,144 @@ impl Report {
     }
 }
 
-/// The probe that reads the router's headers one by one instead of the map.
-pub const ONE_BY_ONE: &str = "no-op + read 14 headers one by one";
+/// The router's steps in instructions: each line's count, its step, and it over the floor.
+fn attribution_instructions(md: &mut String, counted: &Counted, protocols: &[Protocol]) {
+    let _ = writeln!(
+        md,
+        "The steps of *Where the router's CPU goes*, in instructions.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| protocol | step | instructions/request | step instructions | over the no-op floor |\n\
+         | --- | --- | ---: | ---: | ---: |"
+    );
+    for &protocol in protocols {
+        let floor = counted.of_role(protocol, Role::Floor);
+        let lines = attribution_steps(&counted.variants, |index| counted.value(protocol, index));
+        for line in lines {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                protocol.label(),
+                ATTRIBUTION_STEPS[line.step].2,
+                thousands(line.value),
+                line.difference
+                    .map_or_else(|| "–".to_owned(), signed_thousands),
+                floor.map_or_else(
+                    || "–".to_owned(),
+                    |floor| signed_thousands(line.value - floor)
+                )
+            );
+        }
+    }
+    md.push('\n');
+}
+
+/// A comparison's variants in instructions, over the no-op floor and over no filter.
+fn variant_instructions(md: &mut String, counted: &Counted, protocols: &[Protocol]) {
+    let _ = writeln!(
+        md,
+        "| protocol | variant | instructions/request | over the no-op floor | over no filter |\n\
+         | --- | --- | ---: | ---: | ---: |"
+    );
+    for &protocol in protocols {
+        let floor = counted.of_role(protocol, Role::Floor);
+        let none = counted.of_role(protocol, Role::NoFilter);
+        for (index, (label, _)) in counted.variants.iter().enumerate() {
+            let Some(value) = counted.value(protocol, index) else {
+                continue;
+            };
+            let over = |base: Option<f64>| {
+                base.map_or_else(|| "–".to_owned(), |base| signed_thousands(value - base))
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {label} | {} | {} | {} |",
+                protocol.label(),
+                thousands(value),
+                over(floor),
+                over(none)
+            );
+        }
+    }
+    md.push('\n');
+}
+
+/// The title of the callgrind section.
+const INSTRUCTIONS_TITLE: &str = "Instructions per request (callgrind)";
+
+/// The router's cost taken apart: (role, label, what it adds, the line it is measured against
+/// when not the one before: an alternative, not a step). An empty label takes the first
+/// variant with the role.
+const ATTRIBUTION_STEPS: [(Role, &str, &str, Option<Role>); 10] = [
+    (Role::NoFilter, "", "forwarding without a filter (one route to the sink, no retry policy)", None),
+    (Role::Native, "", "for reference, not a step: Istio's own routes for the table, natively (10 prefixes, the default retry policy, `timeout: 0s`), against no filter", Some(Role::NoFilter)),
+    (Role::Floor, "", "a wasm filter that does nothing (V8 stream context, one VM entry per stream event)", None),
+    (Role::Probe, LOOKUPS, "looking up `:path`, one host call (all the router reads on this table: its one host is `*`, so `:authority` is not read)", None),
+    (Role::Probe, MAP_READ, "instead, not a step: reading the whole request header map once, against the no-op filter", Some(Role::Floor)),
+    (Role::Probe, "… + set x-route-cluster", "writing `x-route-cluster`, clearing the route cache, Envoy selecting the contract's `cluster_header` route again (its header matchers, Istio's default retry policy, the host rewrite header, the two header removals)", None),
+    (Role::Probe, "… + early header mutation", "the connection manager removing the 14 client route headers before routing (`strip-route-headers`)", None),
+    (Role::Probe, "… + upstream filter", "the router's upstream `header_mutation` filter removing `x-route-authority`", None),
+    (Role::Probe, ROUTE_PROPERTY, "publishing the route property (route, VirtualService and cluster in one `set_property`)", None),
+    (Role::Module, "", "the rest of the router: its own work in the VM (matching, the decision, its allocations)", None),
+];
+
+/// The last probe: every host call of the router made by the no-op filter.
+const ROUTE_PROPERTY: &str = "… + route property";
+
+/// One line of the router's cost taken apart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct StepLine {
+    /// Its index in [`ATTRIBUTION_STEPS`].
+    step: usize,
+    /// The variant's figure (CPU µs or instructions per request).
+    value: f64,
+    /// Minus the line before (or the line the step names); `None` on the first line.
+    difference: Option<f64>,
+}
+
+/// The lines of [`ATTRIBUTION_STEPS`] that `variants` has, with `value(variant index)`: each
+/// one's difference to the line before it (steps missing from the run are left out, and the
+/// next step is against the last one present), or, for an alternative, to the line it names.
+fn attribution_steps(
+    variants: &[(String, Role)],
+    value: impl Fn(usize) -> Option<f64>,
+) -> Vec<StepLine> {
+    let mut lines = Vec::new();
+    let mut before: Option<f64> = None;
+    let mut by_role: Vec<(Role, f64)> = Vec::new();
+    for (step, (role, label, _, against)) in ATTRIBUTION_STEPS.into_iter().enumerate() {
+        let index = variants
+            .iter()
+            .position(|(l, r)| *r == role && (label.is_empty() || l == label));
+        let Some(value) = index.and_then(&value) else {
+            continue;
+        };
+        let base = match against {
+            Some(reference) => by_role
+                .iter()
+                .find(|(r, _)| *r == reference)
+                .map(|(_, value)| *value),
+            None => before,
+        };
+        lines.push(StepLine {
+            step,
+            value,
+            difference: base.map(|base| value - base),
+        });
+        by_role.push((role, value));
+        if against.is_none() {
+            before = Some(value);
+        }
+    }
+    lines
+}
+
+/// The probe that looks up the router's header, as the router does.
+pub const LOOKUPS: &str = "no-op + look up :path";
+
+/// The probe that reads the whole header map instead.
+pub const MAP_READ: &str = "instead: no-op + read header map";
 
 const WHY_SMALL_TABLE: &str = "Small tables: native Envoy matches 10 routes in well under a \
      microsecond, so there is nothing to win, and the module pays fixed costs per request that \
@@ -827,6 +1099,16 @@ fn signed(us: f64) -> String {
     } else {
         format!("{us:+.1}")
     }
+}
+
+/// An instruction count in thousands: `180.8k`.
+fn thousands(count: f64) -> String {
+    format!("{:.1}k", count / 1000.0)
+}
+
+/// A difference of instruction counts in thousands: `+19.2k`, `-0.3k`.
+fn signed_thousands(count: f64) -> String {
+    format!("{:+.1}k", count / 1000.0)
 }
 
 fn protocol_slug(protocol: Protocol) -> &'static str {
@@ -908,4 +1190,75 @@ pub fn load_average() -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn variants(list: &[(&str, Role)]) -> Vec<(String, Role)> {
+        list.iter()
+            .map(|(label, role)| ((*label).to_owned(), *role))
+            .collect()
+    }
+
+    #[test]
+    fn each_step_is_against_the_line_before_and_an_alternative_against_its_own() {
+        // In the comparison's order, which is not the steps' order.
+        let variants = variants(&[
+            ("no filter", Role::NoFilter),
+            ("native routes", Role::Native),
+            ("no-op wasm filter", Role::Floor),
+            (LOOKUPS, Role::Probe),
+            (MAP_READ, Role::Probe),
+            ("… + set x-route-cluster", Role::Probe),
+            ("router module", Role::Module),
+        ]);
+        let values = [160.0, 163.0, 180.0, 184.0, 200.0, 190.0, 240.0];
+        let lines = attribution_steps(&variants, |index| values.get(index).copied());
+        let got: Vec<(usize, f64, Option<f64>)> = lines
+            .iter()
+            .map(|line| (line.step, line.value, line.difference))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, 160.0, None),
+                (1, 163.0, Some(3.0)),  // native, against no filter
+                (2, 180.0, Some(20.0)), // the floor, against no filter (native is no step)
+                (3, 184.0, Some(4.0)),  // look-ups, against the floor
+                (4, 200.0, Some(20.0)), // the map read instead, against the floor
+                (5, 190.0, Some(6.0)),  // against the look-ups (the map read is no step)
+                (9, 240.0, Some(50.0)), // the missing probes left out: against the last present
+            ]
+        );
+        // The steps add up to the module over no filter.
+        let steps: f64 = lines
+            .iter()
+            .filter(|line| ATTRIBUTION_STEPS[line.step].3.is_none())
+            .filter_map(|line| line.difference)
+            .sum();
+        assert_eq!(steps, 240.0 - 160.0);
+    }
+
+    #[test]
+    fn a_variant_without_a_figure_is_left_out() {
+        let variants = variants(&[("no filter", Role::NoFilter), ("router", Role::Module)]);
+        let lines = attribution_steps(&variants, |index| (index == 1).then_some(7.0));
+        assert_eq!(
+            lines,
+            [StepLine {
+                step: 9,
+                value: 7.0,
+                difference: None
+            }]
+        );
+    }
+
+    #[test]
+    fn instruction_counts_are_shown_in_thousands() {
+        assert_eq!(thousands(180_812.3), "180.8k");
+        assert_eq!(signed_thousands(19_150.0), "+19.1k");
+        assert_eq!(signed_thousands(-340.0), "-0.3k");
+    }
 }
