@@ -159,22 +159,33 @@ fn a_client_cannot_choose_the_cluster() {
 }
 
 /// A forward looks up only what its route reads, one host call each, and never reads the whole
-/// header map: `:authority` for the VirtualService, `:path` (once, however often the matching
-/// and the rewrite ask), `origin` for the route's CORS policy and `end-user` for its response
-/// header template.
+/// header map: `:path` (once, however often the matching and the rewrite ask), `origin` for
+/// the route's CORS policy and `end-user` for its response header template; `:authority` only
+/// where a host other than `*` could select another VirtualService.
 #[test]
 fn a_forward_looks_up_only_what_its_route_reads() {
-    let mut stream = stream();
-    let mut host = FakeHost::new(HeaderList::get("shop", "/api/reviews/1"));
-    stream.on_request_headers(&mut host);
-    let reads: Vec<HostCall> = host
-        .take_calls()
-        .into_iter()
-        .filter(|call| matches!(call, HostCall::ReadHeader(..) | HostCall::ReadHeaderMap(..)))
-        .collect();
+    let header_reads = |config: &str| {
+        let mut stream = stream();
+        stream.table = Some(Rc::new(RouteTable::from_json(config.as_bytes()).unwrap()));
+        let mut host = FakeHost::new(HeaderList::get("shop.example.com", "/api/reviews/1"));
+        stream.on_request_headers(&mut host);
+        assert_eq!(
+            host.request.header(CLUSTER_HEADER).as_deref(),
+            Some(REVIEWS)
+        );
+        host.take_calls()
+            .into_iter()
+            .filter(|call| matches!(call, HostCall::ReadHeader(..) | HostCall::ReadHeaderMap(..)))
+            .collect::<Vec<HostCall>>()
+    };
     let one = |name: &str| HostCall::ReadHeader(host::HeaderMapKind::Request, name.to_owned());
     assert_eq!(
-        reads,
+        header_reads(CONFIG),
+        [one(":path"), one("origin"), one("end-user")]
+    );
+    let named_host = CONFIG.replace(r#""hosts": ["*"]"#, r#""hosts": ["shop.example.com"]"#);
+    assert_eq!(
+        header_reads(&named_host),
         [
             one(":authority"),
             one(":path"),

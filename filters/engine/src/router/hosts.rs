@@ -32,6 +32,16 @@ impl HostIndex {
         }
     }
 
+    /// The virtual host every authority selects, when the only host is `*` (Bookinfo's
+    /// gateway VirtualService, `hosts: ["*"]`): the request's `:authority` need not be read.
+    pub fn catch_all_only(&self) -> Option<usize> {
+        if self.exact.is_empty() && self.wildcard_suffixes.is_empty() {
+            self.any
+        } else {
+            None
+        }
+    }
+
     /// The virtual host for `authority` (any port is ignored; case-insensitive).
     pub fn find(&self, authority: &str) -> Option<usize> {
         let host = strip_port(authority).to_ascii_lowercase();
@@ -86,6 +96,17 @@ mod tests {
         hosts.insert("a.com", 0);
         assert_eq!(hosts.find("b.com"), None);
         assert_eq!(hosts.find("[::1]:80"), None);
+    }
+
+    #[wasm_bindgen_test(unsupported = test)]
+    fn only_a_lone_catch_all_selects_without_the_authority() {
+        assert_eq!(index().catch_all_only(), None);
+        let mut hosts = HostIndex::default();
+        assert_eq!(hosts.catch_all_only(), None);
+        hosts.insert("*", 4);
+        assert_eq!(hosts.catch_all_only(), Some(4));
+        hosts.insert("*.example.com", 5);
+        assert_eq!(hosts.catch_all_only(), None);
     }
 
     #[wasm_bindgen_test(unsupported = test)]

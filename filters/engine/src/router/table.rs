@@ -66,22 +66,23 @@ impl RouteTable {
         self.routes.len()
     }
 
-    /// Selects the route for `request`: the virtual host by `:authority`, then the first route
-    /// with a matching block (a route without blocks matches everything). `random` yields
-    /// uniform random numbers for weighted destinations and mirror percentages.
+    /// Selects the route for `request`: the virtual host by `:authority` (unread when `*` is
+    /// the only host), then the first route with a matching block (a route without blocks
+    /// matches everything). `random` yields uniform random numbers for weighted destinations
+    /// and mirror percentages.
     pub fn select(
         &self,
         request: &impl RequestView,
         random: &mut impl FnMut() -> u64,
     ) -> Decision<'_> {
-        let Some(authority) = request.header(":authority") else {
-            return Decision::NoRoute;
+        // With `*` the only host, every authority selects it: no host call for `:authority`.
+        let index = match self.hosts.catch_all_only() {
+            Some(index) => Some(index),
+            None => request
+                .header(":authority")
+                .and_then(|authority| self.hosts.find(&authority)),
         };
-        let Some(virtual_host) = self
-            .hosts
-            .find(&authority)
-            .and_then(|index| self.virtual_hosts.get(index))
-        else {
+        let Some(virtual_host) = index.and_then(|index| self.virtual_hosts.get(index)) else {
             return Decision::NoRoute;
         };
         let found = match &virtual_host.index {
