@@ -187,7 +187,7 @@ fuzz: cargo-fuzz ## Fuzz every target FUZZ_SECONDS (60) each with nightly; not p
 
 BENCH_NOTE ?=
 
-bench: build envoy ## Benchmarks vs native Envoy (~40 min; instructions per request under valgrind): writes docs/benchmarks.md and docs/bench/*.svg
+bench: build envoy ## Benchmarks vs native Envoy (~45 min; instructions per request under valgrind): writes docs/benchmarks.md and docs/bench/*.svg
 	cargo run -q --release -p envoy-test --bin bench -- --output docs/benchmarks.md --plots docs/bench --note "$(BENCH_NOTE)"
 
 bench-quick: build envoy ## A subset of the benchmarks in under two minutes, printed (and in target/bench-quick.md)
