@@ -89,6 +89,16 @@ pub struct Comparison {
     pub table: Option<SyntheticTable>,
 }
 
+impl Comparison {
+    /// Each variant's label and role, in order: what a result keeps of the variants.
+    pub fn labels_and_roles(&self) -> Vec<(String, Role)> {
+        self.variants
+            .iter()
+            .map(|variant| (variant.label.clone(), variant.role))
+            .collect()
+    }
+}
+
 /// How long and how hard each comparison is driven.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
@@ -594,11 +604,7 @@ pub async fn measure(
     Ok(Measured {
         id: comparison.id.clone(),
         title: comparison.title.clone(),
-        variants: comparison
-            .variants
-            .iter()
-            .map(|variant| (variant.label.clone(), variant.role))
-            .collect(),
+        variants: comparison.labels_and_roles(),
         table: comparison.table,
         samples,
     })

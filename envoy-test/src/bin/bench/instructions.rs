@@ -209,11 +209,7 @@ async fn count(
     Ok(Counted {
         id: comparison.id.clone(),
         title: comparison.title.clone(),
-        variants: comparison
-            .variants
-            .iter()
-            .map(|variant| (variant.label.clone(), variant.role))
-            .collect(),
+        variants: comparison.labels_and_roles(),
         per_request,
     })
 }
