@@ -14,7 +14,7 @@ use crate::route_config::RouteConfig;
 /// the route configuration carry istio-ingressgateway's settings
 /// ([`gateway_defaults::connection_manager_fields`], [`gateway_defaults::route_config_fields`])
 /// unless [`Listener::plain_envoy`] turns them off.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Listener {
     /// The listener's name; also its stats prefix. Tests find its port by this name.
     pub name: String,
@@ -39,7 +39,7 @@ pub struct Listener {
 }
 
 /// A filter chain's TLS: Envoy's `DownstreamTlsContext` and the SNI names the chain takes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DownstreamTls {
     /// The `typed_config` of the `envoy.transport_sockets.tls` transport socket (its `@type`
     /// is added when missing).

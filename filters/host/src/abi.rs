@@ -140,7 +140,10 @@ unsafe fn take_buffer(data: *mut u8, size: usize) -> Option<Vec<u8>> {
     Some(unsafe { Vec::from_raw_parts(data, size, size) })
 }
 
-/// Calls a host function that returns one buffer: `None` for NotFound or no buffer.
+/// Calls a host function that returns one buffer: `None` for NotFound alone. Envoy copies an
+/// empty value as no buffer at all, so "found, no buffer" is an empty buffer: a header whose
+/// value is empty is there (a presence match must see it); callers for which empty means
+/// nothing say so themselves.
 fn call_returning_buffer(
     call: impl FnOnce(*mut *mut u8, *mut usize) -> u32,
 ) -> Result<Option<Vec<u8>>, Status> {
@@ -150,10 +153,15 @@ fn call_returning_buffer(
     // SAFETY: the host either left `data` null or allocated `size` bytes for us.
     let buffer = unsafe { take_buffer(data, size) };
     match status(code) {
-        Ok(()) => Ok(buffer),
+        Ok(()) => Ok(Some(buffer.unwrap_or_default())),
         Err(Status::NotFound) => Ok(None),
         Err(error) => Err(error),
     }
+}
+
+/// A found buffer, unless it is empty: for the calls whose empty answer means nothing.
+fn non_empty(buffer: Option<Vec<u8>>) -> Option<Vec<u8>> {
+    buffer.filter(|bytes| !bytes.is_empty())
 }
 
 pub fn log(level: LogLevel, message: &str) -> Result<(), Status> {
@@ -175,7 +183,7 @@ pub fn set_tick_period(period: Duration) -> Result<(), Status> {
     status(unsafe { proxy_set_tick_period_milliseconds(millis) })
 }
 
-/// Up to `max_size` bytes of a buffer from `start`; `None` when there is none.
+/// Up to `max_size` bytes of a buffer from `start`; `None` when there is none or it is empty.
 pub fn get_buffer(
     buffer: BufferType,
     start: usize,
@@ -185,6 +193,7 @@ pub fn get_buffer(
         // SAFETY: `data` and `size` are valid places for the host to write.
         unsafe { proxy_get_buffer_bytes(buffer as u32, start, max_size, data, size) }
     })
+    .map(non_empty)
 }
 
 /// Every header of a map as `(name, value)`, decoded losslessly ([`raw_text`]), in order.
@@ -193,31 +202,21 @@ pub fn get_map(map: MapType) -> Result<Vec<(String, String)>, Status> {
         // SAFETY: `data` and `size` are valid places for the host to write.
         unsafe { proxy_get_header_map_pairs(map as u32, data, size) }
     })?;
-    match serialized {
+    match non_empty(serialized) {
         None => Ok(Vec::new()),
         Some(bytes) => deserialize_map(&bytes).ok_or(Status::SerializationFailure),
     }
 }
 
 /// The first value of header `name` (raw_text-decoded), as Envoy returns a single value;
-/// `None` only when the header is absent.
+/// `None` only when the header is absent (an empty value is `Some("")`).
 pub fn get_map_value(map: MapType, name: &str) -> Result<Option<String>, Status> {
     let name = raw_text::encode(name);
-    let mut data: *mut u8 = null_mut();
-    let mut size: usize = 0;
-    // SAFETY: the key pointer and length describe `name`; `data`/`size` are writable.
-    let code = unsafe {
-        proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), &mut data, &mut size)
-    };
-    // SAFETY: the host either left `data` null or allocated `size` bytes for us.
-    let buffer = unsafe { take_buffer(data, size) };
-    match status(code) {
-        // Envoy copies an empty value as no buffer at all: the header is there, and empty
-        // (a presence match must still see it).
-        Ok(()) => Ok(Some(raw_text::decode_owned(buffer.unwrap_or_default()))),
-        Err(Status::NotFound) => Ok(None),
-        Err(error) => Err(error),
-    }
+    let value = call_returning_buffer(|data, size| {
+        // SAFETY: the key pointer and length describe `name`; `data`/`size` are writable.
+        unsafe { proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), data, size) }
+    })?;
+    Ok(value.map(raw_text::decode_owned))
 }
 
 /// Replaces every value of `name` with `value` (both raw_text-encoded back to their bytes).
@@ -257,13 +256,14 @@ pub fn remove_map_value(map: MapType, name: &str) -> Result<(), Status> {
     status(unsafe { proxy_remove_header_map_value(map as u32, name.as_ptr(), name.len()) })
 }
 
-/// An attribute or filter-state property, as the host's bytes.
+/// An attribute or filter-state property, as the host's bytes; `None` when absent or empty.
 pub fn get_property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
     let path = serialize_path(path);
     call_returning_buffer(|data, size| {
         // SAFETY: the path buffer is live for the call; `data`/`size` are writable.
         unsafe { proxy_get_property(path.as_ptr(), path.len(), data, size) }
     })
+    .map(non_empty)
 }
 
 pub fn set_property(path: &[&str], value: &[u8]) -> Result<(), Status> {

@@ -335,8 +335,7 @@ fn merge_listeners(comparisons: &[Comparison]) -> (Vec<Listener>, Vec<Vec<String
                 .iter()
                 .map(|variant| {
                     let mut listener = variant.listener.clone();
-                    let same = |other: &Listener| format!("{other:?}") == format!("{listener:?}");
-                    if listeners.iter().any(same) {
+                    if listeners.contains(&listener) {
                         return listener.name;
                     }
                     if listeners.iter().any(|other| other.name == listener.name) {
@@ -374,8 +373,9 @@ impl Callgrind {
             .filter(|(number, _)| *number > self.last_dump)
             .ok_or_else(|| format!("callgrind wrote no new dump into {}", self.dir.display()))?;
         self.last_dump = number;
-        let text = std::fs::read_to_string(&path)?;
-        let total = dump_total(&text)
+        // Bytes, not text: a symbol name that is not UTF-8 must not fail the count.
+        let bytes = std::fs::read(&path)?;
+        let total = dump_total(&String::from_utf8_lossy(&bytes))
             .ok_or_else(|| format!("{}: no `totals:` or `summary:` line", path.display()))?;
         std::fs::remove_file(&path)?;
         Ok(total)

@@ -156,8 +156,7 @@ async fn measure(options: &Options) -> Result<Report, BenchError> {
     let mut report = Report::new(&options.note, &settings, EnvoyBinary::shared()?.version()?);
 
     let scratch = tempfile::tempdir()?;
-    let sink = start_sink().await?;
-    let sink_addr = std::net::SocketAddr::from(([127, 0, 0, 1], sink.listener_port("sink")?));
+    let (_sink, sink_addr) = start_sink().await?;
 
     // Built before anything is measured: a build that fails (the source is the working tree's)
     // fails the run at once, and the builds are of the source as it was when the run began.
@@ -289,8 +288,7 @@ async fn serve(id: &str, options: &Options) -> Result<(), BenchError> {
         .iter()
         .find(|comparison| comparison.id == id)
         .ok_or_else(|| format!("--serve {id:?}: no comparison has that id"))?;
-    let sink = start_sink().await?;
-    let sink_addr = std::net::SocketAddr::from(([127, 0, 0, 1], sink.listener_port("sink")?));
+    let (_sink, sink_addr) = start_sink().await?;
     let envoy = comparisons::start(comparison, sink_addr).await?;
     println!("{}: Envoy pid {}", comparison.title, envoy.pid());
     for variant in &comparison.variants {
@@ -307,8 +305,7 @@ async fn serve(id: &str, options: &Options) -> Result<(), BenchError> {
 /// for `callgrind_control -z PID`, a load, `callgrind_control -d PID` by hand.
 async fn serve_counted() -> Result<(), BenchError> {
     let compared = counted()?;
-    let sink = start_sink().await?;
-    let sink_addr = std::net::SocketAddr::from(([127, 0, 0, 1], sink.listener_port("sink")?));
+    let (_sink, sink_addr) = start_sink().await?;
     let dumps = tempfile::Builder::new()
         .prefix("bench-callgrind-")
         .tempdir()?;
@@ -353,11 +350,13 @@ fn write_report(report: &Report, options: &Options) -> Result<(), BenchError> {
 }
 
 /// The upstream every forwarding listener uses: an Envoy of its own (one worker) answering
-/// 200 `ok` with an `x-powered-by` header (which the header rules remove).
-async fn start_sink() -> Result<Envoy, BenchError> {
+/// 200 `ok` with an `x-powered-by` header (which the header rules remove), and its address.
+async fn start_sink() -> Result<(Envoy, std::net::SocketAddr), BenchError> {
     let mut route = RouteConfig::direct_response(200, "ok");
     route.0["response_headers_to_add"] =
         json!([{"header": {"key": "x-powered-by", "value": "sink"}}]);
     let bootstrap = Bootstrap::new().listener(Listener::new("sink", route));
-    Ok(Envoy::start_with(&bootstrap, &comparisons::proxy_options()).await?)
+    let sink = Envoy::start_with(&bootstrap, &comparisons::proxy_options()).await?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], sink.listener_port("sink")?));
+    Ok((sink, addr))
 }
